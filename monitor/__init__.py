@@ -1,0 +1,3 @@
+"""quality-monitor: watches Chinese government and media sites for quality-province news."""
+
+__version__ = "0.1.0"

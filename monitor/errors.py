@@ -1,0 +1,82 @@
+"""The one exception tree of quality-monitor.
+
+::
+
+    MonitorError
+    ├── ConfigError            sources.yaml or the environment is invalid (lists every problem)
+    ├── SourceError            something went wrong with one source; carries ``source_id``
+    │   ├── FetchError         network, HTTP status, size or time limit
+    │   ├── ParseError         the feed or list page could not be read
+    │   └── ExtractError       an article page gave no usable text
+    ├── StoreError             the database refused or is unreachable
+    └── DeliveryError          a chat service refused or is unreachable
+                               ``permanent`` says whether retrying can help
+
+Foreign exceptions (httpx, feedparser, SQLAlchemy, python-telegram-bot) are
+translated into these once, at the boundary where they are raised, with the
+original chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MonitorError(Exception):
+    """Base of every error quality-monitor raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One mistake in the configuration: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class ConfigError(MonitorError):
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SourceError(MonitorError):
+    """An error about one source; the message always starts with its id."""
+
+    def __init__(self, source_id: str, message: str) -> None:
+        self.source_id = source_id
+        self.reason = message
+        super().__init__(f"[{source_id}] {message}")
+
+
+class FetchError(SourceError):
+    def __init__(self, source_id: str, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(source_id, message)
+
+
+class ParseError(SourceError):
+    pass
+
+
+class ExtractError(SourceError):
+    pass
+
+
+class StoreError(MonitorError):
+    pass
+
+
+class DeliveryError(MonitorError):
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        self.permanent = permanent
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -1,0 +1,148 @@
+"""The frozen value types that flow through the pipeline.
+
+One type per stage, in the order the data flows::
+
+    Source ─► FetchResult ─► Entry ─► Article ─► Verdict ─► Story ─► Alert
+
+ORM rows never travel through the pipeline: ``storage`` turns rows into these
+types and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    POLICY_DOCUMENT = "policy_document"
+    PRESS_CONFERENCE = "press_conference"
+    MEETING = "meeting"
+    CAMPAIGN_EVENT = "campaign_event"
+    AWARD_BRAND = "award_brand"
+    STATISTICS_REPORT = "statistics_report"
+    OTHER = "other"
+
+
+CATEGORY_LABELS_ZH: dict[str, str] = {
+    "policy_document": "政策文件",
+    "press_conference": "新闻发布会",
+    "meeting": "会议",
+    "campaign_event": "主题活动",
+    "award_brand": "质量奖与品牌",
+    "statistics_report": "统计报告",
+    "other": "其他",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One HTTP response, decoded. ``not_modified`` means a 304: nothing to parse."""
+
+    url: str  # the URL asked for
+    final_url: str  # after redirects; the base for relative links
+    status: int
+    content: bytes = b""
+    text: str = ""
+    encoding: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item found on a feed or list page, before its article page is read."""
+
+    source_id: str
+    url: str  # absolute
+    title: str
+    published: datetime | None = None
+    guid: str | None = None
+    summary: str = ""  # text the feed itself carries, if any
+    content_html: str | None = None  # full article HTML the feed carries, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """An article's text, extracted and normalised.
+
+    ``title`` and ``text`` are the normal forms (simplified, annotations and
+    junk removed) used by every later step; ``original_title`` keeps what the
+    page said, for display.
+    """
+
+    source_id: str
+    url: str
+    canonical_url: str
+    title: str
+    text: str
+    language: str  # en | zh-Hans | zh-Hant
+    text_hash: str
+    original_title: str = ""
+    guid: str | None = None
+    published: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why the classifier decided what it did: a term, where it was found, its weight."""
+
+    term: str
+    where: str  # title | body | source
+    weight: float
+    kind: str = "topic"  # topic | negative | province | category
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    relevant: bool
+    score: float
+    province: str | None  # ISO 3166-2:CN code, "CN" for national, None when unknown
+    category: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """Another outlet's article attached to a story."""
+
+    source_name: str
+    url: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One real-world event, as its lead article tells it."""
+
+    id: int
+    title: str
+    url: str
+    summary: str
+    province: str | None
+    category: str
+    language: str
+    source_name: str
+    published: datetime | None = None
+    first_seen: datetime | None = None
+    score: float = 0.0
+    also: tuple[Mention, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One story to post to one channel (an outbox row).
+
+    ``message_id`` is set when the story was already posted there and the post
+    is to be edited (a later article attached to the story).
+    """
+
+    outbox_id: int
+    channel_id: str
+    story: Story
+    message_id: str | None = None
+    attempts: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
