@@ -1,0 +1,123 @@
+"""Relevance, province and category, on short texts showing each trait."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.classify import Lexicon, classify
+from monitor.normalize import normalize_article
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return Lexicon.load()
+
+
+def judge(lexicon: Lexicon, title: str, body: str, **kw: str | None):
+    normal = normalize_article(title, body)
+    return classify(normal.title, normal.text, lexicon, **kw)
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "province", "category"),
+    [
+        (
+            "四川召开新闻发布会解读质量强省实施意见",
+            "9月11日,省政府新闻办在成都举行新闻发布会,介绍《关于加快建设质量强省的实施意见》。"
+            "到2027年质量强省建设取得阶段性成效,打造天府名品区域公共品牌。",
+            "CN-SC",
+            "press_conference",
+        ),
+        (
+            "Guangdong holds provincial quality work conference",
+            "On December 27 the governor presided over the Quality Work Conference of Guangdong "
+            "Province and deployed the construction of a province with strong quality.",
+            "CN-GD",
+            "meeting",
+        ),
+        (
+            "全省質(zhì)量月活動(dòng)啟動(dòng)",
+            "9月10日,四川省2025年全省「質(zhì)量月」主題宣傳活動(dòng)在成都啟動(dòng),發(fā)布天府名品,推進(jìn)質(zhì)量強(qiáng)省建設(shè)。",
+            "CN-SC",
+            "campaign_event",
+        ),
+        (
+            "浙江省政府质量奖颁奖",
+            "杭州讯 浙江省政府质量奖颁奖大会举行,为获奖企业颁发质量奖,"
+            "推进质量强省和品字标品牌建设,颁奖。",
+            "CN-ZJ",
+            "award_brand",
+        ),
+        (
+            "China Quality Conference opens",
+            "The China Quality Conference opened; the State Council and SAMR presented the China "
+            "Quality Award to build a quality powerhouse.",
+            "CN",
+            "meeting",
+        ),
+    ],
+)
+def test_relevant_news_with_province_and_category(
+    lexicon: Lexicon, title: str, body: str, province: str, category: str
+) -> None:
+    verdict = judge(lexicon, title, body)
+    assert verdict.relevant, verdict.evidence
+    assert verdict.province == province
+    assert verdict.category == category
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        (
+            "3月水环境质量月报",
+            "全市地表水水质总体良好,空气质量优良天数比例为90%,环境质量持续改善。",
+        ),
+        (
+            "食品安全监督抽检信息通告",
+            "本次抽检食品120批次,不合格3批次,已责令召回,质量问题依法处理。",
+        ),
+        (
+            "Schools improve education quality",
+            "The city will raise education quality and teaching quality in schools.",
+        ),
+        (
+            "旅游业实现高质量发展",
+            "今年游客人数增长,旅游收入创新高,推动高质量发展,高质量发展成效明显。",
+        ),
+        ("网络安全宣传周开幕", "网络安全宣传周在泸州开幕,普及网络安全知识。"),
+    ],
+)
+def test_look_alike_topics_are_not_relevant(lexicon: Lexicon, title: str, body: str) -> None:
+    verdict = judge(lexicon, title, body)
+    assert not verdict.relevant, verdict.evidence
+
+
+def test_the_title_weighs_more_than_the_body(lexicon: Lexicon) -> None:
+    body = "全省工作会议召开。会议提出推进质量强省建设。"
+    in_title = judge(lexicon, "推进质量强省建设", body)
+    in_body = judge(lexicon, "全省工作会议召开", body)
+    assert in_title.score > in_body.score
+    assert any(e.term == "质量强省" and e.where == "title" for e in in_title.evidence)
+
+
+def test_the_source_hint_decides_when_the_text_names_no_province(lexicon: Lexicon) -> None:
+    body = "我省召开质量工作会议,部署质量强省建设。"
+    assert judge(lexicon, "", body).province is None
+    assert judge(lexicon, "", body, source_province="CN-HB").province == "CN-HB"
+
+
+def test_cities_in_english_and_chinese_name_their_province(lexicon: Lexicon) -> None:
+    assert judge(lexicon, "", "Quality Month was launched in Hangzhou.").province == "CN-ZJ"
+    assert judge(lexicon, "", "绵阳市启动质量月活动。").province == "CN-SC"
+
+
+def test_a_national_event_held_in_a_province_stays_provincial_when_the_province_dominates(
+    lexicon: Lexicon,
+) -> None:
+    body = (
+        "Sichuan issued the Implementation Opinions on building a province with strong quality. "
+        "Sichuan will build Tianfu Famous Products. Sichuan quality. "
+        "The China Quality Conference was recently held in Chengdu."
+    )
+    assert judge(lexicon, "", body).province == "CN-SC"
