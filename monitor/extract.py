@@ -1,0 +1,171 @@
+"""Article page → title, publication date and main text. Pure.
+
+In order of trust: the site's own metadata (``ArticleTitle``, ``PubDate``,
+``og:*`` — TRS, JCMS and gkmlpt sites all write them), the source's configured
+``article.content`` selector, and otherwise trafilatura, a proven main-text
+extractor. Comments are never included; what is glued after the article's end
+inside the same element (a second article, reader comments) is cut later by
+:func:`monitor.normalize.cut_trailing_matter`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import trafilatura
+from bs4 import BeautifulSoup, NavigableString, Tag
+
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+_DATE = re.compile(
+    r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:[\sT_-]*(?P<H>\d{1,2})[:时](?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?"
+)
+_BLOCKS = {
+    "p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+    "section", "article", "blockquote", "pre", "dd", "dt", "figure", "figcaption", "center",
+}  # fmt: skip
+_JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "select", "svg")
+_TITLE_META = ("ArticleTitle", "og:title", "twitter:title", "title")
+_DATE_META = (
+    "PubDate",
+    "pubdate",
+    "firstpublishedtime",
+    "publishdate",
+    "article:published_time",
+    "og:release_date",
+    "Maketime",
+    "date",
+    "dc.date",
+)
+
+
+def parse_date(text: str | None) -> datetime | None:
+    """The first date in a string, in the formats Chinese sites use.
+
+    ``2025-09-10``, ``2025/9/10 10:00``, ``2025年09月10日``, ISO 8601. A time
+    without a zone is China time (UTC+8); the result is in UTC.
+    """
+    if not text:
+        return None
+    m = _DATE.search(text)
+    if not m:
+        return None
+    try:
+        tz: timezone = CHINA_TZ
+        if m.group("tz"):
+            raw = m.group("tz")
+            if raw == "Z":
+                tz = UTC
+            else:
+                sign = 1 if raw[0] == "+" else -1
+                digits = raw[1:].replace(":", "")
+                tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        value = datetime(
+            int(m.group("y")),
+            int(m.group("m")),
+            int(m.group("d")),
+            int(m.group("H") or 0),
+            int(m.group("M") or 0),
+            int(m.group("S") or 0),
+            tzinfo=tz,
+        )
+    except ValueError:
+        return None
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedPage:
+    title: str
+    text: str
+    published: datetime | None
+
+
+def _meta(soup: BeautifulSoup, names: tuple[str, ...]) -> str | None:
+    lowered = {n.lower() for n in names}
+    found: dict[str, str] = {}
+    for tag in soup.find_all("meta"):
+        key = tag.get("name") or tag.get("property") or tag.get("itemprop")
+        content = tag.get("content")
+        if isinstance(key, str) and isinstance(content, str) and key.lower() in lowered:
+            found.setdefault(key.lower(), content.strip())
+    for name in names:
+        if found.get(name.lower()):
+            return found[name.lower()]
+    return None
+
+
+def block_text(element: Tag) -> str:
+    """The text of an element with a line break after every block, as a reader sees it."""
+    for tag in element.find_all(_JUNK_TAGS):
+        tag.decompose()
+    for br in element.find_all("br"):
+        br.replace_with(NavigableString("\n"))
+    for tag in element.find_all(_BLOCKS):
+        tag.insert_before(NavigableString("\n"))
+        tag.insert_after(NavigableString("\n"))
+    lines = (" ".join(line.split()) for line in element.get_text("").split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def extract_article(html: str, url: str, selectors: Any = None) -> ExtractedPage:
+    """Title, date and main text of one article page."""
+    soup = BeautifulSoup(html, "lxml")
+    title = _meta(soup, _TITLE_META) or ""
+    published = parse_date(_meta(soup, _DATE_META))
+
+    if selectors is not None and selectors.title and (node := soup.select_one(selectors.title)):
+        title = " ".join(node.get_text(" ", strip=True).split()) or title
+    if not title:
+        h1 = soup.find("h1")
+        title = h1.get_text(" ", strip=True) if h1 else ""
+    if not title and soup.title and soup.title.string:
+        title = re.split(r"\s+[-_|]\s+|_", soup.title.string.strip())[0]
+    if selectors is not None and selectors.date and (node := soup.select_one(selectors.date)):
+        published = parse_date(node.get_text(" ", strip=True)) or published
+
+    text = ""
+    if selectors is not None and selectors.content:
+        node = soup.select_one(selectors.content)
+        if node is not None:
+            text = block_text(node)
+    if not text:
+        text = (
+            trafilatura.extract(
+                html,
+                url=url,
+                include_comments=False,
+                include_tables=True,
+                favor_precision=True,
+                deduplicate=False,
+                with_metadata=False,
+            )
+            or ""
+        )
+    if not text:
+        body = soup.body
+        text = block_text(body) if body is not None else ""
+    if published is None:
+        published = _date_near_title(soup)
+    return ExtractedPage(title=title.strip(), text=text, published=published)
+
+
+def _date_near_title(soup: BeautifulSoup) -> datetime | None:
+    """Many government pages print "发布时间：2025-09-10" under the headline."""
+    for node in soup.find_all(string=re.compile(r"(发布|發布|发表|日期|时间|Date)")):
+        parent = node.parent
+        if parent is not None and (found := parse_date(parent.get_text(" ", strip=True))):
+            return found
+    return None
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment (a feed's content or summary)."""
+    soup = BeautifulSoup(fragment, "lxml")
+    body = soup.body or soup
+    return block_text(body) if isinstance(body, Tag) else soup.get_text("\n")
