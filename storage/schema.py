@@ -1,0 +1,136 @@
+"""The tables. The database is the truth: uniqueness is a constraint, scheduling
+state lives on the source's row, and alerts go through an outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+UTC_DT = DateTime(timezone=True)
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("first_polled_at", UTC_DT),
+    Column("last_polled_at", UTC_DT),
+    Column("last_success_at", UTC_DT),
+    Column("last_error", Text),
+    Column("last_error_at", UTC_DT),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("entries_last_poll", Integer),
+)
+
+http_cache = Table(
+    "http_cache",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("updated_at", UTC_DT, nullable=False),
+)
+
+# Every entry a source listed, followed or not: what makes the next poll "new".
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("key", String(2048), nullable=False),
+    Column("guid", Text),
+    Column("first_seen", UTC_DT, nullable=False),
+    UniqueConstraint("source_id", "key"),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("province", String(8)),
+    Column("category", String(32), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("source_name", Text, nullable=False),
+    Column("relevant", Boolean, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("published", UTC_DT),
+    Column("first_seen", UTC_DT, nullable=False),
+    Column("updated_at", UTC_DT, nullable=False),
+    Index("ix_stories_first_seen", "first_seen"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("source_name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("canonical_url", String(2048), nullable=False, unique=True),
+    Column("guid", Text),
+    Column("title", Text, nullable=False),
+    Column("original_title", Text, nullable=False, default=""),
+    Column("text", Text, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("text_hash", String(64), nullable=False, index=True),
+    Column("published", UTC_DT),
+    Column("first_seen", UTC_DT, nullable=False, index=True),
+    Column("relevant", Boolean, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("province", String(8)),
+    Column("category", String(32), nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("minhash", JSON, nullable=False),
+    Column("concepts", JSON, nullable=False),
+    Column("doc_numbers", JSON, nullable=False),
+    Column("story_id", Integer, ForeignKey("stories.id"), index=True),
+    Column("match_level", String(32)),  # null for a story's lead
+    Column("match_score", Float),
+    Column("match_reason", Text),
+)
+
+# One row per story and channel (kind "post"), plus one "edit" row that is
+# re-armed whenever a later article joins a story already posted.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    Column("channel_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False, default="post"),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("next_attempt_at", UTC_DT, nullable=False),
+    Column("sent_at", UTC_DT),
+    Column("message_id", String(64)),
+    UniqueConstraint("story_id", "channel_id", "kind"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)

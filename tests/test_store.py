@@ -1,0 +1,185 @@
+"""The store on real SQLite and PostgreSQL: migrations, uniqueness, the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.errors import StoreError
+from storage.store import Store
+
+NOW = datetime(2025, 9, 10, 8, 0, tzinfo=UTC)
+
+
+def story_values(**kw: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "title": "四川启动质量月",
+        "url": "https://example.com/a",
+        "summary": "摘要。",
+        "province": "CN-SC",
+        "category": "campaign_event",
+        "language": "zh-Hans",
+        "source_id": "s",
+        "source_name": "S",
+        "relevant": True,
+        "score": 9.0,
+        "published": NOW,
+        "first_seen": NOW,
+        "updated_at": NOW,
+    }
+    return values | kw
+
+
+def article_values(
+    story_id: int, url: str = "https://example.com/a", **kw: object
+) -> dict[str, object]:
+    values: dict[str, object] = {
+        "source_id": "s",
+        "source_name": "S",
+        "url": url,
+        "canonical_url": url,
+        "guid": None,
+        "title": "t",
+        "original_title": "t",
+        "text": "正文",
+        "language": "zh-Hans",
+        "text_hash": "h" + url[-1],
+        "published": NOW,
+        "first_seen": NOW,
+        "relevant": True,
+        "score": 9.0,
+        "province": "CN-SC",
+        "category": "campaign_event",
+        "evidence": [],
+        "summary": "",
+        "minhash": [1, 2, 3],
+        "concepts": ["quality_month"],
+        "doc_numbers": [],
+        "story_id": story_id,
+    }
+    return values | kw
+
+
+def test_migrate_is_idempotent_and_reports_its_revision(store: Store) -> None:
+    store.migrate()
+    assert store.revision() == "0001"
+
+
+def test_validators_round_trip(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.save_validators("https://e/feed", '"abc"', "Wed, 10 Sep 2025 08:00:00 GMT", NOW)
+    assert store.validators("https://e/feed") == ('"abc"', "Wed, 10 Sep 2025 08:00:00 GMT")
+    with store.transaction() as tx:
+        tx.save_validators("https://e/feed", '"def"', None, NOW)
+    assert store.validators("https://e/feed") == ('"def"', None)
+    assert store.validators("https://e/other") == (None, None)
+
+
+def test_entries_seen_are_per_source(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.mark_seen("a", [("k1", None), ("k2", "g2"), ("k1", None)], NOW)
+    assert store.unseen("a", ["k1", "k2", "k3"]) == {"k3"}
+    assert store.unseen("b", ["k1"]) == {"k1"}
+
+
+def test_source_state_counts_failures_and_resets_on_success(store: Store) -> None:
+    store.record_failure("a", "HTTP 500", NOW)
+    store.record_failure("a", "timed out", NOW + timedelta(minutes=1))
+    state = store.source_state("a")
+    assert state is not None
+    assert state.consecutive_failures == 2 and state.last_error == "timed out"
+    assert state.first_polled_at is None  # failures do not end the first-poll backlog rule
+    with store.transaction() as tx:
+        tx.source_polled("a", NOW + timedelta(minutes=2), 12)
+    state = store.source_state("a")
+    assert state is not None
+    assert state.consecutive_failures == 0 and state.entries_last_poll == 12
+    assert state.last_success_at == NOW + timedelta(minutes=2)
+
+
+def test_one_post_per_story_and_channel(store: Store) -> None:
+    with store.transaction() as tx:
+        story_id = tx.insert_story(story_values())
+        assert tx.insert_article(article_values(story_id)) is not None
+        assert tx.insert_article(article_values(story_id)) is None  # same canonical URL
+        tx.enqueue(story_id, "main", NOW)
+        tx.enqueue(story_id, "main", NOW)
+    rows = store.due_outbox(NOW)
+    assert [(r.story_id, r.channel_id, r.kind) for r in rows] == [(story_id, "main", "post")]
+
+
+def test_outbox_lifecycle(store: Store) -> None:
+    with store.transaction() as tx:
+        first = tx.insert_story(story_values())
+        second = tx.insert_story(story_values(title="second"))
+        tx.enqueue(first, "main", NOW)
+        tx.enqueue(second, "main", NOW)
+        tx.enqueue(first, "other", NOW)
+    one, two, three = store.due_outbox(NOW)
+    assert (one.channel_id, two.channel_id, three.channel_id) == ("main", "main", "other")
+    store.defer(one.id, "429", NOW + timedelta(seconds=30))
+    # the deferred post holds back the later post of its channel, not other channels
+    assert [r.id for r in store.due_outbox(NOW)] == [three.id]
+    store.mark_failed(three.id, "Bad Request: chat not found", NOW)
+    assert store.due_outbox(NOW) == []
+    assert store.next_due(NOW) == NOW + timedelta(seconds=30)
+    first_again, second_again = store.due_outbox(NOW + timedelta(seconds=31))
+    assert (first_again.id, first_again.attempts) == (one.id, 1)
+    assert second_again.id == two.id
+    store.mark_sent(one.id, "42", NOW)
+    assert store.counts()["outbox_sent"] == 1 and store.counts()["outbox_failed"] == 1
+
+
+def test_edits_wait_for_their_post_and_carry_its_message_id(store: Store) -> None:
+    with store.transaction() as tx:
+        story_id = tx.insert_story(story_values())
+        tx.insert_article(article_values(story_id))
+        tx.enqueue(story_id, "main", NOW)
+        tx.insert_article(
+            article_values(
+                story_id,
+                "https://other.example/b",
+                match_level="event",
+                source_name="Other",
+                language="en",
+            )
+        )
+        assert tx.enqueue_edits(story_id, NOW) == 1
+    [post] = store.due_outbox(NOW)  # the edit waits: its post is not sent yet
+    assert post.kind == "post"
+    store.mark_sent(post.id, "7", NOW)
+    [edit] = store.due_outbox(NOW)
+    assert (edit.kind, edit.message_id) == ("edit", "7")
+    story = store.story(story_id)
+    assert story is not None
+    assert [(m.source_name, m.language) for m in story.also] == [("Other", "en")]
+
+
+def test_candidates_carry_fingerprints(store: Store) -> None:
+    with store.transaction() as tx:
+        story_id = tx.insert_story(story_values())
+        tx.insert_article(article_values(story_id))
+        [cand] = tx.candidates(NOW - timedelta(days=1))
+        assert tx.candidates(NOW + timedelta(days=1)) == []
+    assert cand.story_id == story_id
+    assert cand.fingerprint.minhash == (1, 2, 3)
+    assert cand.fingerprint.concepts == frozenset({"quality_month"})
+    assert cand.when == NOW
+
+
+def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    def two_stories_one_bad() -> None:
+        with store.transaction() as tx:
+            tx.insert_story(story_values())
+            tx.insert_story(story_values(title=None))  # NOT NULL violated
+
+    with pytest.raises(StoreError):
+        two_stories_one_bad()
+    assert store.counts()["stories"] == 0
+
+
+def test_unreachable_database_is_a_store_error() -> None:
+    store = Store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1"):
+        store.migrate()
