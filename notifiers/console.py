@@ -1,0 +1,54 @@
+"""Write stories to a text stream (stdout by default): demos and dry runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import ClassVar, TextIO
+
+from monitor.model import Alert
+from notifiers.render import mention_lines, render_plain
+
+__all__ = ["ConsoleNotifier"]
+
+SEPARATOR = "-" * 60
+
+
+class ConsoleNotifier:
+    """Prints each alert's story as plain text, followed by a separator line."""
+
+    kind: ClassVar[str] = "console"
+    supports_edit: ClassVar[bool] = True
+    min_interval: float = 0.0
+
+    def __init__(self, *, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def __repr__(self) -> str:
+        return f"ConsoleNotifier(stream={'stdout' if self._stream is None else self._stream!r})"
+
+    @property
+    def stream(self) -> TextIO:
+        # Looked up at each call, so redirecting or capturing sys.stdout works.
+        return self._stream if self._stream is not None else sys.stdout
+
+    def _write(self, text: str) -> None:
+        stream = self.stream
+        stream.write(f"{text}\n{SEPARATOR}\n")
+        stream.flush()
+
+    async def send(self, alert: Alert) -> str:
+        """Print the story; returns ``console-<outbox_id>`` as its message id."""
+        self._write(render_plain(alert.story))
+        return f"console-{alert.outbox_id}"
+
+    async def edit(self, alert: Alert) -> None:
+        """Print an "updated:" block naming the story and where else it was reported."""
+        story = alert.story
+        lines = [f"updated: {alert.message_id or f'console-{alert.outbox_id}'} {story.title}"]
+        if story.also:
+            lines.append("也见于:")
+            lines += mention_lines(story.also)
+        self._write("\n".join(lines))
+
+    async def aclose(self) -> None:
+        """Nothing to close; the stream belongs to the caller."""
