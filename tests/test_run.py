@@ -1,0 +1,70 @@
+"""`quality-monitor run` as a process: polls on schedule, delivers, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from tests.servers.botapi import BotApiServer
+from tests.servers.newssite import NewsSite
+from tests.test_e2e import RELEVANT_STORIES, write_config
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_polls_delivers_and_stops_cleanly_on_a_signal(
+    tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, sig: signal.Signals
+) -> None:
+    config = write_config(tmp_path, newssite)
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": botapi.token,
+        "TELEGRAM_API_URL": botapi.url,
+        "MONITOR_DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(botapi.sent) < RELEVANT_STORIES and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(botapi.sent) == RELEVANT_STORIES
+        process.send_signal(sig)
+        _out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "watching 3 sources" in err
+    assert "stopped" in err
+    assert "Traceback" not in err
+
+
+def test_check_fetch_prints_a_table_per_source(
+    tmp_path: Path, newssite: NewsSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = f"""\
+  - id: broken-500
+    name: always 500
+    kind: rss
+    url: {newssite.url}/fault/500
+"""
+    config = write_config(tmp_path, newssite, extra=extra)
+    assert main(["--config", str(config), "check", "--fetch"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert set(rows) == {"site-rss", "site-gbk", "site-mislabelled", "broken-500"}
+    assert " ok " in rows["site-rss"] and " error " in rows["broken-500"]
+    assert "HTTP 500" in rows["broken-500"]
+    assert "2025-" in rows["site-gbk"]  # the newest date
+    assert not any(path.startswith("/news/") for path in newssite.hits)  # nothing followed
