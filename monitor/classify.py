@@ -23,70 +23,163 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from monitor.model import Category, Evidence, Verdict
+from monitor.model import Category, DocumentFacts, Evidence, Verdict
 
 _LEXICON_DIR = Path(__file__).parent / "lexicon"
 _TITLE_WEIGHT = 3.0
 _RELEVANT_SCORE = 3.0
 
 
-@dataclass(frozen=True, slots=True)
-class Term:
-    """One lexicon entry: a literal (CJK substring or English words) or a regex."""
+def _trie_pattern(words: Iterable[str]) -> str:
+    """One regular expression matching any of ``words``, longest first.
 
-    text: str
-    pattern: re.Pattern[str] | None
+    Built from a character trie: ``{上海, 上海市}`` → ``上海(?:市)?``. A space
+    in a word matches any run of white space.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
 
-    @classmethod
-    def of(cls, raw: str) -> Term:
-        if raw.startswith("re:"):
-            return cls(raw[3:], re.compile(raw[3:], re.IGNORECASE))
-        if raw.isascii():  # English: whole words only ("quality" must not match "qualityx")
-            escaped = r"\s+".join(re.escape(word) for word in raw.lower().split())
-            return cls(raw.lower(), re.compile(rf"(?<![a-z]){escaped}(?![a-z])"))
-        return cls(raw, None)
+    def build(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = [
+            (r"\s+" if ch == " " else re.escape(ch)) + build(child)
+            for ch, child in sorted(node.items())
+            if ch
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:  # the word may end here: the longer continuations are tried first
+            return f"(?:{body})?"
+        return body
 
-    def count(self, text: str) -> int:
-        return len(self.pattern.findall(text)) if self.pattern else text.count(self.text)
+    return build(trie)
+
+
+class TermSet:
+    """A list of lexicon terms, matched in one pass over a text.
+
+    Plain terms are joined into one regular expression, longest first, so a
+    scan finds the leftmost-longest term at each place and never counts a
+    term inside a longer one (四川省 is not also 四川; 上海南站 holds no 海南).
+    English terms match whole words on lower-cased text. Terms written
+    ``re:…`` are regular expressions, each scanned on its own.
+    """
+
+    __slots__ = ("_combined", "_regexes", "raws")
+
+    def __init__(self, raws: Iterable[str] = ()) -> None:
+        self.raws = tuple(dict.fromkeys(str(r) for r in raws))
+        english: list[str] = []
+        chinese: list[str] = []
+        regexes: list[tuple[str, re.Pattern[str]]] = []
+        for raw in self.raws:
+            if raw.startswith("re:"):
+                regexes.append((raw[3:], re.compile(raw[3:], re.IGNORECASE)))
+            elif raw.isascii():
+                english.append(" ".join(raw.lower().split()))
+            else:
+                chinese.append(raw)
+        # A trie-shaped pattern lets the engine branch on one character at a
+        # time instead of trying a thousand alternatives at every position.
+        parts = []
+        if chinese:
+            parts.append(_trie_pattern(chinese))
+        if english:
+            parts.append(rf"(?<![a-z]){_trie_pattern(english)}(?![a-z])")
+        self._combined = re.compile("|".join(parts)) if parts else None
+        self._regexes = tuple(regexes)
+
+    def __add__(self, more: Iterable[str]) -> TermSet:
+        return TermSet((*self.raws, *more))
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def counts(self, text: str) -> Counter[str]:
+        """How often each term occurs in ``text`` (already lower-cased)."""
+        found: Counter[str] = Counter()
+        if self._combined is not None:
+            for m in self._combined.finditer(text):
+                key = m.group()
+                found[" ".join(key.split()) if key.isascii() else key] += 1
+        for name, pattern in self._regexes:
+            if n := len(pattern.findall(text)):
+                found[name] += n
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class Lexicon:
-    strong: tuple[Term, ...]
-    medium: tuple[Term, ...]
-    weak: tuple[Term, ...]
+    strong: TermSet
+    medium: TermSet
+    weak: TermSet
     masks: tuple[str, ...]
-    negative: tuple[Term, ...]
-    national: tuple[Term, ...]
-    categories: tuple[tuple[str, tuple[Term, ...]], ...]
-    places: tuple[tuple[Term, str, str], ...]  # (name, province code, level)
+    negative: TermSet
+    national: TermSet
+    categories: tuple[tuple[str, TermSet], ...]
+    places: TermSet
+    place_of: dict[str, tuple[str, str]]  # matched name → (province code, level)
 
     @classmethod
     def load(cls, directory: Path = _LEXICON_DIR) -> Lexicon:
         return _load(directory)
+
+    def extend(self, extra: Any) -> Lexicon:
+        """This lexicon plus the terms of a ``lexicon:`` section of sources.yaml.
+
+        ``extra`` has optional lists ``strong``, ``medium``, ``negative``,
+        ``national``, ``masks`` and a mapping ``categories`` of category → terms;
+        a user watches a related topic by adding its terms, without code changes.
+        """
+        if extra is None:
+            return self
+
+        def more(current: TermSet, added: Any) -> TermSet:
+            return current + (added or ())
+
+        added_cues = dict(getattr(extra, "categories", None) or {})
+        categories = tuple(
+            (name, more(terms, added_cues.get(name))) for name, terms in self.categories
+        )
+        return replace(
+            self,
+            strong=more(self.strong, extra.strong),
+            medium=more(self.medium, extra.medium),
+            negative=more(self.negative, extra.negative),
+            national=more(self.national, extra.national),
+            masks=self.masks + tuple(str(m).lower() for m in (extra.masks or ())),
+            categories=categories,
+        )
 
 
 @lru_cache(maxsize=4)
 def _load(directory: Path) -> Lexicon:
     data = yaml.safe_load((directory / "topics.yaml").read_text(encoding="utf-8"))
 
-    def terms(items: list[str]) -> tuple[Term, ...]:
-        return tuple(Term.of(str(x)) for x in items)
+    def terms(items: list[str]) -> TermSet:
+        return TermSet(str(x) for x in items)
 
     from monitor.lexicon import place_names  # the geographic half of the lexicon
 
     rel = data["relevance"]
-    places = tuple(
-        (Term.of(name), place.code, place.level)
-        for name, place in sorted(place_names().items(), key=lambda kv: -len(kv[0]))
-    )
+    place_of = {
+        (name.lower() if name.isascii() else name): (place.code, place.level)
+        for name, place in place_names().items()
+    }
     return Lexicon(
         strong=terms(rel["strong"]),
         medium=terms(rel["medium"]),
@@ -95,7 +188,8 @@ def _load(directory: Path) -> Lexicon:
         negative=terms(data["negative"]),
         national=terms(data["national"]),
         categories=tuple((Category(k).value, terms(v)) for k, v in data["categories"].items()),
-        places=places,
+        places=TermSet(place_of),
+        place_of=place_of,
     )
 
 
@@ -103,18 +197,13 @@ def _fold(text: str) -> str:
     return text.lower()
 
 
-def _hits(
-    terms: tuple[Term, ...], title: str, body: str, weight: float, kind: str
-) -> list[Evidence]:
+def _hits(terms: TermSet, title: str, body: str, weight: float, kind: str) -> list[Evidence]:
     found: list[Evidence] = []
-    for term in terms:
-        in_title = term.count(title)
-        in_body = term.count(body)
-        if in_title:
-            found.append(Evidence(term.text, "title", weight * _TITLE_WEIGHT, kind))
-        if in_body:
-            # Repeats count, with diminishing returns: a long article says it often.
-            found.append(Evidence(term.text, "body", weight * (1 + math.log(in_body)), kind))
+    for term in terms.counts(title):
+        found.append(Evidence(term, "title", weight * _TITLE_WEIGHT, kind))
+    for term, n in terms.counts(body).items():
+        # Repeats count, with diminishing returns: a long article says it often.
+        found.append(Evidence(term, "body", weight * (1 + math.log(n)), kind))
     return found
 
 
@@ -131,7 +220,9 @@ def classify(
     for mask in lexicon.masks:
         masked_title = masked_title.replace(mask, " ")
         masked_body = masked_body.replace(mask, " ")
-    weak_count = sum(t.count(masked_title) + t.count(masked_body) for t in lexicon.weak)
+    weak_count = sum(lexicon.weak.counts(masked_title).values()) + sum(
+        lexicon.weak.counts(masked_body).values()
+    )
     negative = [
         Evidence(e.term, e.where, -min(e.weight, 3.0), "negative")
         for e in _hits(lexicon.negative, title_f, body_f, 1.5, "negative")
@@ -142,9 +233,7 @@ def classify(
         weak = min(weak_count, 20) * 0.1
         evidence.append(Evidence("质量/quality", "body", weak, "topic"))
         score += weak
-    strong_terms = {e.term for e in strong}
-    medium_terms = {e.term for e in medium}
-    relevant = score >= _RELEVANT_SCORE and (bool(strong_terms) or len(medium_terms) >= 2)
+    relevant = score >= _RELEVANT_SCORE and _about_the_policy(strong, medium)
 
     province, province_evidence = _province(title_f, body_f, lexicon, source_province)
     category, category_evidence = _category(title_f, body_f, lexicon)
@@ -155,6 +244,20 @@ def classify(
         province=province,
         category=category,
         evidence=tuple(evidence),
+        facts=document_facts(title, text),
+    )
+
+
+def _about_the_policy(strong: list[Evidence], medium: list[Evidence]) -> bool:
+    """More than a passing mention: a strong term in the title, said more than
+    once, or backed by the work it organises; or several kinds of that work."""
+    strong_weight = sum(e.weight for e in strong)
+    medium_terms = {e.term for e in medium}
+    return (
+        any(e.where == "title" for e in strong)
+        or strong_weight >= 4.5
+        or (strong_weight > 0 and len(medium_terms) >= 1)
+        or len(medium_terms) >= 3
     )
 
 
@@ -163,21 +266,13 @@ def _province(
 ) -> tuple[str | None, list[Evidence]]:
     scores: defaultdict[str, float] = defaultdict(float)
     evidence: list[Evidence] = []
-    # Longest names first, each found span blanked, so 四川省 is not also 四川.
-    for term, code, level in lexicon.places:
-        base = 1.0 if level == "province" else 0.7
-        for where, text in (("title", title), ("body", body)):
-            n = term.count(text)
-            if not n:
-                continue
+    for where, text in (("title", title), ("body", body)):
+        for name, n in lexicon.places.counts(text).items():
+            code, level = lexicon.place_of[name]
+            base = 1.0 if level == "province" else 0.7
             weight = base * (_TITLE_WEIGHT if where == "title" else 1 + math.log(n))
             scores[code] += weight
-            evidence.append(Evidence(term.text, where, round(weight, 2), "province"))
-            if term.pattern is None:
-                if where == "title":
-                    title = title.replace(term.text, " ")
-                else:
-                    body = body.replace(term.text, " ")
+            evidence.append(Evidence(name, where, round(weight, 2), "province"))
     if hint and hint != "CN":
         scores[hint] += 1.5
         evidence.append(Evidence(hint, "source", 1.5, "province"))
@@ -193,14 +288,110 @@ def _province(
     return best[0], evidence
 
 
+_LEAD = 240  # characters: the opening that says what kind of announcement this is
+
+
 def _category(title: str, body: str, lexicon: Lexicon) -> tuple[str, list[Evidence]]:
+    """The kind of announcement, from cues in the title, the lead and the body."""
     best, best_score, best_evidence = Category.OTHER.value, 0.0, []
+    lead = body[:_LEAD]
     for name, terms in lexicon.categories:
         found = [
             Evidence(e.term, e.where, e.weight, "category")
             for e in _hits(terms, title, body, 1.0, "category")
         ]
+        found += [
+            Evidence(e.term, "lead", e.weight, "category")
+            for e in _hits(terms, "", lead, 1.0, "category")
+        ]
         total = sum(e.weight for e in found)
         if total > best_score:
             best, best_score, best_evidence = name, total, found
     return best, best_evidence
+
+
+# ── facts of policy documents ───────────────────────────────────────────────
+
+_DOC_NUMBER = re.compile(
+    r"[\u4e00-\u9fff]{1,10}[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d{1,4}\s*号"
+)
+_DOC_KINDS = (
+    "征求意见稿", "实施意见", "指导意见", "实施方案", "行动方案", "工作方案", "行动计划",
+    "管理办法", "实施细则", "意见", "通知", "方案", "办法", "规划", "纲要", "决定", "条例",
+    "规定", "细则", "计划", "公告", "通告", "报告",
+)  # fmt: skip
+_DOC_TITLE = re.compile(r"《([^《》]{4,80})》")
+_ISSUER = (
+    r"(?:中共中央|国务院办公厅|国务院|党中央|(?:国家)?市场监(?:督)?管(?:理)?总局"
+    r"|[省市县区](?:委|人民政府|政府)(?:办公厅)?"
+    r"|[\u4e00-\u9fff]{2,7}(?:省|市|自治区|县)(?:委|人民政府|政府|办公厅|市场监督管理局|市场监管局"
+    r"|发展改革委|经济和信息化厅|工业和信息化厅)"
+    r"|省?质量强省建设(?:协调推进)?领导小组(?:办公室)?)"
+)
+_ISSUED = re.compile(
+    rf"((?:{_ISSUER}[、和与及,，]?){{1,4}})\s*(?:近日|日前|正式|联合)?\s*(?:印发|发布|出台|制定|颁布)(?:了)?"
+)
+_EN_BODY = (
+    r"(?:the\s+)?(?:[A-Z][a-z]+\s+){1,6}(?:Committee|Government|Council|Bureau|Administration"
+    r"|Office|Commission|Department)"
+)
+_EN_ISSUED = re.compile(
+    rf"({_EN_BODY}(?:\s+and\s+{_EN_BODY})?)\s+(?:jointly\s+)?(?:issued|released)"
+)
+_EN_KINDS = (
+    ("Implementation Opinions", "实施意见"), ("Guiding Opinions", "指导意见"),
+    ("Action Plan", "行动方案"), ("Opinions", "意见"), ("Plan", "方案"), ("Measures", "办法"),
+    ("Outline", "纲要"), ("Notice", "通知"), ("Regulations", "条例"), ("Guidelines", "指导意见"),
+)  # fmt: skip
+_EN_TITLE = re.compile(
+    r"((?:[A-Z][a-z]+\s+)*(?:Opinions|Plan|Measures|Outline|Notice|Regulations|Guidelines)"
+    r"(?:\s+(?:on|for|of|to|the|a|an|and|in|with|[A-Z][a-z-]+))+)"
+)
+_ZH_DATE = re.compile(r"(?:(?:19|20)\d{2}年)?\d{1,2}月\d{1,2}日")
+_EN_DATE = re.compile(
+    r"\b(?:January|February|March|April|May|June|July|August|September|October|November"
+    r"|December)\s+\d{1,2}(?:st|nd|rd|th)?(?:,\s*\d{4})?"
+)
+
+
+def document_facts(title: str, text: str) -> DocumentFacts:
+    """Document numbers, document titles and type, issuers and dates in an article."""
+    whole = f"{title}\n{text}"
+    numbers = tuple(dict.fromkeys(m.group().replace(" ", "") for m in _DOC_NUMBER.finditer(whole)))
+    titles = tuple(
+        dict.fromkeys(
+            [
+                *(
+                    t
+                    for t in _DOC_TITLE.findall(whole)
+                    if len(t) >= 6 and any(t.endswith(k) for k in _DOC_KINDS)
+                ),
+                *(
+                    re.sub(r"\s+(?:on|for|of|to|the|a|an|and|in|with)$", "", t)
+                    for t in _EN_TITLE.findall(whole)
+                    if len(t.split()) >= 4
+                ),
+            ]
+        )
+    )
+    kind = None
+    for candidate in (*titles, title):
+        kind = next((k for k in _DOC_KINDS if candidate.endswith(k)), None)
+        kind = kind or next((zh for en, zh in _EN_KINDS if f"{en} " in f"{candidate} "), None)
+        if kind:
+            break
+    issuers: list[str] = []
+    for m in _EN_ISSUED.finditer(whole):
+        for part in re.split(r"\s+and\s+", m.group(1)):
+            part = re.sub(r"^the\s+", "", part.strip(), flags=re.IGNORECASE)
+            if part not in issuers:
+                issuers.append(part)
+    for m in _ISSUED.finditer(whole):
+        for part in re.split(r"[、和与及,，]", m.group(1)):
+            part = part.strip()
+            if len(part) >= 2 and part not in issuers:
+                issuers.append(part)
+    dates = tuple(dict.fromkeys([*_ZH_DATE.findall(whole), *_EN_DATE.findall(whole)]))
+    return DocumentFacts(
+        numbers=numbers, titles=titles, kind=kind, issuers=tuple(issuers[:6]), dates=dates[:8]
+    )

@@ -67,15 +67,15 @@ def _as_set(value: Any) -> set[str] | None:
     return {str(v) for v in value} if isinstance(value, list) else {str(value)}
 
 
-def evaluate(documents: list[Document]) -> dict[str, Any]:
+def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[str, Any]:
     # datasketch pulls in scipy (most of a second): only eval, not classify, pays for it
-    from monitor.dedup import Candidate, Concepts, fingerprint, match_story
+    from monitor.dedup import Concepts, StoryIndex, fingerprint, match_story
 
-    lexicon, concepts = Lexicon.load(), Concepts.load()
+    lexicon, concepts = lexicon or Lexicon.load(), Concepts.load()
     tp = fp = fn = 0
     province_right = province_total = category_right = category_total = 0
     mistakes: list[dict[str, Any]] = []
-    candidates: list[Candidate] = []
+    index = StoryIndex()
     story_of: dict[str, int] = {}
     for doc in documents:
         normal = normalize_article(doc.title, doc.text)
@@ -127,22 +127,17 @@ def evaluate(documents: list[Document]) -> dict[str, Any]:
                             }
                         )
         fp_ = fingerprint(
-            normal.title, normal.text, normal.language, text_hash(normal.text), concepts
+            normal.title,
+            normal.text,
+            normal.language,
+            text_hash(normal.text),
+            concepts,
+            doc_titles=verdict.facts.titles,
         )
+        candidates = index.candidates(fp_, verdict.province, doc.published)
         match = match_story(fp_, verdict.province, doc.published, candidates, concepts)
-        if match is None:
-            story_id = len(candidates) + 1
-            candidates.append(Candidate(story_id, verdict.province, doc.published, fp_))
-        else:
-            story_id = match.story_id
-            i = story_id - 1
-            candidates[i] = Candidate(
-                candidates[i].story_id,
-                candidates[i].province,
-                candidates[i].when,
-                candidates[i].fingerprint,
-                (*candidates[i].extra, fp_),
-            )
+        story_id = index.stories + 1 if match is None else match.story_id
+        index.add(story_id, verdict.province, doc.published, fp_)
         story_of[doc.id] = story_id
 
     events = {d.id: d.labels.get("event") for d in documents}
@@ -219,18 +214,31 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def classify_document(
-    title: str, body: str, *, source_province: str | None = None
+    title: str,
+    body: str,
+    *,
+    source_province: str | None = None,
+    lexicon: Lexicon | None = None,
 ) -> dict[str, Any]:
     """One document through normalise → classify → summarise, as JSON-able data."""
     normal = normalize_article(title, body)
-    verdict = classify(normal.title, normal.text, Lexicon.load(), source_province=source_province)
+    lexicon = lexicon or Lexicon.load()
+    verdict = classify(normal.title, normal.text, lexicon, source_province=source_province)
+    facts = verdict.facts
     return {
         "relevant": verdict.relevant,
         "score": verdict.score,
         "province": verdict.province,
         "category": verdict.category,
         "language": normal.language,
-        "summary": summarize(normal.title, normal.text, normal.language),
+        "summary": summarize(normal.title, normal.text, normal.language, facts=facts),
+        "facts": {
+            "numbers": list(facts.numbers),
+            "titles": list(facts.titles),
+            "kind": facts.kind,
+            "issuers": list(facts.issuers),
+            "dates": list(facts.dates),
+        },
         "evidence": [
             {"term": e.term, "where": e.where, "weight": round(e.weight, 2), "kind": e.kind}
             for e in verdict.evidence

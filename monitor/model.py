@@ -50,6 +50,7 @@ class FetchResult:
     last_modified: str | None = None
     not_modified: bool = False
     elapsed: float = 0.0
+    fetched_at: datetime | None = None  # when the answer came: the year of a "09-10" list date
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +98,27 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentFacts:
+    """What a policy-document article says about the document itself."""
+
+    numbers: tuple[str, ...] = ()  # 文号, e.g. 川委发〔2023〕13号
+    titles: tuple[str, ...] = ()  # 《关于加快建设质量强省的实施意见》, without the brackets
+    kind: str | None = None  # 意见 | 通知 | 方案 | 办法 | 规划 | 纲要 | 征求意见稿 | …
+    issuers: tuple[str, ...] = ()  # 发文机关, e.g. 省委, 省政府, 四川省市场监督管理局
+    dates: tuple[str, ...] = ()  # dates the text mentions, as written (9月11日, September 11)
+
+    def __bool__(self) -> bool:
+        return bool(self.numbers or self.titles or self.issuers)
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     relevant: bool
     score: float
     province: str | None  # ISO 3166-2:CN code, "CN" for national, None when unknown
     category: str
     evidence: tuple[Evidence, ...] = ()
+    facts: DocumentFacts = DocumentFacts()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -216,16 +217,22 @@ _TRACKING = re.compile(r"^(?:utm_\w+|spm|from|share_token|fbclid|gclid|wxshare|i
 _INDEX_FILES = ("index.html", "index.htm", "index.shtml", "default.html", "default.htm")
 
 
-def canonical_url(url: str) -> str:
+def canonical_url(url: str, *, mobile_hosts: Collection[str] = ()) -> str:
     """A URL's normal form for "same item" checks.
 
     Lowercase scheme and host, no default port, no fragment, no tracking
-    parameters, sorted query, no trailing ``index.html`` or slash. ``http``
-    and ``https`` are kept apart only by nothing: both map to ``https``, since
-    government sites serve the same page on both.
+    parameters, sorted query, no trailing ``index.html`` or slash; ``http``
+    and ``https`` both map to ``https``, since government sites serve the
+    same page on both. Host prefixes listed in ``mobile_hosts`` (such as
+    ``m`` and ``wap``) are dropped where a site serves the same article on a
+    mobile host.
     """
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower().rstrip(".")
+    for prefix in mobile_hosts:
+        if host.startswith(prefix + ".") and host.count(".") >= 2:
+            host = host[len(prefix) + 1 :]
+            break
     port = parts.port
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     path = re.sub(r"/{2,}", "/", parts.path or "/")

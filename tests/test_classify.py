@@ -121,3 +121,104 @@ def test_a_national_event_held_in_a_province_stays_provincial_when_the_province_
         "The China Quality Conference was recently held in Chengdu."
     )
     assert judge(lexicon, "", body).province == "CN-SC"
+
+
+# ── more traits, in all three languages ─────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "province"),
+    [
+        # English renderings seen in translations
+        (
+            "",
+            "Zhejiang held a meeting on building a strong-quality province and the Zhejiang "
+            "Made brand; Hangzhou will improve quality infrastructure.",
+            "CN-ZJ",
+        ),
+        (
+            "",
+            "Hubei will build the province into a quality powerhouse, the governor said in "
+            "Wuhan, and will improve quality infrastructure.",
+            "CN-HB",
+        ),
+        # traditional Chinese from a mirror that also rewrites 质量 as 品质
+        ("江蘇推進品質強省建設", "南京市召開會議,部署品質強省建設,推進品質強省工作。", "CN-JS"),
+        # a city-level programme names its province through the city
+        ("成都召开质量强市推进会", "会议部署质量强市建设,推进质量提升行动。", "CN-SC"),
+    ],
+)
+def test_variants_of_the_policy_are_relevant(
+    lexicon: Lexicon, title: str, body: str, province: str
+) -> None:
+    verdict = judge(lexicon, title, body)
+    assert verdict.relevant, verdict.evidence
+    assert verdict.province == province
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        # one passing mention in an article about something else
+        (
+            "全市一季度经济运行情况",
+            "一季度全市地区生产总值增长5.2%,工业投资增长8%,消费市场稳定,"
+            "全年将加快建设质量强国,推动经济持续向好。",
+        ),
+        (
+            "Air quality improves in Chengdu",
+            "Air quality in Chengdu improved this winter; the "
+            "city had 300 days of good air quality.",
+        ),
+        ("產品質量監督抽查結果通告", "本次抽查產品150批次,不合格12批次,已依法處理,責令召回。"),
+    ],
+)
+def test_passing_mentions_and_look_alikes_in_three_languages(
+    lexicon: Lexicon, title: str, body: str
+) -> None:
+    assert not judge(lexicon, title, body).relevant
+
+
+def test_policy_document_facts(lexicon: Lexicon) -> None:
+    verdict = judge(
+        lexicon,
+        "关于印发《四川省质量强省建设实施方案》的通知",
+        "四川省市场监督管理局、四川省发展改革委联合印发《四川省质量强省建设实施方案》"
+        "(川市监发〔2024〕12号),9月1日起施行。",
+    )
+    facts = verdict.facts
+    assert facts.numbers == ("川市监发〔2024〕12号",)
+    assert facts.titles == ("四川省质量强省建设实施方案",)
+    assert facts.kind == "实施方案"
+    assert facts.issuers == ("四川省市场监督管理局", "四川省发展改革委")
+    assert "9月1日" in facts.dates
+    assert verdict.category == "policy_document"
+
+
+def test_english_document_facts(lexicon: Lexicon) -> None:
+    verdict = judge(
+        lexicon,
+        "",
+        "The Sichuan Provincial Party Committee and the Sichuan Provincial Government issued the "
+        "Implementation Opinions on Accelerating the Construction of a Province with Strong "
+        "Quality on September 11.",
+    )
+    assert verdict.facts.issuers == (
+        "Sichuan Provincial Party Committee",
+        "Sichuan Provincial Government",
+    )
+    assert verdict.facts.titles[0].startswith("Implementation Opinions on Accelerating")
+    assert verdict.facts.kind == "实施意见"
+
+
+def test_the_lexicon_is_extended_from_configuration(lexicon: Lexicon) -> None:
+    from monitor.config import LexiconExtension
+
+    text = "山东省召开标准化强省推进会,部署标准化强省建设。"
+    assert not judge(lexicon, "", text).relevant
+    extended = lexicon.extend(
+        LexiconExtension(strong=["标准化强省"], categories={"meeting": ["推进会"]})
+    )
+    verdict = judge(extended, "", text)
+    assert verdict.relevant and verdict.category == "meeting"
+    assert lexicon.extend(None) is lexicon

@@ -127,3 +127,14 @@ def test_text_hash_ignores_punctuation_and_spacing() -> None:
 )
 def test_canonical_url(url: str, canonical: str) -> None:
     assert canonical_url(url) == canonical
+
+
+def test_mobile_hosts_fold_only_where_configured() -> None:
+    assert canonical_url("https://m.people.cn/n/1.html", mobile_hosts=("m", "wap")) == (
+        "https://people.cn/n/1.html"
+    )
+    assert (
+        canonical_url("https://wap.sc.gov.cn/a", mobile_hosts=("m", "wap")) == "https://sc.gov.cn/a"
+    )
+    assert canonical_url("https://m.people.cn/n/1.html") == "https://m.people.cn/n/1.html"
+    assert canonical_url("https://m.cn/a", mobile_hosts=("m",)) == "https://m.cn/a"  # a bare domain

@@ -50,3 +50,28 @@ def test_title_is_not_repeated() -> None:
 
 def test_empty_text_gives_empty_summary() -> None:
     assert summarize("题目", "", "zh-Hans") == ""
+
+
+def test_sentences_with_key_figures_and_the_document_number_are_preferred() -> None:
+    from monitor.model import DocumentFacts
+
+    text = (
+        "9月1日,省政府印发《质量强省建设实施方案》。"
+        "会议强调要提高认识、加强领导、狠抓落实、务求实效。"
+        "方案共8部分30条,提出到2027年培育100个质量标杆。"
+        "方案编号为川府发〔2024〕5号。"
+    )
+    facts = DocumentFacts(numbers=("川府发〔2024〕5号",), titles=("质量强省建设实施方案",))
+    summary = summarize("", text, "zh-Hans", facts=facts)
+    assert summary.startswith("9月1日,省政府印发")  # the lead always opens
+    assert "8部分30条" in summary and "川府发〔2024〕5号" in summary
+    assert "狠抓落实" not in summary  # rhetoric loses to facts
+    assert summary.index("8部分") < summary.index("川府发")  # the article's order
+
+
+def test_headings_and_metadata_lines_are_not_sentences() -> None:
+    text = (
+        "The 4th Quality Conference\nRelease Date:2021-09-27\n"
+        "The conference opened on Monday in Hangzhou."
+    )
+    assert summarize("", text, "en") == "The conference opened on Monday in Hangzhou."
