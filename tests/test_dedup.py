@@ -1,0 +1,219 @@
+"""Story matching: near-duplicates through the LSH index, events across languages,
+documents by number and title, and the index kept in step with storage."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.classify import Lexicon, classify
+from monitor.dedup import (
+    NUM_PERM,
+    Concepts,
+    Fingerprint,
+    StoryIndex,
+    fingerprint,
+    match_story,
+    similarity,
+)
+from monitor.normalize import normalize_article, text_hash
+from storage.store import Store
+
+DAY = datetime(2025, 9, 11, 2, 0, tzinfo=UTC)
+
+PRESS_ZH = (
+    "9月11日,四川省政府新闻办在成都举行新闻发布会,介绍《关于加快建设质量强省的实施意见》。"
+    "《实施意见》提出实施产业基础质量提升工程,打造天府名品区域公共品牌,建设国际消费目的地,"
+    "推动川粮油品质提升。省市场监管局负责人介绍,到2027年质量强省建设取得阶段性成效,"
+    "到2035年质量竞争力进入全国前列。发布会上,有关部门负责人回答了记者提问。"
+)
+PRESS_EN = (
+    "Chengdu, Sept. 11 -- The Information Office of the Sichuan Provincial Government held a press "
+    "conference in Chengdu on the Implementation Opinions on Accelerating the Construction of a "
+    "Province with Strong Quality. The opinions launch an industrial basic quality improvement "
+    "project, build the Tianfu Famous Products brand and an international consumer destination, "
+    "and upgrade Sichuan grain and oil. The Sichuan market supervision bureau said quality "
+    "competitiveness would rank among the best in China by 2035."
+)
+AWARD_ZH = (
+    "9月11日,四川省政府质量奖颁奖大会在成都举行,省长为获奖企业颁发四川省政府质量奖。"
+    "本届共有10家企业获奖,获奖企业将发挥示范作用,推进质量强省建设。"
+    "省市场监管局负责人表示,将持续做好政府质量奖评审工作。"
+)
+
+
+@pytest.fixture(scope="module")
+def tools() -> tuple[Lexicon, Concepts]:
+    return Lexicon.load(), Concepts.load()
+
+
+def fp_of(text: str, tools: tuple[Lexicon, Concepts]) -> tuple[Fingerprint, str | None]:
+    lexicon, concepts = tools
+    normal = normalize_article("", text)
+    verdict = classify(normal.title, normal.text, lexicon)
+    fp = fingerprint(
+        normal.title,
+        normal.text,
+        normal.language,
+        text_hash(normal.text),
+        concepts,
+        doc_titles=verdict.facts.titles,
+    )
+    return fp, verdict.province
+
+
+def group(texts: list[str], tools: tuple[Lexicon, Concepts], when: datetime = DAY) -> list[int]:
+    """Story ids of the texts, grouped in order as the pipeline would."""
+    index = StoryIndex()
+    ids = []
+    for text in texts:
+        fp, province = fp_of(text, tools)
+        match = match_story(fp, province, when, index.candidates(fp, province, when), tools[1])
+        story_id = index.stories + 1 if match is None else match.story_id
+        index.add(story_id, province, when, fp)
+        ids.append(story_id)
+    return ids
+
+
+def test_the_same_event_in_chinese_and_english_is_one_story(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    assert group([PRESS_ZH, PRESS_EN], tools) == [1, 1]
+
+
+def test_two_events_of_one_province_on_one_day_stay_apart(tools: tuple[Lexicon, Concepts]) -> None:
+    assert group([PRESS_ZH, AWARD_ZH], tools) == [1, 2]
+
+
+def test_a_repost_with_noise_is_a_near_duplicate(tools: tuple[Lexicon, Concepts]) -> None:
+    repost = "转自四川省人民政府网站\n" + PRESS_ZH.replace("发布会上", "会上") + "\n责任编辑:王某"
+    index = StoryIndex()
+    fp, province = fp_of(PRESS_ZH, tools)
+    index.add(1, province, DAY, fp)
+    other, _ = fp_of(repost, tools)
+    match = match_story(other, None, None, index.candidates(other, None, None), tools[1])
+    assert match is not None and match.level == "near_duplicate" and match.score >= 0.5
+
+
+def test_same_document_number_and_title_match_across_provinces_and_time(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    doc = "《关于进一步加强质量强国建设的实施意见》(国市监质发〔2024〕8号)"
+    first = f"市场监管总局印发{doc},部署质量强国建设工作。"
+    later = f"近日,江苏省召开会议,学习贯彻{doc},推进落实。"
+    index = StoryIndex()
+    fp1, _ = fp_of(first, tools)
+    index.add(1, "CN", DAY, fp1)
+    fp2, _ = fp_of(later, tools)
+    when = DAY + timedelta(days=40)
+    match = match_story(fp2, "CN-JS", when, index.candidates(fp2, "CN-JS", when), tools[1])
+    assert match is not None and match.level == "document"
+    assert "国市监质发〔2024〕8号" in match.reason
+
+
+def test_the_event_window_is_enforced(tools: tuple[Lexicon, Concepts]) -> None:
+    index = StoryIndex()
+    fp, province = fp_of(PRESS_ZH, tools)
+    index.add(1, province, DAY, fp)
+    other, _ = fp_of(PRESS_EN, tools)
+    later = DAY + timedelta(days=30)
+    assert (
+        match_story(other, province, later, index.candidates(other, province, later), tools[1])
+        is None
+    )
+
+
+def random_signature(rng: random.Random) -> tuple[int, ...]:
+    return tuple(rng.getrandbits(32) for _ in range(NUM_PERM))
+
+
+def test_lsh_finds_near_duplicates_across_buffer_merges() -> None:
+    rng = random.Random(7)
+    index = StoryIndex()
+    kept: list[tuple[int, tuple[int, ...]]] = []
+    for i in range(10_000):  # more than two merges of the insertion buffer
+        sig = random_signature(rng)
+        index.add(i + 1, None, None, Fingerprint("h", sig, frozenset(), frozenset(), "zh-Hans"))
+        if i % 1000 == 0:
+            kept.append((i + 1, sig))
+    for story_id, sig in kept:
+        noisy = list(sig)
+        for j in rng.sample(range(NUM_PERM), 20):  # 44 of 64 values kept: similarity ~0.69
+            noisy[j] = rng.getrandbits(32)
+        probe = Fingerprint("x", tuple(noisy), frozenset(), frozenset(), "zh-Hans")
+        found = {c.story_id for c in index.candidates(probe, None, None)}
+        assert story_id in found
+        assert len(found) == 1  # random signatures share nothing with the probe
+    assert similarity(kept[0][1], kept[0][1]) == 1.0
+    assert index.nbytes() > 0 and len(index) == 10_000
+
+
+def test_pipeline_commit_keeps_two_processes_in_step(
+    tools: tuple[Lexicon, Concepts], store: Store
+) -> None:
+    """Two processes on one database: what one stores, the other's index learns."""
+    from monitor.config import RssSource
+    from monitor.model import Article, Entry
+    from monitor.pipeline import Processed, commit, load_index
+
+    lexicon, concepts = tools
+    source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
+
+    def processed(text: str, url: str) -> Processed:
+        normal = normalize_article("", text)
+        verdict = classify(normal.title, normal.text, lexicon)
+        article = Article(
+            source_id="s",
+            url=url,
+            canonical_url=url,
+            title=normal.text[:20],
+            text=normal.text,
+            language=normal.language,
+            text_hash=text_hash(normal.text),
+            published=DAY,
+        )
+        fp = fingerprint(
+            article.title,
+            article.text,
+            article.language,
+            article.text_hash,
+            concepts,
+            doc_titles=verdict.facts.titles,
+        )
+        return Processed(Entry("s", url, article.title), article, verdict, "", fp)
+
+    from storage.store import Cached
+
+    first_process, second_process = load_index(store, DAY - timedelta(days=1)), StoryIndex()
+    nothing = Cached()
+    commit(
+        store,
+        source,
+        "https://example.com/feed",
+        nothing,
+        [],
+        [processed(PRESS_ZH, "https://a.example/1")],
+        [],
+        concepts,
+        DAY,
+        1,
+        first_process,
+    )
+    commit(
+        store,
+        source,
+        "https://example.com/feed",
+        nothing,
+        [],
+        [processed(PRESS_EN, "https://b.example/2")],
+        [],
+        concepts,
+        DAY,
+        1,
+        second_process,
+    )
+    rows = store.story_articles(1)
+    assert [r["match_level"] for r in rows] == [None, "event"]
+    assert len(first_process) == 1 and len(second_process) == 2  # the second caught up
