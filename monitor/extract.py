@@ -3,8 +3,10 @@
 In order of trust: the site's own metadata (``ArticleTitle``, ``PubDate``,
 ``og:*`` — TRS, JCMS and gkmlpt sites all write them), the source's configured
 ``article.content`` selector, and otherwise trafilatura, a proven main-text
-extractor. Comments are never included; what is glued after the article's end
-inside the same element (a second article, reader comments) is cut later by
+extractor. Page furniture that templates put inside the article's element
+(share bars, reader comments, "related" lists, print links, footers, nav) is
+removed by structure here; text glued after the article's end inside the same
+element (a second article after the byline) is cut later by
 :func:`monitor.normalize.cut_trailing_matter`.
 """
 
@@ -30,6 +32,18 @@ _BLOCKS = {
     "section", "article", "blockquote", "pre", "dd", "dt", "figure", "figcaption", "center",
 }  # fmt: skip
 _JUNK_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "select", "svg")
+# Page furniture that CMS templates put inside the article's own element: share
+# bars, reader comments, "related" lists, print/close links, QR codes, footers.
+_JUNK_INSIDE = ", ".join(
+    (
+        "nav, footer, aside, header",
+        ".nav, .footer, .breadcrumb, .crumbs, .location, .position",
+        ".share, .share-bar, .bdsharebuttonbox, .bdshare, [class*=share], [id*=share]",
+        ".comment, .comments, #comments, .comment-list, .pinglun, [class*=comment]",
+        ".related, .relate, .xgxw, .xglj, .xgwz, .recommend, .hot-news, .tuijian",
+        ".print, .close-window, .prt, .ewm, .qrcode, .erweima, .fontsize, .zihao",
+    )
+)
 _TITLE_META = ("ArticleTitle", "og:title", "twitter:title", "title")
 _DATE_META = (
     "PubDate",
@@ -44,17 +58,25 @@ _DATE_META = (
 )
 
 
-def parse_date(text: str | None) -> datetime | None:
+_MONTH_DAY = re.compile(
+    r"(?<![\d.:/-])(?P<m>\d{1,2})\s*[-/月]\s*(?P<d>\d{1,2})(?:\s*日|(?=[\s\])）】]|$))"
+    r"(?:\s*(?P<H>\d{1,2})[:时](?P<M>\d{2}))?"
+)
+
+
+def parse_date(text: str | None, *, now: datetime | None = None) -> datetime | None:
     """The first date in a string, in the formats Chinese sites use.
 
     ``2025-09-10``, ``2025/9/10 10:00``, ``2025年09月10日``, ISO 8601. A time
-    without a zone is China time (UTC+8); the result is in UTC.
+    without a zone is China time (UTC+8); the result is in UTC. With ``now``
+    (when the page was fetched), a date without its year (``[09-10]``,
+    ``9月10日``) gets the latest year that does not put it in the future.
     """
     if not text:
         return None
     m = _DATE.search(text)
     if not m:
-        return None
+        return _month_day(text, now) if now is not None else None
     try:
         tz: timezone = CHINA_TZ
         if m.group("tz"):
@@ -79,6 +101,36 @@ def parse_date(text: str | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def _month_day(text: str, now: datetime) -> datetime | None:
+    m = _MONTH_DAY.search(text)
+    if not m:
+        return None
+    today = now.astimezone(CHINA_TZ)
+    for year in (today.year, today.year - 1):
+        try:
+            value = datetime(
+                year,
+                int(m.group("m")),
+                int(m.group("d")),
+                int(m.group("H") or 0),
+                int(m.group("M") or 0),
+                tzinfo=CHINA_TZ,
+            )
+        except ValueError:
+            return None
+        if value <= today + timedelta(days=1):  # a day's grace for clocks and time zones
+            return value.astimezone(UTC)
+    return None
+
+
+def is_date_only(value: datetime | None) -> bool:
+    """True for a date a list gave without its time (midnight, China time)."""
+    if value is None:
+        return False
+    local = value.astimezone(CHINA_TZ)
+    return (local.hour, local.minute, local.second) == (0, 0, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class ExtractedPage:
     title: str
@@ -98,6 +150,14 @@ def _meta(soup: BeautifulSoup, names: tuple[str, ...]) -> str | None:
         if found.get(name.lower()):
             return found[name.lower()]
     return None
+
+
+def drop_furniture(element: Tag) -> Tag:
+    """Remove share bars, comments, related lists and the like from inside an element."""
+    for tag in element.select(_JUNK_INSIDE):
+        if tag is not element and not tag.decomposed:
+            tag.decompose()
+    return element
 
 
 def block_text(element: Tag) -> str:
@@ -133,7 +193,7 @@ def extract_article(html: str, url: str, selectors: Any = None) -> ExtractedPage
     if selectors is not None and selectors.content:
         node = soup.select_one(selectors.content)
         if node is not None:
-            text = block_text(node)
+            text = block_text(drop_furniture(node))
     if not text:
         text = (
             trafilatura.extract(
@@ -149,7 +209,7 @@ def extract_article(html: str, url: str, selectors: Any = None) -> ExtractedPage
         )
     if not text:
         body = soup.body
-        text = block_text(body) if body is not None else ""
+        text = block_text(drop_furniture(body)) if body is not None else ""
     if published is None:
         published = _date_near_title(soup)
     return ExtractedPage(title=title.strip(), text=text, published=published)

@@ -1,11 +1,18 @@
-"""HTML list pages: CSS selectors pick the items, their links, titles and dates."""
+"""HTML list pages: CSS selectors pick the items, their links, titles and dates.
+
+:func:`entries_from_items` is shared with the CMS kinds whose lists arrive as
+HTML fragments (JCMS records, jpaas ``data.html``).
+"""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 
 from monitor.errors import ParseError
 from monitor.extract import parse_date
@@ -15,34 +22,64 @@ from monitor.sources import register
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "#")
 
 
+def soup_of(text: str) -> BeautifulSoup:
+    """lxml's HTML tree of any answer. A list URL that serves XML, or a fragment that
+    looks like a file name, is read all the same: bs4's warnings about it are noise here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        return BeautifulSoup(text, "lxml")
+
+
 def _text(tag: Tag | None) -> str:
     return " ".join(tag.get_text(" ", strip=True).split()) if tag is not None else ""
+
+
+def entries_from_items(
+    items: Iterable[Tag],
+    *,
+    source_id: str,
+    base_url: str,
+    link: str = "a",
+    title: str | None = None,
+    date: str | None = None,
+    now: datetime | None = None,
+) -> list[Entry]:
+    """One entry per item that has a usable link; the same link twice counts once."""
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for item in items:
+        anchor = item if item.name == "a" else item.select_one(link)
+        href = (anchor.get("href") if anchor is not None else None) or ""
+        if not isinstance(href, str) or not href.strip() or href.strip().startswith(_SKIP_SCHEMES):
+            continue
+        url = urljoin(base_url, href.strip())
+        if not url.startswith(("http://", "https://")) or url in seen:
+            continue
+        seen.add(url)
+        title_text = _text(item.select_one(title)) if title else ""
+        if not title_text and anchor is not None:
+            attr = anchor.get("title")
+            title_text = attr.strip() if isinstance(attr, str) and attr.strip() else _text(anchor)
+        date_tag = item.select_one(date) if date else None
+        published = parse_date(_text(date_tag) if date_tag is not None else _text(item), now=now)
+        entries.append(Entry(source_id=source_id, url=url, title=title_text, published=published))
+    return entries
 
 
 @register("html")
 def parse_list(result: FetchResult, source: Any) -> list[Entry]:
     selectors = source.list
-    soup = BeautifulSoup(result.text, "lxml")
+    soup = soup_of(result.text)
     items = soup.select(selectors.item)
     if not items:
         raise ParseError(source.id, f"list selector {selectors.item!r} matched nothing")
-    entries: list[Entry] = []
-    seen: set[str] = set()
-    for item in items:
-        link = item if item.name == "a" else item.select_one(selectors.link)
-        href = (link.get("href") if link is not None else None) or ""
-        if not isinstance(href, str) or not href.strip() or href.strip().startswith(_SKIP_SCHEMES):
-            continue
-        url = urljoin(result.final_url, href.strip())
-        if not url.startswith(("http://", "https://")) or url in seen:
-            continue
-        seen.add(url)
-        title_tag = item.select_one(selectors.title) if selectors.title else None
-        title = _text(title_tag)
-        if not title and link is not None:
-            attr = link.get("title")
-            title = attr.strip() if isinstance(attr, str) and attr.strip() else _text(link)
-        date_tag = item.select_one(selectors.date) if selectors.date else None
-        published = parse_date(_text(date_tag) if date_tag is not None else _text(item))
-        entries.append(Entry(source_id=source.id, url=url, title=title, published=published))
-    return entries
+    return entries_from_items(
+        items,
+        source_id=source.id,
+        base_url=result.final_url,
+        link=selectors.link,
+        title=selectors.title,
+        date=selectors.date,
+        now=result.fetched_at,
+    )

@@ -19,6 +19,35 @@ Paths::
     /robots.txt                allows everything
     /fault/500  /fault/404  /fault/slow?delay=S  /fault/flaky  /fault/malformed.xml
     /fault/garbage  /fault/reset  /fault/redirect-loop  /fault/huge[?length=1]
+    /fault/429                 429 with Retry-After: 1 for the first ``rate_limited``
+                               requests, then the RSS feed
+    /fault/redirect-ftp        a redirect to an ftp:// URL
+    /fault/bad-br              claims Content-Encoding: br, sends plain bytes
+    /fault/recovered.xml       a malformed feed whose two items feedparser still reads
+
+The CMS families of ``../shared/research/chinese-sources.md``, built from the
+articles listed in ``gbk`` (the Chinese ones)::
+
+    /jcms/col/col<N>/index.html        Hanweb JCMS column: records inlined in a
+                                       <script type="text/xml"> datastore
+    POST /module/web/jpage/dataproxy.jsp?startrecord=S&endrecord=E&perpage=P
+                                       the JCMS record API (form webid, columnid,
+                                       unitid required); XML, no validators
+    /jpaas/xw/zj/                      a jpaas JavaScript shell naming the API
+    /api-gateway/jpaas-publish-server/front/page/build/unit?…&paramJson={"pageNo":N,…}
+                                       JSON whose data.html is the list fragment
+    /gkmlpt/api/all/<col>?page=N&sid=S Guangdong gkmlpt JSON (``page_size`` a page)
+    /search-gov/data?q=Q&p=N&n=M       gov.cn policy-library search JSON
+                                       (searchVO.catMap.*.listVO, <em>Q</em> titles)
+    /paged/index.html, /paged/index_<i>.html
+                                       a TRS list in pages of ``page_size`` items
+    /compressed/feed.xml?enc=br|gzip|deflate   the RSS feed, compressed so
+    /challenge/<path>                  412 and a script that sets a cookie and reloads
+                                       (an anti-bot challenge); with the cookie, <path>
+
+Switches tests may set: ``outage`` (the next N non-fault requests answer 503),
+``redesigned`` (list pages and JCMS records lose their list markup: the
+selectors find nothing), ``page_size`` (items per page of the paged lists).
 
 Article pages are encoded as the article's ``encoding`` says (``gbk`` for the
 simplified Chinese ones, ``gb18030`` for the traditional one, whose pinyin tone
@@ -490,6 +519,77 @@ def render_index(root: str, articles: list[dict[str, Any]]) -> bytes:
     ).encode()
 
 
+_RECOVERABLE = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Recoverable & broken</title>
+<item><title>浙江召开质量强省工作会议</title><link>ROOT/news/zh/a.html</link></item>
+<item><title>Second & item</title><link>ROOT/news/zh/b.html</link></item>
+</channel></rss>
+""".encode()
+
+_JPAAS_API = "/api-gateway/jpaas-publish-server/front/page/build/unit"
+
+_CHALLENGE = b"""<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
+<script>document.cookie = "qm_challenge=passed; path=/"; location.reload();</script>
+</body></html>
+"""
+
+
+def render_jcms_column(column: int, records: str, redesigned: bool) -> str:
+    """A Hanweb JCMS column page: the first records inline in a script datastore."""
+    next_group = f"/module/web/jpage/dataproxy.jsp?page=1&webid=1&columnid={column}&unitid=5504"
+    unit = (
+        ""
+        if redesigned
+        else f"""<div id="{column}"><script type="text/xml">
+<datastore>
+<nextgroup><![CDATA[<a href="{next_group}"></a>]]></nextgroup>
+<recordset>
+{records}
+</recordset>
+</datastore>
+</script><script language="javascript" src="/module/web/jpage/jpage.js"></script>
+<script>new Pager({{"unitid": "5504", "webid": "1", "col": "{column}"}});</script></div>"""
+    )
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8">
+<title>质量强省_示例JCMS站</title></head><body>
+<div class="nav"><a href="/">首页</a></div>
+{unit}
+<div class="footer">版权所有</div></body></html>
+"""
+
+
+def render_jpaas_shell(path: str) -> str:
+    """A jpaas column: a JavaScript shell whose build script names the list API."""
+    query = (
+        "{'webId':'29e9522dc89d4e088a953d8cede72f4c','pageId':'39cd9de1f309431483ef3008309f39ca',"
+        "'tplSetId':'5c30fb89ae5e48b9aefe3cdf49853830','pageType':'column','tagId':'内容区域',"
+        "'editType':'null','pageSize':'20'}"
+    )
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>总局要闻</title>
+<script src="/common/js/jquery.min.js"></script></head><body>
+<div id="app"></div>
+<script parseType="bulidstatic" url="{_JPAAS_API}" querydata="{query}" type="text/javascript">
+  /* the list is built here in a browser ({escape(path)}) */
+</script></body></html>
+"""
+
+
+def _compress(body: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        import brotli  # httpx[brotli]'s dependency: the same library decodes
+
+        return bytes(brotli.compress(body))
+    if encoding == "gzip":
+        import gzip
+
+        return gzip.compress(body)
+    if encoding == "deflate":
+        import zlib
+
+        return zlib.compress(body)
+    raise ValueError(f"unknown encoding {encoding!r}")
+
+
 _MALFORMED = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0">
   <channel>
@@ -553,6 +653,10 @@ class NewsSite:
         self.delay = delay
         self.flaky_failures = flaky_failures
         self.huge_size = huge_size
+        self.rate_limited = 1
+        self.outage = 0
+        self.redesigned = False
+        self.page_size = 3
         self.hits: Counter[str] = Counter()
         self.not_modified: Counter[str] = Counter()
         self.requests: list[RequestRecord] = []
@@ -668,7 +772,7 @@ class NewsSite:
 
     # ---- pages
 
-    def page(self, path: str, root: str | None = None) -> Page | None:
+    def page(self, path: str, root: str | None = None, query: str = "") -> Page | None:
         """The page at ``path`` as it would be served now, or None (404)."""
         root = self.url if root is None else root
         with self._lock:
@@ -691,11 +795,16 @@ class NewsSite:
             text = render_list(
                 listed, charset="gb2312", link_prefix="../news/zh/", column="工作动态"
             )
+            if self.redesigned:  # a new template: the configured selectors find nothing
+                text = text.replace('<ul class="news-list">', '<ul class="list-2025">')
             return Page(text.encode("gbk"), "text/html; charset=GBK", changed)
         if path == "/mislabelled/list.html":
             listed = [a for a in articles if "mislabelled" in a["listed_in"]]
             text = render_list(listed, charset="gbk", link_prefix="news/", column="统计信息")
             return Page(text.encode("utf-8"), "text/html; charset=gbk", changed)
+        cms = self._cms_page(path, root, parse_qs(query), articles, changed)
+        if cms is not None:
+            return cms
         match = re.fullmatch(r"/(mislabelled/)?news/(zh/)?([a-z0-9-]+)\.html", path)
         if not match:
             return None
@@ -715,6 +824,127 @@ class NewsSite:
         text = render_article(root, a, related, charset=a["charset_meta"])
         content_type = _content_type("text/html", a["charset_header"])
         return Page(text.encode(a["encoding"]), content_type, last_modified)
+
+    # ---- the CMS families
+
+    def _cms_page(
+        self,
+        path: str,
+        root: str,
+        query: dict[str, list[str]],
+        articles: list[dict[str, Any]],
+        changed: float,
+    ) -> Page | None:
+        listed = _newest_first(a for a in articles if "gbk" in a["listed_in"])
+        if m := re.fullmatch(r"/jcms/col/col(\d+)/index\.html", path):
+            records = "\n".join(
+                f"<record><![CDATA[{self._jcms_record(a)}]]></record>" for a in listed[:15]
+            )
+            text = render_jcms_column(int(m.group(1)), records, self.redesigned)
+            return Page(text.encode("utf-8"), "text/html; charset=utf-8", changed)
+        if path.startswith("/jpaas/"):
+            return Page(render_jpaas_shell(path).encode(), "text/html; charset=utf-8", changed)
+        if path == _JPAAS_API:
+            param = json.loads(query.get("paramJson", ['{"pageNo": 1, "pageSize": 20}'])[0])
+            number, size = int(param.get("pageNo", 1)), int(param.get("pageSize", 20))
+            if not {"webId", "pageId", "tplSetId"} <= set(query):
+                body = {"success": False, "message": "missing webId/pageId/tplSetId"}
+                return Page(json.dumps(body).encode(), "application/json", changed)
+            shown = listed[(number - 1) * size : number * size]
+            lis = "".join(
+                f'<li><a href="/news/zh/{a["id"]}.html" title="{escape(a["title"])}" '
+                f'target="_blank">{escape(_truncate(a["title"]))}</a>'
+                f"<span>{a['published'] or ''}</span></li>"
+                for a in shown
+            )
+            fragment = f'<div class="common_list"><ul class="common_list_ul">{lis}</ul></div>'
+            body = {"success": True, "data": {"html": fragment, "total": len(listed)}}
+            return Page(json.dumps(body, ensure_ascii=False).encode(), "application/json", changed)
+        if m := re.fullmatch(r"/gkmlpt/api/all/(\d+)", path):
+            number = int(query.get("page", ["1"])[0])
+            shown = listed[(number - 1) * self.page_size : number * self.page_size]
+            items = [
+                {
+                    "id": 4000 + i,
+                    "title": a["title"],
+                    "url": f"{root}/news/zh/{a['id']}.html",
+                    "publisher": a["source"],
+                    "first_publish_time": int(p.timestamp()) if (p := _published_at(a)) else None,
+                }
+                for i, a in enumerate(shown)
+            ]
+            body = {"total": len(listed), "articles": items, "column": int(m.group(1))}
+            return Page(json.dumps(body, ensure_ascii=False).encode(), "application/json", changed)
+        if path == "/search-gov/data":
+            q = query.get("q", [""])[0]
+            number, size = int(query.get("p", ["1"])[0]), int(query.get("n", ["20"])[0])
+            hits = [a for a in listed if q and (q in a["title"] or q in a["body"])]
+            shown = hits[(number - 1) * size : number * size]
+            rows = [
+                {
+                    "title": a["title"].replace(q, f"<em>{q}</em>"),
+                    "url": f"{root}/news/zh/{a['id']}.html",
+                    "puborg": a["source"],
+                    "pubtimeStr": (a["published"] or "").replace("-", "."),
+                }
+                for a in shown
+            ]
+            half = (len(rows) + 1) // 2
+            body = {
+                "code": 200,
+                "searchVO": {
+                    "totalCount": len(hits),
+                    "catMap": {
+                        "gongwen": {"listVO": rows[:half]},
+                        "bumenfile": {"listVO": rows[half:]},
+                        "otherfile": {"listVO": []},
+                    },
+                },
+            }
+            return Page(json.dumps(body, ensure_ascii=False).encode(), "application/json", changed)
+        if m := re.fullmatch(r"/paged/index(?:_(\d+))?\.html", path):
+            index = int(m.group(1) or 0)  # TRS: page 2 is index_1.html
+            shown = listed[index * self.page_size : (index + 1) * self.page_size]
+            if not shown and index:
+                return None
+            text = render_list(shown, charset="utf-8", link_prefix="../news/zh/", column="分页")
+            return Page(text.encode("utf-8"), "text/html; charset=utf-8", changed)
+        if path == "/compressed/feed.xml":
+            return Page(
+                render_rss(root, articles, datetime.fromtimestamp(changed, UTC)),
+                "application/rss+xml; charset=utf-8",
+                changed,
+            )
+        return None
+
+    def _jcms_record(self, a: dict[str, Any]) -> str:
+        if self.redesigned:
+            return f'<div class="x">{escape(a["title"])}</div>'
+        return (
+            f'<li><a href="/news/zh/{a["id"]}.html" title="{escape(a["title"])}" '
+            f'target="_blank">{escape(_truncate(a["title"]))}</a>'
+            f"<span>{a['published'] or ''}</span></li>"
+        )
+
+    def dataproxy(self, query: dict[str, list[str]], form: dict[str, list[str]]) -> Page | None:
+        """The JCMS record API's answer, or None when the form lacks its ids (400)."""
+        if not {"webid", "columnid", "unitid"} <= set(form):
+            return None
+        with self._lock:
+            articles = list(self._articles.values())
+            changed = self._changed_at
+        listed = _newest_first(a for a in articles if "gbk" in a["listed_in"])
+        start = int(query.get("startrecord", ["1"])[0])
+        end = int(query.get("endrecord", [str(start + 44)])[0])
+        records = "\n".join(
+            f"<record><![CDATA[{self._jcms_record(a)}]]></record>" for a in listed[start - 1 : end]
+        )
+        text = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<datastore>\n'
+            f"<totalrecord>{len(listed)}</totalrecord>\n<recordset>\n{records}\n</recordset>\n"
+            "</datastore>\n"
+        )
+        return Page(text.encode("utf-8"), "text/xml; charset=utf-8", changed)
 
     def huge_chunks(self, size: int) -> Iterator[bytes]:
         """``size`` bytes of filler HTML, 64 KiB at a time."""
@@ -759,6 +989,34 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._serve(head=True)
 
+    def do_POST(self) -> None:
+        site = self.server.site
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        site._record("POST", split.path, split.query, dict(self.headers.items()))
+        if self._outage():
+            return
+        if split.path != "/module/web/jpage/dataproxy.jsp":
+            self._simple(405, "Method Not Allowed", False)
+            return
+        page = site.dataproxy(parse_qs(split.query), parse_qs(body))
+        if page is None:
+            self._simple(400, "Bad Request", False)
+            return
+        self._send(200, page.body, page.content_type, False)
+
+    def _outage(self) -> bool:
+        """While ``site.outage`` > 0, answer 503 (and count it down)."""
+        site = self.server.site
+        with site._lock:
+            down = site.outage > 0
+            if down:
+                site.outage -= 1
+        if down:
+            self._simple(503, "Service Unavailable", False)
+        return down
+
     # ---- dispatch
 
     def _serve(self, *, head: bool) -> None:
@@ -772,7 +1030,16 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/fault/"):
             self._fault(path[len("/fault/") :], parse_qs(split.query), count, root, head)
             return
-        page = site.page(path, root)
+        if self._outage():
+            return
+        if path.startswith("/challenge/"):
+            # 瑞数-style: 412 and a script that sets a cookie and reloads; with the cookie,
+            # the page behind it (/challenge/gbk/list.html serves /gbk/list.html).
+            if "qm_challenge=passed" not in (self.headers.get("Cookie") or ""):
+                self._send(412, _CHALLENGE, "text/html; charset=utf-8", head)
+                return
+            path = path[len("/challenge") :]
+        page = site.page(path, root, split.query)
         if page is None:
             self._simple(404, "Not Found", head)
             return
@@ -785,13 +1052,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Last-Modified", last_modified)
             self.end_headers()
             return
-        self._send(
-            200,
-            page.body,
-            page.content_type,
-            head,
-            {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "no-cache"},
-        )
+        headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "no-cache"}
+        body = page.body
+        if path == "/compressed/feed.xml":
+            encoding = parse_qs(split.query).get("enc", ["gzip"])[0]
+            body = _compress(body, encoding)
+            headers["Content-Encoding"] = encoding
+        self._send(200, body, page.content_type, head, headers)
 
     def _is_not_modified(self, etag: str, last_modified: float) -> bool:
         inm = self.headers.get("If-None-Match")
@@ -844,6 +1111,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
         elif name == "huge":
             self._huge(site.huge_size, announce="length" in query, head=head)
+        elif name == "429":
+            if count <= site.rate_limited:
+                self._send(429, b"slow down", "text/plain", head, {"Retry-After": "1"})
+            else:
+                self._send(200, render_rss(root, site.articles, _utc(site)), rss, head)
+        elif name == "redirect-ftp":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/feed.xml")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif name == "bad-br":
+            self._send(
+                200, b"<rss>not brotli at all</rss>" * 20, rss, head, {"Content-Encoding": "br"}
+            )
+        elif name == "recovered.xml":
+            self._send(200, _RECOVERABLE.replace(b"ROOT", root.encode()), rss, head)
         else:
             self._simple(404, "Not Found", head)
 

@@ -1,0 +1,263 @@
+"""Polls of every source kind against the fixture site: unchanged costs nothing,
+pages are followed while everything is new, faults stay with their source."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from monitor import sources
+from monitor.classify import Lexicon
+from monitor.config import Config, parse_config
+from monitor.dedup import Concepts
+from monitor.fetch import Fetcher
+from monitor.listing import read_listing
+from monitor.pipeline import Context, poll, poll_all
+from storage.runner import DbRunner
+from storage.store import Store
+from tests.servers.newssite import NewsSite
+
+KINDS = """\
+  - id: rss
+    name: RSS
+    kind: rss
+    url: "{url}/feed.xml"
+  - id: html
+    name: GBK list
+    kind: html
+    url: "{url}/gbk/list.html"
+    list: {{item: "ul.news-list li", date: "span.date"}}
+    article: {{content: "div.article-content"}}
+  - id: jcms-page
+    name: JCMS column
+    kind: jcms
+    url: "{url}/jcms/col/col1229/index.html"
+    article: {{content: "div.article-content"}}
+  - id: jcms-api
+    name: JCMS API
+    kind: jcms
+    url: "{url}/jcms/col/col1229/index.html"
+    unitid: 5504
+    webid: 1
+  - id: jpaas
+    name: jpaas shell
+    kind: jpaas
+    url: "{url}/jpaas/xw/zj/"
+    list: {{item: ".common_list_ul li", date: "span"}}
+  - id: gkmlpt
+    name: gkmlpt
+    kind: gkmlpt
+    url: "{url}/"
+    column: 5
+  - id: json
+    name: gov.cn search
+    kind: json
+    url: "{url}/search-gov/data?q=质量&p=1&n=20"
+    fields: {{items: searchVO.catMap.*.listVO, date: pubtimeStr}}
+"""
+
+
+def make_config(site: NewsSite, sources_yaml: str, *, backlog: int = 50) -> Config:
+    text = (
+        f"version: 1\ndefaults: {{interval: 10m, timeout: 2s, backlog: {backlog}}}\n"
+        f"sources:\n{sources_yaml.format(url=site.url)}"
+    )
+    return parse_config(text, env={})
+
+
+@pytest.fixture
+async def context(sqlite_url: str) -> AsyncIterator[Callable[[Config], Context]]:
+    store = Store(sqlite_url)
+    store.migrate()
+    db = DbRunner()
+    async with Fetcher(backoff=0.01, retries=1, max_bytes=1_000_000) as fetcher:
+
+        def build(config: Config) -> Context:
+            return Context(
+                config=config,
+                store=store,
+                db=db,
+                fetcher=fetcher,
+                lexicon=Lexicon.load(),
+                concepts=Concepts.load(),
+                channels=[],
+            )
+
+        yield build
+    db.close()
+    store.close()
+
+
+@pytest.fixture
+def parse_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count calls of each kind's parser (the real parsers still do the work)."""
+    calls: Counter[str] = Counter()
+    for kind, parser in list(sources.PARSERS.items()):
+
+        def counted(result: Any, source: Any, _parser: Any = parser, _kind: str = kind) -> Any:
+            calls[_kind] += 1
+            return _parser(result, source)
+
+        monkeypatch.setitem(sources.PARSERS, kind, counted)
+    return calls
+
+
+def article_hits(site: NewsSite) -> int:
+    return sum(n for path, n in site.hits.items() if path.startswith("/news/"))
+
+
+async def test_an_unchanged_second_poll_parses_nothing_and_reads_no_article(
+    newssite: NewsSite, context: Callable[[Config], Context], parse_calls: Counter[str]
+) -> None:
+    ctx = context(make_config(newssite, KINDS))
+    first = await poll_all(ctx.config.sources, ctx)
+    assert [r.status for r in first] == ["ok"] * 7, [(r.source_id, r.error) for r in first]
+    assert all(r.entries > 0 for r in first)
+    assert sum(r.articles for r in first) >= 7
+    assert set(parse_calls) == {"rss", "html", "jcms", "jpaas", "gkmlpt", "json"}
+
+    parse_calls.clear()
+    newssite.reset_counters()
+    again = await poll_all(ctx.config.sources, ctx)
+    assert [r.status for r in again] == ["not_modified"] * 7
+    assert all(r.entries == 0 and r.articles == 0 for r in again)
+    assert not parse_calls  # nothing parsed
+    assert article_hits(newssite) == 0  # no article fetched
+    # GETs were conditional and answered 304; the POST API was recognised by its bytes
+    assert sum(newssite.not_modified.values()) == 7 - 1
+    posts = [r for r in newssite.requests if r.method == "POST"]
+    assert len(posts) == 1
+
+
+async def test_a_changed_list_reads_only_the_new_article(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    ctx = context(make_config(newssite, KINDS))
+    await poll_all(ctx.config.sources, ctx)
+    newssite.reset_counters()
+    newssite.publish(
+        {
+            "id": "hb-award",
+            "title": "湖北省长江质量奖评审结果公布",
+            "published": "2025-11-20",
+            "body": "11月20日，湖北省公布长江质量奖评审结果，推动质量强省建设。",
+        }
+    )
+    # One after the other: the first source to list it reads it, the others find it stored.
+    reports = {s.id: await poll(s, ctx) for s in ctx.config.sources}
+    assert all(r.status == "ok" for r in reports.values()), reports
+    assert sum(r.articles for r in reports.values()) == 1
+    assert newssite.hits["/news/zh/hb-award.html"] == 1
+    assert article_hits(newssite) == 1
+
+
+async def test_pages_are_followed_while_every_item_is_new(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    paged = """\
+  - id: paged
+    name: paged TRS list
+    kind: html
+    url: "{url}/paged/index.html"
+    list: {{item: "ul.news-list li", date: "span.date"}}
+    page_url: "index_{{i}}.html"
+    max_pages: 5
+    backlog: 1
+"""
+    newssite.page_size = 2
+    ctx = context(make_config(newssite, paged))
+    first = await poll(ctx.config.sources[0], ctx)
+    assert first.pages == 1 and first.entries == 2  # a first poll reads its backlog only
+    for n in range(5):  # a burst: five new items, more than a page
+        newssite.publish(
+            {
+                "id": f"burst-{n}",
+                "title": f"质量强省第{n}号通知",
+                "published": "2025-11-21",
+                "time": f"1{n}:00",
+                "body": f"第{n}号通知：推进质量强省建设，开展质量提升行动。",
+            }
+        )
+    newssite.reset_counters()
+    second = await poll(ctx.config.sources[0], ctx)
+    assert second.status == "ok" and second.new == 5, second
+    assert second.pages == 3  # page 3 showed an item already seen: no page 4
+    assert newssite.hits["/paged/index_2.html"] == 1 and newssite.hits["/paged/index_3.html"] == 0
+    assert second.articles == 5
+
+
+async def test_a_failed_article_is_retried_by_the_next_poll(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    ctx = context(make_config(newssite, KINDS.split("  - id: html")[0]))
+    await poll(ctx.config.sources[0], ctx)
+    newssite.publish(
+        {
+            "id": "zj-award",
+            "title": "浙江省政府质量奖揭晓",
+            "published": "2025-11-22",
+            "listed_in": ["rss"],
+            "body": "11月22日，浙江省政府质量奖揭晓，推进质量强省建设。",
+        }
+    )
+    feed = await read_listing(ctx.config.sources[0], ctx.fetcher, timeout=2)
+    assert any("zj-award" in e.url for e in feed.entries)
+    original = newssite.page
+
+    def flaky(path: str, root: str | None = None, query: str = "") -> Any:
+        if "zj-award" in path and newssite.hits[path] <= 1:
+            return None  # listed before its page is up: a 404 the first time
+        return original(path, root, query)
+
+    newssite.page = flaky  # type: ignore[method-assign]
+    report = await poll(ctx.config.sources[0], ctx)
+    assert report.status == "ok" and report.articles == 0 and report.warnings
+    again = await poll(ctx.config.sources[0], ctx)  # no 304: the validators were not kept
+    assert again.status == "ok" and again.articles == 1
+
+
+async def test_faults_stay_with_their_source(
+    newssite: NewsSite, context: Callable[[Config], Context], caplog: pytest.LogCaptureFixture
+) -> None:
+    faults = "".join(
+        f'  - {{{{id: {name}, name: {name}, kind: {kind}, url: "{{url}}{path}"{extra}}}}}\n'
+        for name, kind, path, extra in [
+            ("slow", "rss", "/fault/slow?delay=3", ", timeout: 0.5s"),
+            ("reset", "rss", "/fault/reset", ""),
+            ("five-hundred", "rss", "/fault/500", ""),
+            ("loop", "rss", "/fault/redirect-loop", ""),
+            ("malformed", "rss", "/fault/malformed.xml", ""),
+            ("garbage", "rss", "/fault/garbage", ""),
+            ("huge", "rss", "/fault/huge", ""),
+            ("bad-json", "json", "/fault/garbage", ", fields: {{items: a}}"),
+            ("not-jcms", "jcms", "/gbk/list.html", ""),
+            ("no-shell", "jpaas", "/feed.xml", ""),
+        ]
+    )
+    ctx = context(make_config(newssite, KINDS + faults))
+    reports = {r.source_id: r for r in await poll_all(ctx.config.sources, ctx)}
+    # A feed with broken XML whose entry feedparser recovers is read, with a warning.
+    assert (
+        reports["malformed"].status == "ok" and "malformed feed" in reports["malformed"].warnings[0]
+    )
+    good = ["rss", "html", "jcms-page", "jcms-api", "jpaas", "gkmlpt", "json", "malformed"]
+    assert all(reports[s].status == "ok" for s in good), {s: reports[s].error for s in good}
+    bad = {s: r.error for s, r in reports.items() if s not in good}
+    assert all(r.status == "error" for s, r in reports.items() if s not in good), bad
+    assert "timed out" in (bad["slow"] or "") and "HTTP 500" in (bad["five-hundred"] or "")
+    assert "too many redirects" in (bad["loop"] or "")
+    for source_id, error in bad.items():
+        assert any(
+            f"source {source_id}:" in r.getMessage() and (error or "") in r.getMessage()
+            for r in caplog.records
+        ), source_id
+    state = ctx.store.source_state("garbage")
+    assert state is not None and state.consecutive_failures == 1 and state.last_error
+
+
+def test_now_is_utc() -> None:  # the fixtures above rely on the store's aware datetimes
+    assert datetime.now(UTC).tzinfo is UTC
