@@ -3,16 +3,24 @@ parsing, its install and start commands by running them in a fresh venv."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.servers.newssite import NewsSite
+from tests.test_e2e import write_config
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -32,14 +40,38 @@ def final_stage() -> list[tuple[str, str]]:
     return steps[last_from:]
 
 
+def image_env() -> dict[str, str]:
+    """The final stage's ENV, as a mapping."""
+    env = dict(final_stage())["ENV"]
+    return dict(re.findall(r"(\w+)=(\S+)", env))
+
+
 def test_runs_as_a_non_root_user_with_a_volume_and_healthcheck() -> None:
     stage = dict(final_stage())
     assert stage["USER"] not in ("root", "0")
     assert "/data" in stage["VOLUME"]
-    assert "quality-monitor" in stage["HEALTHCHECK"] and "health" in stage["HEALTHCHECK"]
     assert stage["STOPSIGNAL"] == "SIGTERM"
-    assert "quality-monitor" in stage["ENTRYPOINT"]
-    assert "MONITOR_DB_URL=sqlite:////data/" in stage["ENV"]
+    assert json.loads(stage["ENTRYPOINT"]) == ["quality-monitor"]
+    assert json.loads(stage["CMD"]) == ["run"]
+    env = image_env()
+    assert env["MONITOR_DB_URL"].startswith("sqlite:////data/")
+    # The health check is `quality-monitor health`, which asks /healthz of the
+    # running process because MONITOR_HTTP_PORT is set; the port is exposed.
+    check = stage["HEALTHCHECK"]
+    assert json.loads(check.split(" CMD ", 1)[1]) == ["quality-monitor", "health"]
+    assert re.search(r"--timeout=\d+s", check) and re.search(r"--interval=\d+s", check)
+    assert env["MONITOR_HTTP_PORT"] == stage["EXPOSE"] == "8080"
+    assert env["MONITOR_HTTP_HOST"] == "0.0.0.0"
+    assert env["MONITOR_CONFIG"] == "/config/sources.yaml"
+    assert "`/config/sources.yaml`" in README
+
+
+def test_two_stages_the_final_one_copies_only_the_built_venv() -> None:
+    froms = [rest for word, rest in instructions() if word == "FROM"]
+    assert len(froms) == 2 and froms[0].endswith(" AS build")
+    stage = final_stage()
+    assert ("COPY", "--from=build /opt/venv /opt/venv") in stage
+    assert not any(word == "RUN" and "pip install" in rest for word, rest in stage)
 
 
 def test_base_image_is_slim_python_of_a_supported_version() -> None:
@@ -60,34 +92,62 @@ def test_every_copied_path_exists() -> None:
     not os.environ.get("CI") and not os.environ.get("MONITOR_TEST_INSTALL"),
     reason="installs the project into a new venv (slow); runs in CI or with MONITOR_TEST_INSTALL=1",
 )
-def test_the_install_and_start_commands_work_in_a_fresh_venv(tmp_path: Path) -> None:
+def test_the_install_and_start_commands_work_in_a_fresh_venv(
+    tmp_path: Path, newssite: NewsSite
+) -> None:
+    """The build stage's install, then the image's ENTRYPOINT and CMD with its
+    ENV (paths moved under tmp_path): the health check passes against the
+    running process, and SIGTERM stops it within 10 s."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = venv / "bin" / "pip"
     # the Dockerfile's install command, from a copy of the build context
     assert "pip install --no-cache-dir '.[postgres]'" in DOCKERFILE
     subprocess.run([str(pip), "install", "-q", f"{ROOT}[postgres]"], check=True, cwd=tmp_path)
-    env = {
-        **os.environ,
-        "MONITOR_CONFIG": str(ROOT / "sources.yaml"),
-        "MONITOR_DB_URL": f"sqlite:///{tmp_path / 'data' / 'monitor.db'}",
-    }
+    bin_ = venv / "bin" / "quality-monitor"
+    env = {**os.environ, **image_env()}
     env.pop("TELEGRAM_BOT_TOKEN", None)
-    health = subprocess.run(
-        [str(venv / "bin" / "quality-monitor"), "health"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert health.returncode == 0, health.stderr
+    env["MONITOR_DB_URL"] = f"sqlite:///{tmp_path / 'data' / 'monitor.db'}"
+    env["MONITOR_HTTP_HOST"] = "127.0.0.1"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        env["MONITOR_HTTP_PORT"] = str(s.getsockname()[1])
+
+    # the shipped sources.yaml is valid (checking it fetches nothing)
+    env["MONITOR_CONFIG"] = str(ROOT / "sources.yaml")
     check = subprocess.run(
-        [str(venv / "bin" / "quality-monitor"), "check"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
+        [str(bin_), "check"], capture_output=True, text=True, env=env, cwd=tmp_path, check=False
     )
     assert check.returncode == 0, check.stderr
+
+    # start it as the image does, on a local site only
+    env["MONITOR_CONFIG"] = str(write_config(tmp_path, newssite))
+    entrypoint = json.loads(dict(final_stage())["ENTRYPOINT"])
+    command = json.loads(dict(final_stage())["CMD"])
+    process = subprocess.Popen(
+        [str(venv / "bin" / entrypoint[0]), *entrypoint[1:], *command],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            health = subprocess.run(
+                [str(bin_), "health"], capture_output=True, text=True, env=env, check=False
+            )
+            if health.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert health.returncode == 0, health.stdout + health.stderr
+        assert "/healthz" in health.stdout
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=15)
+        assert time.monotonic() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
