@@ -8,9 +8,25 @@ that calls :func:`register` plus its schema entry in ``monitor/config.py``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from monitor.model import Alert
+from monitor.model import Alert, Story
+from notifiers.filters import compile_terms
+
+if TYPE_CHECKING:
+    from notifiers.render import DigestPart
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Several stories sent to one channel together (a scheduled digest, or a
+    backlog too long to post one by one). Each notifier decides how to split
+    it into messages (:meth:`Notifier.render_digest`)."""
+
+    channel_id: str
+    heading: str  # e.g. "质量强省摘要 · 09-10 09:00 – 09-11 09:00 · 12 条"
+    stories: tuple[Story, ...]
 
 
 class Notifier(Protocol):
@@ -26,12 +42,22 @@ class Notifier(Protocol):
         """Replace the text of ``alert.message_id``. Raise DeliveryError."""
         ...
 
+    def render_digest(self, digest: Digest) -> list[DigestPart]:
+        """The digest as this service's messages, each within its limits. Pure."""
+        ...
+
+    async def send_digest_part(self, part: DigestPart) -> str:
+        """Post one message of a digest; return the service's message id. Raise DeliveryError."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
-# kind → factory(channel config, settings) → Notifier, or None when it cannot run
-# here (a Telegram channel without a token).
-Factory = Callable[[Any, Any], "Notifier | None"]
+# kind → factory(channel config, settings, shared) → Notifier, or None when it
+# cannot run here (a Telegram channel without a token). ``shared`` holds what
+# the notifiers of one process share (notifiers.builtin.Shared: one Telegram
+# client and its rate limit for all chats).
+Factory = Callable[[Any, Any, Any], "Notifier | None"]
 NOTIFIERS: dict[str, Factory] = {}
 
 
@@ -53,8 +79,14 @@ def accepts(
     category: str,
     language: str,
     score: float,
+    text: str = "",
 ) -> bool:
-    """Whether a channel's filter lets a story through. Pure."""
+    """Whether a channel's filter lets a story through. Pure.
+
+    ``text`` is what the filter's ``include`` and ``exclude`` terms are looked
+    for in: the story's title, summary and outlet name
+    (:func:`notifiers.filters.story_text`).
+    """
     f = channel_filter
     if f.relevant and not relevant:
         return False
@@ -64,4 +96,10 @@ def accepts(
         return False
     if f.languages is not None and language not in f.languages:
         return False
-    return score >= f.min_score
+    if score < f.min_score:
+        return False
+    include: tuple[str, ...] = tuple(getattr(f, "include", ()))
+    exclude: tuple[str, ...] = tuple(getattr(f, "exclude", ()))
+    if include and compile_terms(include).find(text) is None:
+        return False
+    return not (exclude and compile_terms(exclude).find(text) is not None)

@@ -6,7 +6,8 @@ import sys
 from typing import ClassVar, TextIO
 
 from monitor.model import Alert
-from notifiers.render import mention_lines, render_plain
+from notifiers.base import Digest
+from notifiers.render import DigestPart, mention_lines, render_digest_plain, render_plain
 
 __all__ = ["ConsoleNotifier"]
 
@@ -49,6 +50,15 @@ class ConsoleNotifier:
             lines.append("也见于:")
             lines += mention_lines(story.also)
         self._write("\n".join(lines))
+
+    def render_digest(self, digest: Digest) -> list[DigestPart]:
+        """The digest as one plain-text block (a console has no length limit)."""
+        return render_digest_plain(digest.stories, digest.heading)
+
+    async def send_digest_part(self, part: DigestPart) -> str:
+        """Print one part of a digest; returns ``console-digest-<first story id>``."""
+        self._write(part.text)
+        return f"console-digest-{part.story_ids[0] if part.story_ids else 0}"
 
     async def aclose(self) -> None:
         """Nothing to close; the stream belongs to the caller."""

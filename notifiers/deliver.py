@@ -10,6 +10,13 @@ are paced by the notifier's ``min_interval``.
 
 A crash between the service accepting a post and the row being marked is the
 one window in which a post can be sent twice; it lasts one database write.
+
+Several replicas may drain one outbox: each *claims* the rows it sends
+(:meth:`storage.store.Store.claim_outbox`, ``SELECT … FOR UPDATE SKIP
+LOCKED``) for ``lease`` seconds, renews the claim right before each send and
+never sends a row whose claim it lost. A replica that dies mid-batch leaves
+claims that expire after the lease; a replica that stops cleanly hands them
+back at once (:meth:`Deliverer.release`).
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from monitor.errors import DeliveryError, StoreError
 from monitor.model import Alert
@@ -28,9 +36,13 @@ from notifiers.base import Notifier
 from storage.runner import DbRunner
 from storage.store import OutboxRow, Store, utcnow
 
+if TYPE_CHECKING:
+    from monitor.metrics import Metrics
+
 log = logging.getLogger("monitor.deliver")
 
 MAX_BACKOFF = 600.0
+DEFAULT_LEASE = 60.0  # seconds a claim on an outbox row lasts (MONITOR_LEASE)
 
 
 @dataclass
@@ -42,30 +54,72 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
+# Work done at the start of every drain (notifiers/digest.py, notifiers/channels.py):
+# queue subscribers' alerts, turn a long backlog into a digest.
+DrainHook = Callable[["Deliverer", DeliveryReport], Awaitable[None]]
+
+
 class Deliverer:
     def __init__(
         self,
         store: Store,
         db: DbRunner,
-        notifiers: dict[str, Notifier],
+        notifiers: Mapping[str, Notifier],
         *,
-        configured: set[str] | None = None,
+        configured: Collection[str] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        owner: str = "local",
+        lease: float = DEFAULT_LEASE,
+        metrics: Metrics | None = None,
+        hooks: Sequence[DrainHook] = (),
+        on_update: Mapping[str, str] | None = None,
     ) -> None:
+        """``owner`` names this replica in its claims; ``lease`` is how long a
+        claim holds (it must outlast one send: the request timeout and the pace).
+        ``notifiers`` may be a live mapping: the channels it iterates are the ones
+        claimed; ``hooks`` run at the start of every drain. ``on_update`` says per
+        channel what a story update does: ``edit`` (the default), ``follow_up``
+        (post the story again, with its other outlets) or ``none``."""
+        self._hooks = tuple(hooks)
+        self._on_update = dict(on_update or {})
         self._store = store
         self._db = db
         self._notifiers = notifiers
         self._configured = set(notifiers) if configured is None else configured
         self._clock = clock
+        self._owner = owner
+        self._lease = lease
+        self._metrics = metrics
         self._last_post: dict[str, float] = {}
+        self._no_sends_after: float | None = None  # time.monotonic(); set by stop()
+
+    def stop(self, *, after: float = 0.0) -> None:
+        """Start no new send after ``after`` seconds from now; a send in flight
+        is finished and marked (no half-sent post is lost)."""
+        self._no_sends_after = time.monotonic() + after
+
+    def _stopping(self) -> bool:
+        return self._no_sends_after is not None and time.monotonic() >= self._no_sends_after
+
+    async def release(self) -> int:
+        """Hand back the claims of rows this replica has not sent (at shutdown)."""
+        return await self._db(self._store.release_claims, self._owner)
 
     async def drain(self, *, max_wait: float = 0.0) -> DeliveryReport:
         """Deliver everything due; wait up to ``max_wait`` s for deferred rows to come due."""
         report = DeliveryReport()
         deadline = time.monotonic() + max_wait
-        while True:
-            rows = await self._db(self._store.due_outbox, self._clock())
-            rows = [r for r in rows if self._deliverable(r, report)]
+        for hook in self._hooks:
+            await hook(self, report)
+        await self._db(self._store.skip_unconfigured, self._configured)
+        while not self._stopping():
+            rows = await self._db(
+                self._store.claim_outbox,
+                self._owner,
+                self._clock(),
+                self._lease,
+                channels=sorted(self._notifiers),
+            )
             if rows:
                 by_channel: defaultdict[str, list[OutboxRow]] = defaultdict(list)
                 for row in rows:
@@ -84,22 +138,19 @@ class Deliverer:
             if time.monotonic() + wait > deadline:
                 return report
             await asyncio.sleep(wait)
-
-    def _deliverable(self, row: OutboxRow, report: DeliveryReport) -> bool:
-        if row.channel_id in self._notifiers:
-            return True
-        if row.channel_id not in self._configured:
-            # the channel was removed from sources.yaml: say so once and let the row go
-            asyncio.get_running_loop().create_task(
-                self._db(self._store.skip, row.id, "channel no longer configured")
-            )
-        return False  # configured but inactive here (no token): stays pending
+        return report
 
     async def _channel(
         self, channel_id: str, rows: list[OutboxRow], report: DeliveryReport
     ) -> None:
         notifier = self._notifiers[channel_id]
-        for row in rows:
+        for i, row in enumerate(rows):
+            if self._stopping():
+                left = await self._db(
+                    self._store.release_claims, self._owner, [r.id for r in rows[i:]]
+                )
+                log.info("channel %s: stopping; %d alerts handed back for later", channel_id, left)
+                return
             story = await self._db(self._store.story, row.story_id)
             if story is None:
                 await self._db(self._store.mark_failed, row.id, "story vanished", self._clock())
@@ -112,9 +163,30 @@ class Deliverer:
                 attempts=row.attempts,
             )
             await self._pace(channel_id, notifier.min_interval)
+            claimed = await self._db(
+                self._store.confirm_claim, row.id, self._owner, self._clock(), self._lease
+            )
+            if not claimed:
+                # Another replica took it after our lease ran out, or a later
+                # article re-armed the edit: it is not ours to send any more.
+                log.warning(
+                    "channel %s: story %s: outbox row %d is no longer claimed by %s; not sent",
+                    channel_id,
+                    story.id,
+                    row.id,
+                    self._owner,
+                )
+                await self._db(
+                    self._store.release_claims, self._owner, [r.id for r in rows[i + 1 :]]
+                )
+                return
             try:
-                if row.kind == "edit":
-                    if notifier.supports_edit and row.message_id:
+                update = self._on_update.get(channel_id, "edit")
+                if row.kind == "edit" and update == "follow_up":
+                    await notifier.send(alert)
+                    message_id = None
+                elif row.kind == "edit":
+                    if update == "edit" and notifier.supports_edit and row.message_id:
                         await notifier.edit(alert)
                     message_id = None
                 else:
@@ -125,6 +197,8 @@ class Deliverer:
                     report.errors.append(f"[{channel_id}] story {story.id}: {exc}")
                     log.error("channel %s: story %s refused: %s", channel_id, story.id, exc)
                     await self._db(self._store.mark_failed, row.id, str(exc), self._clock())
+                    if self._metrics is not None:
+                        self._metrics.failed.labels(channel_id).inc()
                     continue
                 wait = exc.retry_after
                 if wait is None:
@@ -135,18 +209,36 @@ class Deliverer:
                 )
                 until = self._clock() + timedelta(seconds=wait)
                 await self._db(self._store.defer, row.id, str(exc), until)
-                return  # keep this channel's order: later rows wait for this one
+                if self._metrics is not None:
+                    self._metrics.deferred.labels(channel_id).inc()
+                # keep this channel's order: later rows wait for this one (and for
+                # whichever replica claims them when it comes due)
+                await self._db(
+                    self._store.release_claims, self._owner, [r.id for r in rows[i + 1 :]]
+                )
+                return
+            sent_at = self._clock()
             try:
-                await self._db(self._store.mark_sent, row.id, message_id, self._clock())
+                await self._db(self._store.mark_sent, row.id, message_id, sent_at, self._owner)
             except StoreError:
                 # Sent but not marked: the documented double-send window. Say it loudly.
                 log.exception("channel %s: story %s sent but not marked", channel_id, story.id)
                 raise
+            if self._metrics is not None:
+                self._metrics.sent.labels(channel_id, row.kind).inc()
+                if row.kind == "post" and story.first_seen is not None:
+                    self._metrics.delivery_latency.observe(
+                        max(0.0, (sent_at - story.first_seen).total_seconds())
+                    )
             if row.kind == "edit":
                 report.edited += 1
             else:
                 report.sent += 1
                 log.info("channel %s: posted story %s", channel_id, story.id)
+
+    async def pace(self, channel_id: str, interval: float) -> None:
+        """Wait until ``channel_id`` may take its next post (digests share the pace)."""
+        await self._pace(channel_id, interval)
 
     async def _pace(self, channel_id: str, interval: float) -> None:
         last = self._last_post.get(channel_id)

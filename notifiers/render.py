@@ -25,10 +25,17 @@ from monitor.model import CATEGORY_LABELS_ZH, Mention, Story
 __all__ = [
     "PROVINCE_LABELS_ZH",
     "TELEGRAM_MAX_UNITS",
+    "DigestPart",
     "ProvinceLabel",
+    "digest_groups",
     "mention_lines",
     "province_label_zh",
+    "render_apprise",
+    "render_digest_markdown",
+    "render_digest_plain",
+    "render_digest_telegram",
     "render_plain",
+    "render_story_list_telegram",
     "render_telegram",
     "shorten",
     "telegram_length",
@@ -422,3 +429,291 @@ def _plain_mention(mention: Mention) -> str:
 def mention_lines(mentions: Sequence[Mention]) -> list[str]:
     """One plain line per mention, as render_plain writes them."""
     return [_plain_mention(m) for m in mentions]
+
+
+# --------------------------------------------------------------------------- digests
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPart:
+    """One message of a digest: its text and the stories it lists."""
+
+    text: str
+    story_ids: tuple[int, ...]
+
+
+DIGEST_TITLE_UNITS = 120  # a title longer than this is shortened in a digest line
+DIGEST_SOURCE_UNITS = 30
+_NO_PROVINCE = "其他"  # stories whose province is unknown
+
+
+def digest_groups(
+    stories: Sequence[Story], province_label: ProvinceLabel = province_label_zh
+) -> list[tuple[str, list[Story]]]:
+    """Stories grouped by province: (label, stories), most stories first.
+
+    National stories (``CN``) come first whatever their number, unknown
+    provinces last; within a group stories keep the order they were found in.
+    """
+    groups: dict[str, list[Story]] = {}
+    for story in stories:
+        label = province_label(story.province) or _NO_PROVINCE
+        groups.setdefault(label, []).append(story)
+    national = province_label("CN")
+
+    def rank(item: tuple[str, list[Story]]) -> tuple[int, int, str]:
+        label, members = item
+        first = 0 if label == national else 2 if label == _NO_PROVINCE else 1
+        return first, -len(members), label
+
+    return sorted(groups.items(), key=rank)
+
+
+def _digest_line_parts(story: Story) -> tuple[str, str | None, str]:
+    """(title, URL, the rest: category, outlet, date) of one digest line, plain."""
+    parts = _parts(story, province_label_zh)
+    title = shorten(parts.title, DIGEST_TITLE_UNITS)
+    category = CATEGORY_LABELS_ZH.get(story.category, story.category)
+    rest = [category, shorten(parts.source, DIGEST_SOURCE_UNITS)] if parts.source else [category]
+    if parts.date:
+        rest.append(parts.date[5:])  # MM-DD: the heading says which days
+    if story.also:
+        rest.append(f"+{len(story.also)} 家报道")
+    return title, parts.url, " · ".join(rest)
+
+
+@dataclass(frozen=True, slots=True)
+class _Markup:
+    """How one output format writes a digest's pieces."""
+
+    heading: Callable[[str], str]
+    group: Callable[[str, int, bool], str]  # label, count, continued
+    item: Callable[[Story], str]
+    length: Callable[[str], int]
+
+
+def _split_digest(
+    stories: Sequence[Story],
+    heading: str,
+    markup: _Markup,
+    max_length: int,
+    province_label: ProvinceLabel,
+) -> list[DigestPart]:
+    """Lay the groups out in as few messages as fit ``max_length`` each.
+
+    A group that does not fit goes on in the next message under its heading
+    marked "续"; every message starts with the digest's heading, numbered
+    "(i/n)" when there are several.
+    """
+    # Room for " (99/99)" after the heading, whatever the final count.
+    head = markup.heading(heading + " (99/99)")
+    messages: list[tuple[list[str], list[int]]] = []
+    lines: list[str] = []
+    ids: list[int] = []
+    used = 0
+
+    def start() -> None:
+        nonlocal lines, ids, used
+        if ids:
+            messages.append((lines, ids))
+        lines, ids = [], []
+        used = markup.length(head)
+
+    start()
+    for label, members in digest_groups(stories, province_label):
+        group_line = markup.group(label, len(members), False)
+        need = 2 + markup.length(group_line)  # blank line, group heading
+        first_item = markup.length(markup.item(members[0])) + 1
+        if ids and used + need + first_item > max_length:
+            start()
+        lines += ["", group_line]
+        used += need
+        for story in members:
+            item = markup.item(story)
+            size = markup.length(item) + 1
+            if ids and used + size > max_length:
+                start()
+                continued = markup.group(label, len(members), True)
+                lines += ["", continued]
+                used += 2 + markup.length(continued)
+            lines.append(item)
+            ids.append(story.id)
+            used += size
+    if ids:
+        messages.append((lines, ids))
+    total = len(messages)
+    parts = []
+    for number, (body, story_ids) in enumerate(messages, 1):
+        title = heading if total == 1 else f"{heading} ({number}/{total})"
+        parts.append(DigestPart("\n".join([markup.heading(title), *body]), tuple(story_ids)))
+    return parts
+
+
+def render_digest_telegram(
+    stories: Sequence[Story],
+    heading: str,
+    *,
+    max_units: int = TELEGRAM_MAX_UNITS,
+    province_label: ProvinceLabel = province_label_zh,
+) -> list[DigestPart]:
+    """A digest as Telegram HTML messages, grouped by province with counts::
+
+    <b>质量强省 摘要 · 09-10 09:00 – 09-11 09:00 · 12 条</b>
+
+    <b>#四川</b> 3 条
+    • <a href="URL">TITLE</a> · 政策文件 · 四川日报 · 09-11
+    """
+
+    def item(story: Story) -> str:
+        title, url, rest = _digest_line_parts(story)
+        return f"• {_link(title, url)} · {_esc(rest)}"
+
+    def group(label: str, count: int, continued: bool) -> str:
+        tag = _hashtag(label) or label
+        return f"<b>{_esc(tag)}</b> {count} 条" + ("（续）" if continued else "")
+
+    markup = _Markup(
+        heading=lambda text: f"<b>{_esc(text)}</b>",
+        group=group,
+        item=item,
+        length=telegram_length,
+    )
+    return _split_digest(stories, heading, markup, max_units, province_label)
+
+
+def render_digest_plain(
+    stories: Sequence[Story],
+    heading: str,
+    *,
+    max_chars: int = 1_000_000,
+    province_label: ProvinceLabel = province_label_zh,
+) -> list[DigestPart]:
+    """A digest as plain text (console, dry runs, text-only services), URLs written out."""
+
+    def item(story: Story) -> str:
+        title, url, rest = _digest_line_parts(story)
+        return f"• {title} · {rest}" + (f"\n  {url}" if url else "")
+
+    def group(label: str, count: int, continued: bool) -> str:
+        return f"{_hashtag(label) or label} {count} 条" + ("（续）" if continued else "")
+
+    markup = _Markup(heading=lambda text: text, group=group, item=item, length=len)
+    return _split_digest(stories, heading, markup, max_chars, province_label)
+
+
+# --------------------------------------------------------------------------- Markdown
+
+# What can start or end emphasis, a link, code, a heading or an HTML tag; list
+# markers (``-``, ``1.``) only matter at the start of a line, which is ours.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|<>~])")
+
+
+def _md(text: str) -> str:
+    """``text`` with every Markdown metacharacter escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_link(text: str, url: str | None) -> str:
+    if url is None:
+        return _md(text)
+    return f"[{_md(text)}]({_md_url(url)})"
+
+
+def render_digest_markdown(
+    stories: Sequence[Story],
+    heading: str,
+    *,
+    max_chars: int = 4000,
+    province_label: ProvinceLabel = province_label_zh,
+) -> list[DigestPart]:
+    """A digest in Markdown, split to ``max_chars`` per message."""
+
+    def item(story: Story) -> str:
+        title, url, rest = _digest_line_parts(story)
+        return f"- {_md_link(title, url)} · {_md(rest)}"
+
+    def group(label: str, count: int, continued: bool) -> str:
+        return f"**{_md(_hashtag(label) or label)}** {count} 条" + ("（续）" if continued else "")
+
+    markup = _Markup(heading=lambda text: f"**{_md(text)}**", group=group, item=item, length=len)
+    return _split_digest(stories, heading, markup, max_chars, province_label)
+
+
+# --------------------------------------------------------------------------- lists (the bot)
+
+
+def render_story_list_telegram(
+    stories: Sequence[Story],
+    heading: str,
+    *,
+    start: int = 1,
+    max_units: int = TELEGRAM_MAX_UNITS,
+) -> str:
+    """A numbered list of stories for a bot reply (``/latest``, ``/search``)::
+
+    <b>最新 · 四川</b> (1–5 / 23)
+
+    1. <a href="URL">TITLE</a>
+    #四川 · 政策文件 · 四川日报 · 2025-09-11
+    """
+    blocks = [f"<b>{_esc(heading)}</b>"]
+    for number, story in enumerate(stories, start):
+        parts = _parts(story, province_label_zh)
+        category = CATEGORY_LABELS_ZH.get(story.category, story.category)
+        details = [d for d in (province_label_zh(story.province), category) if d]
+        if parts.source:
+            details.append(shorten(parts.source, DIGEST_SOURCE_UNITS))
+        if parts.date:
+            details.append(parts.date)
+        title = shorten(parts.title, DIGEST_TITLE_UNITS)
+        blocks.append(f"{number}. {_link(title, parts.url)}\n{_esc(' · '.join(details))}")
+    text = "\n\n".join(blocks)
+    while telegram_length(text) > max_units and len(blocks) > 1:
+        blocks.pop()
+        text = "\n\n".join([*blocks, ELLIPSIS])
+    return text
+
+
+def render_apprise(story: Story, *, markdown: bool, max_chars: int = 4000) -> tuple[str, str]:
+    """(title, body) of a story for an Apprise service.
+
+    The services show the title on its own (a mail's subject, a DingTalk
+    card's head), so the body holds the rest: hashtags, summary, source and
+    date, the link, other outlets. ``markdown`` escapes the fields and links
+    them; otherwise URLs are written out. Only the summary is shortened.
+    """
+    parts = _parts(story, province_label_zh)
+    title = shorten(parts.title, 200)
+
+    def build(p: _Parts) -> str:
+        lines = [_md(p.hashtags) if markdown else p.hashtags] if p.hashtags else []
+        if p.summary:
+            lines += [_md(p.summary) if markdown else p.summary, ""]
+        lines.append(_md(_source_line(p)) if markdown else _source_line(p))
+        if p.url:
+            lines.append(f"[阅读原文]({_md_url(p.url)})" if markdown else f"原文: {p.url}")
+        if p.mentions:
+            if markdown:
+                links = [
+                    _md_link(_mention_name(m), _http_url(m.url)) + _md(_language_note(m.language))
+                    for m in p.mentions
+                ]
+                lines.append("也见于: " + ", ".join(links))
+            else:
+                lines.append("也见于:")
+                lines += [_plain_mention(m) for m in p.mentions]
+        return "\n".join(lines)
+
+    body = build(parts)
+    over = len(body) - max_chars
+    if over > 0 and parts.summary:
+        keep = len(parts.summary) - over - 40  # escaping may lengthen what is kept
+        parts = replace(parts, summary=shorten(parts.summary, keep) if keep >= 20 else "")
+        body = build(parts)
+    if len(body) > max_chars:
+        body = build(replace(parts, mentions=()))
+    return title, body[:max_chars]
+
+
+def _md_url(url: str) -> str:
+    return url.replace("(", "%28").replace(")", "%29")

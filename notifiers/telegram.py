@@ -18,13 +18,13 @@ or (through a logging filter) in log records of ``httpx`` and PTB, both of
 which would otherwise print the request URL ``…/bot<token>/sendMessage``.
 
 PTB's plain ``telegram.Bot`` neither retries nor rate-limits (those live in
-``telegram.ext``); pacing and retries are the dispatcher's job.
+``telegram.ext``): retries and the pace of each chat are the delivery loop's
+job, the bot-wide rate (about 30 a second) is :class:`TelegramClient`'s.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from contextvars import ContextVar
 from datetime import timedelta
@@ -47,59 +47,14 @@ from telegram.warnings import PTBDeprecationWarning
 
 from monitor.errors import DeliveryError
 from monitor.model import Alert
-from notifiers.render import render_telegram
+from notifiers.base import Digest
+from notifiers.ratelimit import RateLimiter
+from notifiers.redact import protect, redact
+from notifiers.render import DigestPart, render_digest_telegram, render_telegram
 
-__all__ = ["TelegramNotifier"]
+__all__ = ["TelegramClient", "TelegramNotifier"]
 
-_REDACTED = "<token>"
 _NOT_MODIFIED = "message is not modified"
-
-# Loggers that write the request URL, token included: httpx at INFO for every
-# request ("HTTP Request: POST https://api.telegram.org/bot<token>/sendMessage"),
-# PTB's Bot and ExtBot at DEBUG when built ("Set Bot API URL: ...").
-_URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
-
-
-def _redact(text: str, tokens: set[str] | frozenset[str]) -> str:
-    for token in tokens:
-        text = text.replace(token, _REDACTED).replace(token.replace(":", "%3A"), _REDACTED)
-    return text
-
-
-class _RedactTokens(logging.Filter):
-    """Rewrites log records that contain a known bot token."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: frozenset[str] = frozenset()
-
-    def add(self, token: str) -> None:
-        self.tokens = self.tokens | {token}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        tokens = self.tokens
-        if not tokens:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the logging system's problem, not ours
-            return True
-        redacted = _redact(message, tokens)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_REDACTOR = _RedactTokens()
-
-
-def _protect_logs(token: str) -> None:
-    _REDACTOR.add(token)
-    for name in _URL_LOGGERS:
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
-
 
 # What Telegram answered to the failed call in this task: (HTTP status,
 # description). PTB keeps only a reworded description ("Bad Request: chat not
@@ -147,125 +102,102 @@ def _chain_text(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
-class TelegramNotifier:
-    """Posts alerts to one Telegram chat (a channel ``@name`` or a numeric id)."""
+class TelegramClient:
+    """One bot's connection to the Bot API, shared by every chat it posts to.
 
-    kind: ClassVar[str] = "telegram"
-    supports_edit: ClassVar[bool] = True
-    # Telegram allows about 20 posts a minute to one group or channel.
-    min_interval: float = 3.0
+    Every send and edit first waits for the bot-wide :class:`RateLimiter`
+    (about 30 messages a second over all chats); PTB errors leave as
+    :class:`DeliveryError` (the table at the top of this module).
+    """
 
     def __init__(
         self,
         *,
         token: str,
-        chat: str,
         api_url: str = "https://api.telegram.org",
-        link_preview: bool = False,
         request_timeout: float = 20.0,
-        min_interval: float = 3.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if not token:
             raise ValueError("Telegram bot token is empty")
         self._token = token
-        self.chat = chat
         self.api_url = api_url.rstrip("/")
-        self.link_preview = link_preview
         self.request_timeout = request_timeout
-        self.min_interval = min_interval
+        self.limiter = limiter or RateLimiter()
         # Before the Bot exists: its constructor already logs the URL.
-        _protect_logs(token)
+        protect(token)
         self._request = _Request(
-            connection_pool_size=8,
+            connection_pool_size=16,
             connect_timeout=request_timeout,
             read_timeout=request_timeout,
             write_timeout=request_timeout,
             pool_timeout=request_timeout,
             media_write_timeout=request_timeout,
         )
-        # One request object for both roles: this notifier never calls
+        # One request object for both roles: this client never calls
         # getUpdates, and the Bot would otherwise open a second client that
         # nobody closes (Bot.shutdown does nothing unless initialize() ran).
-        self._bot = Bot(
+        self.bot = Bot(
             token,
             base_url=f"{self.api_url}/bot",
             base_file_url=f"{self.api_url}/file/bot",
             request=self._request,
             get_updates_request=self._request,
         )
-        self._preview = None if link_preview else LinkPreviewOptions(is_disabled=True)
 
     def __repr__(self) -> str:
-        return f"TelegramNotifier(chat={self.chat!r}, api_url={self.api_url!r})"
+        return f"TelegramClient(api_url={self.api_url!r})"
 
-    async def __aenter__(self) -> TelegramNotifier:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def send(self, alert: Alert) -> str:
-        """Post the alert's story; returns Telegram's message_id as a string.
+    async def send(self, chat: str | int, text: str, *, link_preview: bool) -> str:
+        """Post Telegram HTML to ``chat``; returns the message_id as a string.
 
         A time-out is reported as not permanent, although Telegram may have
         posted the message: retrying can then post it twice.
         """
-        text = render_telegram(alert.story)
+        await self.limiter.acquire()
         _FAILURE.set(None)
         try:
-            message = await self._bot.send_message(
-                chat_id=self.chat,
+            message = await self.bot.send_message(
+                chat_id=chat,
                 text=text,
                 parse_mode=ParseMode.HTML,
-                link_preview_options=self._preview,
+                link_preview_options=_preview(link_preview),
             )
         except TelegramError as exc:
-            error = self._translate("sendMessage", exc)
+            error = self._translate("sendMessage", chat, exc)
             if self._token in _chain_text(exc):
                 raise error from None  # the cause would print the token
             raise error from exc
         return str(message.message_id)
 
-    async def edit(self, alert: Alert) -> None:
-        """Replace the text of the earlier post ``alert.message_id``.
+    async def edit(
+        self, chat: str | int, message_id: int, text: str, *, link_preview: bool
+    ) -> None:
+        """Replace the text of message ``message_id`` in ``chat``.
 
         "message is not modified" (same text as before) counts as success.
         """
-        if alert.message_id is None:
-            raise DeliveryError(
-                f"telegram editMessageText to {self.chat}: alert {alert.outbox_id} "
-                "has no message_id",
-                permanent=True,
-            )
-        try:
-            message_id = int(alert.message_id)
-        except ValueError:
-            raise DeliveryError(
-                f"telegram editMessageText to {self.chat}: message_id "
-                f"{alert.message_id!r} is not a Telegram message id",
-                permanent=True,
-            ) from None
-        text = render_telegram(alert.story)
+        await self.limiter.acquire()
         _FAILURE.set(None)
         try:
-            await self._bot.edit_message_text(
+            await self.bot.edit_message_text(
                 text=text,
-                chat_id=self.chat,
+                chat_id=chat,
                 message_id=message_id,
                 parse_mode=ParseMode.HTML,
-                link_preview_options=self._preview,
+                link_preview_options=_preview(link_preview),
             )
         except TelegramError as exc:
             if isinstance(exc, BadRequest) and _NOT_MODIFIED in self._description(exc).lower():
                 return
-            error = self._translate("editMessageText", exc)
+            error = self._translate("editMessageText", chat, exc)
             if self._token in _chain_text(exc):
                 raise error from None
             raise error from exc
 
     async def aclose(self) -> None:
         """Close the HTTP connections (idempotent)."""
-        await self._bot.shutdown()
+        await self.bot.shutdown()
         await self._request.shutdown()
 
     # ---------------------------------------------------------------- errors
@@ -276,17 +208,17 @@ class TelegramNotifier:
         if failure is not None:
             code, description = failure
             if description:
-                return _redact(description, {self._token})
+                return redact(description, {self._token})
             if not isinstance(exc, RetryAfter | ChatMigrated):
                 try:
                     phrase = HTTPStatus(code).phrase
                 except ValueError:
                     phrase = "unknown status"
                 return f"HTTP {code} {phrase}"
-        return _redact(exc.message, {self._token})
+        return redact(exc.message, {self._token})
 
-    def _translate(self, method: str, exc: TelegramError) -> DeliveryError:
-        where = f"telegram {method} to {self.chat}"
+    def _translate(self, method: str, chat: str | int, exc: TelegramError) -> DeliveryError:
+        where = f"telegram {method} to {chat}"
         if isinstance(exc, RetryAfter):
             seconds = _retry_after_seconds(exc)
             return DeliveryError(
@@ -307,3 +239,93 @@ class TelegramNotifier:
         # TimedOut, NetworkError (connection errors and 5xx), Conflict, and a
         # garbled answer ("Invalid server response"): all worth another try.
         return DeliveryError(f"{where}: {description}", permanent=False)
+
+
+def _preview(link_preview: bool) -> LinkPreviewOptions | None:
+    return None if link_preview else LinkPreviewOptions(is_disabled=True)
+
+
+class TelegramNotifier:
+    """Posts alerts to one Telegram chat (a channel ``@name`` or a numeric id).
+
+    Given a ``client``, it shares that bot connection (and its rate limit)
+    with the other chats; given a ``token``, it opens its own and closes it
+    in :meth:`aclose`.
+    """
+
+    kind: ClassVar[str] = "telegram"
+    supports_edit: ClassVar[bool] = True
+    # Telegram allows about 20 posts a minute to one group or channel.
+    min_interval: float = 3.0
+
+    def __init__(
+        self,
+        *,
+        chat: str,
+        token: str | None = None,
+        client: TelegramClient | None = None,
+        api_url: str = "https://api.telegram.org",
+        link_preview: bool = False,
+        request_timeout: float = 20.0,
+        min_interval: float = 3.0,
+    ) -> None:
+        if client is None:
+            if not token:
+                raise ValueError("Telegram bot token is empty")
+            client = TelegramClient(token=token, api_url=api_url, request_timeout=request_timeout)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self.client = client
+        self.chat = chat
+        self.api_url = client.api_url
+        self.link_preview = link_preview
+        self.min_interval = min_interval
+
+    def __repr__(self) -> str:
+        return f"TelegramNotifier(chat={self.chat!r}, api_url={self.api_url!r})"
+
+    async def __aenter__(self) -> TelegramNotifier:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def send(self, alert: Alert) -> str:
+        """Post the alert's story; returns Telegram's message_id as a string."""
+        return await self.client.send(
+            self.chat, render_telegram(alert.story), link_preview=self.link_preview
+        )
+
+    async def edit(self, alert: Alert) -> None:
+        """Replace the text of the earlier post ``alert.message_id``."""
+        if alert.message_id is None:
+            raise DeliveryError(
+                f"telegram editMessageText to {self.chat}: alert {alert.outbox_id} "
+                "has no message_id",
+                permanent=True,
+            )
+        try:
+            message_id = int(alert.message_id)
+        except ValueError:
+            raise DeliveryError(
+                f"telegram editMessageText to {self.chat}: message_id "
+                f"{alert.message_id!r} is not a Telegram message id",
+                permanent=True,
+            ) from None
+        await self.client.edit(
+            self.chat, message_id, render_telegram(alert.story), link_preview=self.link_preview
+        )
+
+    def render_digest(self, digest: Digest) -> list[DigestPart]:
+        """The digest as Telegram HTML messages of at most 4096 units each."""
+        return render_digest_telegram(digest.stories, digest.heading)
+
+    async def send_digest_part(self, part: DigestPart) -> str:
+        """Post one message of a digest (no link previews: they would show the first link)."""
+        return await self.client.send(self.chat, part.text, link_preview=False)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections if they are this notifier's own (idempotent)."""
+        if self._owns_client:
+            await self.client.aclose()

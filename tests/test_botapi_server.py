@@ -328,3 +328,46 @@ def test_stop_is_clean_with_an_open_keep_alive_connection() -> None:
         server.stop()
     finally:
         http.close()
+
+
+def test_inline_buttons_callbacks_and_webhooks(botapi: BotApiServer, client: httpx.Client) -> None:
+    markup = {"inline_keyboard": [[{"text": "▶", "callback_data": "l|-|5"}]]}
+    status, answer = call(
+        client, botapi, "sendMessage", chat_id=4242, text="page", reply_markup=markup
+    )
+    assert status == 400  # a private chat is known only once its user wrote to the bot
+    botapi.push_message("/latest")
+    status, answer = call(
+        client, botapi, "sendMessage", chat_id=4242, text="page", reply_markup=markup
+    )
+    assert status == 200 and answer["result"]["reply_markup"] == markup
+    assert botapi.sent[-1]["reply_markup"] == markup
+    too_long = {"inline_keyboard": [[{"text": "x", "callback_data": "x" * 65}]]}
+    status, answer = call(
+        client, botapi, "sendMessage", chat_id=4242, text="p", reply_markup=too_long
+    )
+    assert (status, answer["description"]) == (400, "Bad Request: BUTTON_DATA_INVALID")
+
+    update = botapi.push_callback("l|-|5", message_id=answer_id(botapi))
+    query = update["callback_query"]
+    assert query["data"] == "l|-|5" and query["message"]["reply_markup"] == markup
+    assert call(client, botapi, "answerCallbackQuery", callback_query_id=query["id"])[0] == 200
+    assert botapi.callback_answers == [{"callback_query_id": query["id"], "text": None}]
+
+    status, answer = call(client, botapi, "setWebhook", url="http://insecure.example/")
+    assert status == 400 and "HTTPS URL must be provided" in answer["description"]
+    assert call(client, botapi, "setWebhook", url="https://x.example/h", secret_token="s")[0] == 200
+    assert botapi.webhook["url"] == "https://x.example/h" and botapi.webhook["secret_token"] == "s"
+    assert call(client, botapi, "deleteWebhook")[0] == 200 and botapi.webhook == {}
+
+
+def answer_id(botapi: BotApiServer) -> int:
+    return int(botapi.sent[-1]["message_id"])
+
+
+def test_flood_control_window_can_be_shortened(botapi: BotApiServer, client: httpx.Client) -> None:
+    botapi.flood_limit(per_chat_per_minute=3, per_second=None, chat_window=0.3)
+    statuses = [send_html(client, botapi, f"m{i}")[0] for i in range(4)]
+    assert statuses == [200, 200, 200, 429] and botapi.flood_rejections == 1
+    time.sleep(0.35)
+    assert send_html(client, botapi, "again")[0] == 200

@@ -421,6 +421,7 @@ class _Stored:
     entities: list[dict[str, Any]]
     edit_date: int | None = None
     link_preview_options: dict[str, Any] | None = None
+    reply_markup: dict[str, Any] | None = None
 
     def as_message(self) -> dict[str, Any]:
         message: dict[str, Any] = {
@@ -437,6 +438,8 @@ class _Stored:
             message["edit_date"] = self.edit_date
         if self.link_preview_options:
             message["link_preview_options"] = dict(self.link_preview_options)
+        if self.reply_markup:
+            message["reply_markup"] = copy.deepcopy(self.reply_markup)
         return message
 
 
@@ -527,9 +530,14 @@ class BotApiServer:
         self._updates: deque[dict[str, Any]] = deque()
         self._next_update_id = 100000001
         self._commands: list[dict[str, Any]] = []
+        self._scoped_commands: dict[str, list[dict[str, Any]]] = {}
+        self._webhook: dict[str, Any] = {}
+        self._callback_answers: list[dict[str, Any]] = []
+        self.flood_rejections = 0  # 429 answers flood control gave (not fail_next ones)
         self._faults: deque[_Fault] = deque()
         self._delay = 0.0
         self._flood_per_chat: int | None = None
+        self._flood_chat_window = 60.0
         self._flood_per_second: int | None = None
         self._flood_chat_times: dict[int, deque[float]] = {}
         self._flood_times: deque[float] = deque()
@@ -667,6 +675,26 @@ class BotApiServer:
             user["username"] = username
         return self.push_update({"message": {"from": user, "text": text}})
 
+    def push_callback(
+        self, data: str, *, message_id: int, user_id: int = 4242, chat_id: int | None = None
+    ) -> dict[str, Any]:
+        """Queue a press on an inline button of a message the bot sent; returns the Update."""
+        chat = user_id if chat_id is None else chat_id
+        user = {"id": user_id, "is_bot": False, "first_name": "Tester", "username": "tester"}
+        with self._lock:
+            query_id = str(self._next_update_id * 7)
+        return self.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user,
+                    "chat_instance": f"ci-{chat}",
+                    "data": data,
+                    "message": self.message(chat, message_id),
+                }
+            }
+        )
+
     def _complete_message(self, message: dict[str, Any]) -> dict[str, Any]:
         user = message.setdefault(
             "from",
@@ -725,11 +753,21 @@ class BotApiServer:
                 )
 
     def flood_limit(
-        self, per_chat_per_minute: int | None = 20, per_second: int | None = 30
+        self,
+        per_chat_per_minute: int | None = 20,
+        per_second: int | None = 30,
+        *,
+        chat_window: float = 60.0,
     ) -> None:
-        """Turn on flood control for sendMessage/editMessageText (None turns a limit off)."""
+        """Turn on flood control for sendMessage/editMessageText (None turns a limit off).
+
+        ``chat_window`` shrinks Telegram's one-minute window of the per-chat
+        limit, so a test can check pacing without waiting minutes (20 posts per
+        0.5 s asks for the same spacing as 20 a minute, 120 times faster).
+        """
         with self._lock:
             self._flood_per_chat = per_chat_per_minute
+            self._flood_chat_window = chat_window
             self._flood_per_second = per_second
             self._flood_chat_times.clear()
             self._flood_times.clear()
@@ -790,9 +828,35 @@ class BotApiServer:
 
     @property
     def commands(self) -> list[dict[str, Any]]:
-        """The bot commands last set with setMyCommands."""
+        """The bot commands last set with setMyCommands for the default scope."""
         with self._lock:
             return copy.deepcopy(self._commands)
+
+    @property
+    def scoped_commands(self) -> dict[str, list[dict[str, Any]]]:
+        """Every command list set, keyed by its scope as sorted JSON."""
+        with self._lock:
+            return copy.deepcopy(self._scoped_commands)
+
+    @property
+    def callback_answers(self) -> list[dict[str, Any]]:
+        """answerCallbackQuery calls, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._callback_answers)
+
+    @property
+    def webhook(self) -> dict[str, Any]:
+        """What setWebhook last set (empty after deleteWebhook)."""
+        with self._lock:
+            return copy.deepcopy(self._webhook)
+
+    def message(self, chat: str | int, message_id: int) -> dict[str, Any]:
+        """A stored message as getUpdates would show it (reply_markup included)."""
+        with self._lock:
+            found = self._resolve(chat)
+            if found is None or (found.id, message_id) not in self._messages:
+                raise KeyError((chat, message_id))
+            return self._messages[(found.id, message_id)].as_message()
 
     # ------------------------------------------------------------- internals
 
@@ -827,13 +891,16 @@ class BotApiServer:
             while self._flood_times and now - self._flood_times[0] >= 1.0:
                 self._flood_times.popleft()
             if len(self._flood_times) >= self._flood_per_second:
+                self.flood_rejections += 1
                 raise _flood_error(1)
         if self._flood_per_chat:
             times = self._flood_chat_times.setdefault(chat_id, deque())
-            while times and now - times[0] >= 60.0:
+            window = self._flood_chat_window
+            while times and now - times[0] >= window:
                 times.popleft()
             if len(times) >= self._flood_per_chat:
-                raise _flood_error(max(1, math.ceil(times[0] + 60.0 - now)))
+                self.flood_rejections += 1
+                raise _flood_error(max(1, math.ceil(times[0] + window - now)))
         if self._flood_per_second or self._flood_per_chat:
             self._flood_times.append(now)
             self._flood_chat_times.setdefault(chat_id, deque()).append(now)
@@ -861,6 +928,18 @@ class BotApiServer:
         if utf16_units(text) > MAX_MESSAGE_UNITS:
             raise _ApiError(400, "Bad Request: message is too long")
         return text, entities
+
+    def _reply_markup(self, params: _Params) -> dict[str, Any] | None:
+        markup = params.get_json("reply_markup")
+        if markup is not None and not isinstance(markup, dict):
+            raise _ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+        if isinstance(markup, dict):
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    data = button.get("callback_data")
+                    if data is not None and len(str(data).encode("utf-8")) > 64:
+                        raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        return markup
 
     def _link_preview(self, params: _Params) -> dict[str, Any] | None:
         options = params.get_json("link_preview_options")
@@ -895,6 +974,7 @@ class BotApiServer:
             raise _ApiError(400, "Bad Request: chat not found")
         text, entities = self._formatted(params)
         preview = self._link_preview(params)
+        markup = self._reply_markup(params)
         with self._lock:
             self._check_flood(chat.id)
             stored = _Stored(
@@ -905,6 +985,7 @@ class BotApiServer:
                 html=raw_text,
                 entities=entities,
                 link_preview_options=preview,
+                reply_markup=markup,
             )
             self._messages[(chat.id, stored.message_id)] = stored
             self._sent.append(
@@ -918,6 +999,7 @@ class BotApiServer:
                     "parse_mode": params.get_str("parse_mode"),
                     "disable_web_page_preview": params.get_bool("disable_web_page_preview"),
                     "link_preview_options": preview,
+                    "reply_markup": copy.deepcopy(markup),
                     "time": time.time(),
                 }
             )
@@ -940,14 +1022,17 @@ class BotApiServer:
             raise _ApiError(400, "Bad Request: message identifier is not specified")
         text, entities = self._formatted(params)
         preview = self._link_preview(params)
+        markup = self._reply_markup(params)
         with self._lock:
             stored = self._messages.get((chat.id, message_id))
             if stored is None:
                 raise _ApiError(400, "Bad Request: message to edit not found")
-            if stored.text == text and stored.entities == entities:
+            same = (stored.text, stored.entities, stored.reply_markup) == (text, entities, markup)
+            if same:
                 raise _ApiError(400, _NOT_MODIFIED)
             self._check_flood(chat.id)
             stored.text, stored.html, stored.entities = text, raw_text, entities
+            stored.reply_markup = markup
             stored.edit_date = int(time.time())
             if preview is not None:
                 stored.link_preview_options = preview
@@ -961,10 +1046,43 @@ class BotApiServer:
                     "entities": copy.deepcopy(entities),
                     "parse_mode": params.get_str("parse_mode"),
                     "link_preview_options": preview,
+                    "reply_markup": copy.deepcopy(markup),
                     "time": time.time(),
                 }
             )
             return stored.as_message()
+
+    def _answer_callback_query(self, params: _Params) -> Any:
+        query_id = params.get_str("callback_query_id")
+        if not query_id:
+            raise _ApiError(400, "Bad Request: query is too old and response timeout expired")
+        with self._lock:
+            self._callback_answers.append(
+                {"callback_query_id": query_id, "text": params.get_str("text")}
+            )
+        return True
+
+    def _set_webhook(self, params: _Params) -> Any:
+        url = params.get_str("url") or ""
+        if url and not url.startswith("https://"):
+            raise _ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        with self._lock:
+            self._webhook = {
+                "url": url,
+                "secret_token": params.get_str("secret_token"),
+                "allowed_updates": params.get_json("allowed_updates"),
+            }
+        return True
+
+    def _get_webhook_info(self, params: _Params) -> Any:
+        with self._lock:
+            return {
+                "url": self._webhook.get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": len(self._updates),
+            }
 
     def _get_updates(self, params: _Params) -> Any:
         offset = params.get_int("offset")
@@ -988,8 +1106,9 @@ class BotApiServer:
             return [copy.deepcopy(u) for u in list(self._updates)[:limit]]
 
     def _delete_webhook(self, params: _Params) -> Any:
-        if params.get_bool("drop_pending_updates"):
-            with self._lock:
+        with self._lock:
+            self._webhook = {}
+            if params.get_bool("drop_pending_updates"):
                 self._updates.clear()
         return True
 
@@ -997,8 +1116,12 @@ class BotApiServer:
         commands = params.get_json("commands")
         if not isinstance(commands, list):
             raise _ApiError(400, 'Bad Request: parameter "commands" is required')
+        scope = params.get_json("scope") or {"type": "default"}
+        key = json.dumps(scope, sort_keys=True)
         with self._lock:
-            self._commands = commands
+            if scope.get("type", "default") == "default":
+                self._commands = commands
+            self._scoped_commands[key] = commands
         return True
 
     def _get_my_commands(self, params: _Params) -> Any:
@@ -1012,6 +1135,9 @@ class BotApiServer:
         "deletewebhook": _delete_webhook,
         "setmycommands": _set_my_commands,
         "getmycommands": _get_my_commands,
+        "answercallbackquery": _answer_callback_query,
+        "setwebhook": _set_webhook,
+        "getwebhookinfo": _get_webhook_info,
     }
 
     def _dispatch(
@@ -1184,6 +1310,9 @@ def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
+    # Headers and body go out in two writes; with Nagle's algorithm the body
+    # waits for the client's delayed ACK of the headers: 40 ms per call.
+    disable_nagle_algorithm = True
     server: _HttpServer
     server_version = "nginx/1.18.0"
     sys_version = ""

@@ -1,0 +1,106 @@
+"""The channel and bot keys of sources.yaml: defaults, validation with lines, `check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.config import AppriseChannel, BotSettings, TelegramChannel, WebhookChannel
+from monitor.errors import ConfigError
+from tests.stories import config
+
+
+def test_defaults() -> None:
+    (channel,) = config('  - {id: main, kind: telegram, chat: "@x"}').channels
+    assert isinstance(channel, TelegramChannel)
+    assert (channel.mode, channel.schedule, channel.backlog_digest) == ("instant", "0 9 * * *", 30)
+    assert (channel.filter.include, channel.filter.exclude) == ([], [])
+    assert config("  - {id: a, kind: console}").bot is None
+    bot = config("  - {id: a, kind: console}", extra="bot: {}").bot
+    assert isinstance(bot, BotSettings)
+    assert (bot.enabled, bot.mode, bot.page_size, bot.pace, bot.operators) == (
+        True,
+        "polling",
+        5,
+        1.0,
+        [],
+    )
+
+
+def test_webhook_and_apprise_channels_read_secrets_from_the_environment() -> None:
+    hook, ding = config(
+        "  - {id: hook, kind: webhook, url: 'https://x.example/h', secret: '${S:-}', "
+        "headers: {Authorization: 'Bearer ${T}'}, timeout: 5s}\n"
+        "  - {id: ding, kind: apprise, url: '${DINGTALK_URL}', format: text}",
+        env={"T": "tok", "DINGTALK_URL": "dingtalk://abc/"},
+    ).channels
+    assert isinstance(hook, WebhookChannel) and isinstance(ding, AppriseChannel)
+    assert hook.secret is None  # an empty secret: unsigned
+    assert hook.headers == {"Authorization": "Bearer tok"} and hook.timeout == 5.0
+    assert ding.url.get_secret_value() == "dingtalk://abc/" and ding.format == "text"
+    assert "dingtalk://abc/" not in repr(ding)  # a secret is never printed
+
+
+def test_operators_as_a_list_or_one_string() -> None:
+    bot = config(
+        "  - {id: a, kind: console}",
+        extra="bot: {operators: '${OPS}'}",
+        env={"OPS": "123456789, @Some_Admin"},
+    ).bot
+    assert bot is not None and bot.operators == [123456789, "@some_admin"]
+    bot = config("  - {id: a, kind: console}", extra="bot: {operators: [42, '7']}").bot
+    assert bot is not None and bot.operators == [42, 7]
+
+
+@pytest.mark.parametrize(
+    ("channels", "extra", "expected"),
+    [
+        (
+            "  - {id: a, kind: console, mode: digest, schedule: '0 9 * *'}",
+            "",
+            "test.yaml:3: channels[0].schedule: '0 9 * *' is not a cron schedule",
+        ),
+        (
+            "  - {id: a, kind: console, schedule: '0 25 * * *'}",
+            "",
+            "channels[0].schedule: '0 25 * * *' is not a cron schedule",
+        ),
+        ("  - {id: a, kind: console, mode: weekly}", "", "channels[0].mode: Input should be"),
+        ("  - {id: a, kind: console, backlog_digest: -1}", "", "channels[0].backlog_digest"),
+        (
+            "  - {id: a, kind: webhook, url: 'ftp://x/'}",
+            "",
+            "channels[0].url: 'ftp://x/': only http and https",
+        ),
+        ("  - {id: a, kind: apprise}", "", "channels[0]: missing required key 'url'"),
+        ("  - {id: a, kind: sms}", "", "unknown kind 'sms' (known: telegram, console, webhook"),
+        ("  - {id: a, kind: console}", "bot: {mode: webhook}", "bot: mode webhook needs"),
+        ("  - {id: a, kind: console}", "bot: {operators: [name]}", "is not a Telegram user id"),
+        ("  - {id: a, kind: console}", "bot: {page_size: 50}", "bot.page_size"),
+    ],
+)
+def test_mistakes_are_reported_with_their_line(channels: str, extra: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config(channels, extra=extra)
+    assert expected in str(caught.value)
+
+
+def test_check_reports_apprise_urls_apprise_does_not_understand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "version: 1\nchannels:\n"
+        "  - {id: good, kind: apprise, url: 'json://127.0.0.1/x'}\n"
+        "  - {id: bad, kind: apprise, url: '${CHAT_URL}'}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CHAT_URL", "dingding://s3cr3tt0kenvalue/")
+    assert main(["--config", str(path), "check"]) == 2
+    err = capsys.readouterr().err
+    assert "channels[1].url: Apprise does not understand the URL (scheme 'dingding')" in err
+    assert "s3cr3t" not in err
+    monkeypatch.setenv("CHAT_URL", "dingtalk://s3cr3tt0kenvalue/")
+    assert main(["--config", str(path), "check"]) == 0

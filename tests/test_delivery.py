@@ -1,0 +1,278 @@
+"""The outbox delivered to the Bot API test server through the real wiring
+(notifiers/outlets.py): bursts under flood control, the bot-wide rate, backlog
+digests, Telegram's refusals, hostile and huge texts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.cli import main
+from notifiers.deliver import Deliverer
+from notifiers.outlets import Outlets, build_outlets
+from notifiers.render import telegram_length
+from storage.runner import DbRunner
+from storage.store import Store
+from tests.servers.botapi import MAX_MESSAGE_UNITS, BotApiServer, parse_html
+from tests.servers.newssite import NewsSite
+from tests.stories import (
+    add_stories,
+    config,
+    ids_in,
+    make_all_due,
+    outbox_rows,
+    settings,
+)
+from tests.test_e2e import write_config
+
+
+class Wired:
+    """A store, the outlets built from a configuration, and a deliverer over them."""
+
+    def __init__(self, store: Store, outlets: Outlets, db: DbRunner) -> None:
+        self.store = store
+        self.outlets = outlets
+        self.db = db
+        self.deliverer = Deliverer(
+            store,
+            db,
+            outlets.channels,
+            configured=outlets.channels.known,
+            owner="test",
+            lease=60,
+            hooks=outlets.hooks,
+        )
+
+
+@pytest.fixture
+async def wire(store: Store, botapi: BotApiServer) -> AsyncIterator[Any]:
+    made: list[Wired] = []
+
+    def build(channels: str, extra: str = "") -> Wired:
+        db = DbRunner()
+        outlets = build_outlets(
+            config(channels, extra=extra),
+            settings(store.url, token=botapi.token, api_url=botapi.url),
+            store=store,
+            db=db,
+            owner="test",
+            lease=60,
+            bot=False,
+        )
+        made.append(Wired(store, outlets, db))
+        return made[-1]
+
+    yield build
+    for wired in made:
+        await wired.outlets.aclose()
+        wired.db.close()
+
+
+async def test_a_burst_of_200_after_an_outage_arrives_in_order_once_without_flood(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    # Telegram's limits, the per-chat window shrunk 120 times (20 per 0.5 s): the
+    # channel's pace must keep 25 ms between posts, and the bot-wide limit 30 a second.
+    wired = wire(
+        '  - {id: main, kind: telegram, chat: "@quality_test", pace: 30ms, backlog_digest: 0}'
+    )
+    add_stories(store, 200, ["main"])
+    # The long outage: every call fails until Telegram is back.
+    botapi.fail_next(1000, status=502)
+    report = await wired.deliverer.drain()
+    assert (report.sent, report.deferred) == (0, 1)  # the first post waits, and holds the rest
+    botapi.reset_faults()
+    botapi.flood_limit(per_chat_per_minute=20, per_second=30, chat_window=0.5)
+    make_all_due(store)
+    started = time.monotonic()
+    report = await wired.deliverer.drain()
+    elapsed = time.monotonic() - started
+
+    assert report.sent == 200 and report.failed == 0 and report.deferred == 0
+    assert botapi.flood_rejections == 0  # flood control never tripped
+    assert botapi.calls.count("sendMessage") == 1 + 200  # the failed try, then each once
+    posts = botapi.sent
+    assert ids_in(p["text"].split("\n")[1] for p in posts) == list(range(200))
+    assert [p["message_id"] for p in posts] == list(range(1, 201))
+    rows = outbox_rows(store, "main")
+    assert {r["status"] for r in rows} == {"sent"}
+    assert [int(r["message_id"]) for r in rows] == list(range(1, 201))
+    # 200 posts at most 30 per 1.1 s take at least 6.6 s: the bot-wide limit held.
+    assert elapsed >= 6.0
+
+
+async def test_the_bot_wide_rate_holds_across_chats(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    chats = ["@quality_test", "-1001", "@second", "@third"]
+    for chat in chats[2:]:
+        botapi.add_chat(chat)
+    yaml = "\n".join(
+        f'  - {{id: c{i}, kind: telegram, chat: "{chat}", pace: 0s, backlog_digest: 0}}'
+        for i, chat in enumerate(chats)
+    )
+    wired = wire(yaml)
+    add_stories(store, 25, [f"c{i}" for i in range(len(chats))])
+    botapi.flood_limit(per_chat_per_minute=None, per_second=30)
+    report = await wired.deliverer.drain()
+    assert report.sent == 100 and report.deferred == 0
+    assert botapi.flood_rejections == 0
+    times = sorted(p["time"] for p in botapi.sent)
+    # No one-second window holds more than 30 posts.
+    assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 30
+
+
+async def test_a_backlog_past_its_size_goes_out_as_one_digest(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    wired = wire('  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s}')  # default 30
+    add_stories(store, 200, ["main"])
+    botapi.flood_limit(per_chat_per_minute=20, per_second=30, chat_window=0.5)
+    report = await wired.deliverer.drain()
+    posts = botapi.sent
+    assert botapi.flood_rejections == 0
+    assert 2 <= len(posts) <= 12  # a few messages, not 200
+    assert report.sent == 200
+    assert all(telegram_length(p["html"]) <= MAX_MESSAGE_UNITS for p in posts)
+    listed = ids_in(p["text"] for p in posts)
+    assert sorted(listed) == list(range(200))  # every story once
+    assert posts[0]["text"].startswith("积压消息摘要")
+    assert f"(1/{len(posts)})" in posts[0]["text"].split("\n")[0]
+    assert "#四川" in posts[0]["text"] or "#全国" in posts[0]["text"]
+    assert {r["status"] for r in outbox_rows(store, "main")} == {"sent"}
+    assert all(r["message_id"] is None for r in outbox_rows(store, "main"))  # never edited
+
+    # Below the size, posts go one by one again.
+    add_stories(store, 3, ["main"], start=500)
+    report = await wired.deliverer.drain()
+    assert report.sent == 3
+    assert ids_in(p["text"].split("\n")[1] for p in botapi.sent[len(posts) :]) == [500, 501, 502]
+
+
+async def test_a_digest_message_refused_fails_only_its_stories(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    wired = wire(
+        '  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s, backlog_digest: 5}'
+    )
+    add_stories(store, 150, ["main"])
+    botapi.fail_next(1, status=429, retry_after=1, method="sendMessage")
+    first = await wired.deliverer.drain()
+    assert first.deferred > 0 and botapi.sent == []
+    make_all_due(store)
+    botapi.fail_next(
+        1, status=400, description="Bad Request: message is too long", method="sendMessage"
+    )
+    await wired.deliverer.drain()
+    rows = outbox_rows(store, "main")
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all("message is too long" in r["last_error"] for r in failed)
+    assert {r["status"] for r in rows} == {"sent", "failed"}
+    listed = ids_in(p["text"] for p in botapi.sent)
+    assert len(listed) + len(failed) == 150 and len(set(listed)) == len(listed)
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "outcome"),
+    [
+        (429, None, "pending"),
+        (500, None, "pending"),
+        (502, None, "pending"),
+        (400, "Bad Request: chat not found", "failed"),
+        (400, "Bad Request: can't parse entities: Unsupported start tag", "failed"),
+        (400, "Bad Request: message is too long", "failed"),
+        (403, "Forbidden: bot is not a member of the channel chat", "failed"),
+    ],
+)
+async def test_telegram_refusals_through_the_outbox(
+    store: Store,
+    botapi: BotApiServer,
+    wire: Any,
+    status: int,
+    description: str | None,
+    outcome: str,
+) -> None:
+    wired = wire('  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s}')
+    add_stories(store, 3, ["main"])
+    botapi.fail_next(1, status=status, retry_after=1, description=description)
+    report = await wired.deliverer.drain()
+    rows = outbox_rows(store, "main")
+    assert rows[0]["status"] == outcome
+    if outcome == "failed":
+        # Telegram's own words are kept, and the others went out.
+        assert description is not None and description in rows[0]["last_error"]
+        assert report.sent == 2 and [r["status"] for r in rows[1:]] == ["sent", "sent"]
+    else:
+        # Deferred: the channel's later posts wait behind it, to keep the order.
+        assert report.deferred == 1 and report.sent == 0
+        assert [r["status"] for r in rows] == ["pending"] * 3
+        make_all_due(store)
+        await wired.deliverer.drain()
+        assert [r["status"] for r in outbox_rows(store, "main")] == ["sent"] * 3
+        assert ids_in(p["text"].split("\n")[1] for p in botapi.sent) == [0, 1, 2]
+
+
+HOSTILE = "A <b>bold</b> & \"quoted\" 'title' </a><script>x</script> &amp; &lt; 🇨🇳👩‍👩‍👧 ≥ ≤ → 质量"
+
+
+async def test_hostile_titles_and_a_20000_character_article(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    wired = wire('  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s}')
+    sentence = "四川省召开质量强省建设推进会，部署重点任务<>&\"'🚀。"
+    long_summary = (sentence * (20000 // len(sentence) + 1))[:20000]
+    add_stories(store, 1, ["main"], title=HOSTILE * 3, summary=HOSTILE)
+    add_stories(store, 1, ["main"], start=1, summary=long_summary, source_name=HOSTILE)
+    report = await wired.deliverer.drain()
+    assert report.sent == 2 and report.failed == 0
+    first, second = botapi.sent
+    assert HOSTILE in first["text"]  # shown as written, not as markup
+    assert first["entities"][0]["type"] in ("bold", "text_link")
+    assert len(second["html"]) > 4096  # the markup is longer than the limit …
+    assert telegram_length(second["html"]) <= MAX_MESSAGE_UNITS  # … the text is not
+    visible, _ = parse_html(second["html"])
+    assert "…" in visible and visible.count("🚀") >= 10
+
+
+def test_a_20000_character_article_with_a_hostile_title_end_to_end(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    monkeypatch: pytest.MonkeyPatch,
+    sqlite_url: str,
+) -> None:
+    paragraph = (
+        "四川省市场监管局召开质量强省建设推进会，部署2025年质量提升重点任务，"
+        "推动“天府名品”品牌建设 <重点> & “质量月” 🚀。"
+    )
+    body = "\n\n".join([paragraph] * (20000 // len(paragraph) + 1))[:20000]
+    newssite.publish(
+        {
+            "id": "sc-long",
+            "title": '四川 <b>质量强省</b> & "推进会" 🚀 <script>',
+            "language": "zh-Hans",
+            "encoding": "utf-8",  # the fixture's default, GBK, has no emoji
+            "published": "2025-11-20",
+            "listed_in": ["rss"],
+            "body": body,
+        }
+    )
+    config = write_config(tmp_path, newssite)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", botapi.token)
+    monkeypatch.setenv("TELEGRAM_API_URL", botapi.url)
+    monkeypatch.setenv("MONITOR_DB_URL", sqlite_url)
+    assert main(["--config", str(config), "run", "--once"]) == 0
+    (post,) = [p for p in botapi.sent if "推进会" in p["text"].split("\n")[1]]
+    # The page's own markup is gone from the title; the text's <, > and & are shown.
+    assert post["text"].split("\n")[1] == '四川 质量强省 & "推进会" 🚀'
+    assert "<重点> & “质量月” 🚀。" in post["text"]
+    assert telegram_length(post["html"]) <= MAX_MESSAGE_UNITS
+    store = Store(sqlite_url)
+    try:
+        assert store.counts().get("outbox_failed", 0) == 0
+    finally:
+        store.close()
