@@ -4,91 +4,148 @@ and runs one pass or the scheduler. [IO]"""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any
 
 from monitor.classify import Lexicon
 from monitor.config import Config, Settings
 from monitor.dedup import Concepts
+from monitor.errors import ConfigError, ConfigProblem, StoreError
 from monitor.fetch import Fetcher
-from monitor.pipeline import Context, PollReport, poll_all
-from notifiers import builtin  # noqa: F401  (registers the built-in notifier kinds)
-from notifiers.base import NOTIFIERS, Notifier
-from notifiers.console import ConsoleNotifier
+from monitor.metrics import MeasuredFetcher, Metrics
+from monitor.pipeline import INDEX_WINDOW, Context, PollReport, load_index, poll_all
+from monitor.retention import apply_retention
+from monitor.web import Status, WebApp, WebServer
+from notifiers.base import Notifier
+from notifiers.builtin import Shared
 from notifiers.deliver import Deliverer
+from notifiers.outlets import build_notifiers as _build_notifiers
+from notifiers.outlets import build_outlets
+from storage.replicas import ownership_for
 from storage.runner import DbRunner
-from storage.store import Store
+from storage.store import Store, utcnow
 
 log = logging.getLogger("monitor")
 
 # How long `run --once` waits for a deferred post (429 retry_after, a 5xx
 # backoff) before leaving it pending for the next run.
 ONCE_MAX_WAIT = 90.0
+SERVE_PORT = 8080  # `serve` listens here when neither --port nor MONITOR_HTTP_PORT says
 
 
-def build_notifiers(config: Config, settings: Settings) -> dict[str, Notifier]:
-    """The active channels. A channel that cannot run here (Telegram without a
-    token) is said once and left out; with no active channel at all, alerts go
-    to the console so that a first run shows what it found."""
-    active: dict[str, Notifier] = {}
-    for channel in config.channels:
-        if not channel.enabled:
-            continue
-        notifier = NOTIFIERS[channel.kind](channel, settings)
-        if notifier is None:
-            log.warning(
-                "channel %s (%s) is inactive: TELEGRAM_BOT_TOKEN or its chat is not set",
-                channel.id,
-                channel.kind,
-            )
-            continue
-        active[channel.id] = notifier
-    if not active:
-        log.warning("no active channel: alerts are printed to the console")
-        active["console"] = ConsoleNotifier()
-    return active
+def build_notifiers(config: Config, settings: Settings, shared: Shared) -> dict[str, Notifier]:
+    """The active channels (notifiers/outlets.py); the console when there is none."""
+    return _build_notifiers(config, settings, shared)
 
 
-def _filters(config: Config, active: dict[str, Notifier]) -> list[tuple[str, Any]]:
-    from monitor.config import ChannelFilter
+def replica_id() -> str:
+    """This process's name in claims, logs and the dashboard: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
-    by_id = {c.id: c.filter for c in config.channels}
-    return [(cid, by_id.get(cid, ChannelFilter())) for cid in active]
+
+def start_web(
+    store: Store, config: Config, settings: Settings, status: Status, metrics: Metrics, port: int
+) -> WebServer:
+    """The dashboard, /healthz, /readyz and /metrics, in a thread of their own."""
+    try:
+        server = WebServer(WebApp(store, config, status, metrics), settings.http_host, port)
+    except OSError as exc:
+        where = f"cannot listen on {settings.http_host}:{port}: {exc.strerror or exc}"
+        raise ConfigError([ConfigProblem("environment", None, "MONITOR_HTTP_PORT", where)]) from exc
+    return server.start()
 
 
 async def run(config: Config, settings: Settings, *, once: bool) -> int:
+    replica = replica_id()
     store = Store(settings.db_url)
-    store.migrate()
-    db = DbRunner()
-    notifiers = build_notifiers(config, settings)
     try:
+        store.migrate()
+    except StoreError:
+        store.close()
+        raise
+    db = DbRunner()
+    metrics = Metrics(replica=replica, mode="once" if once else "run")
+    metrics.watch(store)
+    # The channels, subscribers' chats, digests and (for `run`) the bot.
+    outlets = build_outlets(
+        config,
+        settings,
+        store=store,
+        db=db,
+        owner=replica,
+        lease=settings.lease,
+        metrics=metrics,
+        bot=not once,
+    )
+    status = Status(mode="run", replica=replica)
+    web: WebServer | None = None
+    # One replica of several polls each source (PostgreSQL advisory locks); `run --once`
+    # takes what no running replica holds and is no member of the group.
+    ownership = ownership_for(store, replica=replica, member=not once)
+    try:
+        if settings.http_port is not None and not once:
+            web = start_web(store, config, settings, status, metrics, settings.http_port)
         async with AsyncExitStack() as stack:
             fetcher = await stack.enter_async_context(
-                Fetcher(
+                MeasuredFetcher(
                     concurrency=config.http.concurrency,
                     per_host=config.http.per_host,
                     user_agent=config.http.user_agent,
                     max_bytes=config.http.max_bytes,
                     max_redirects=config.http.max_redirects,
+                    metrics=metrics,
+                    list_urls={s.id: s.url for s in config.sources},
                 )
             )
-            for notifier in notifiers.values():
-                stack.push_async_callback(notifier.aclose)
+            stack.push_async_callback(outlets.aclose)
             ctx = Context(
                 config=config,
                 store=store,
                 db=db,
                 fetcher=fetcher,
-                lexicon=Lexicon.load(),
+                lexicon=Lexicon.load().extend(config.lexicon),
                 concepts=Concepts.load(),
-                channels=_filters(config, notifiers),
+                channels=outlets.filters,
+                index=await db(load_index, store, utcnow() - INDEX_WINDOW),
             )
-            configured = {c.id for c in config.channels} | set(notifiers)
-            deliverer = Deliverer(store, db, notifiers, configured=configured)
+            deliverer = Deliverer(
+                store,
+                db,
+                outlets.channels,
+                configured=outlets.channels.known,
+                owner=replica,
+                lease=settings.lease,
+                metrics=metrics,
+                hooks=outlets.hooks,
+                on_update={c.id: c.on_update for c in config.channels},
+            )
+            from monitor.scheduler import Runner, record_poll
+
             if once:
-                reports = await poll_all([s for s in config.sources if s.enabled], ctx)
+                enabled = [s for s in config.sources if s.enabled]
+                mine = await db(ownership.try_acquire, [s.id for s in enabled])
+                if skipped := [s.id for s in enabled if s.id not in mine]:
+                    log.warning(
+                        "%d sources skipped: a running replica polls them (%s)",
+                        len(skipped),
+                        ", ".join(skipped[:10]) + (", …" if len(skipped) > 10 else ""),
+                    )
+                started = utcnow()
+                reports = await poll_all([s for s in enabled if s.id in mine], ctx)
+                for report in reports:
+                    await record_poll(
+                        ctx, report, started_at=started, replica=replica, metrics=metrics
+                    )
                 _summarise(reports)
-                delivery = await deliverer.drain(max_wait=ONCE_MAX_WAIT)
+                await db(ownership.close)
+                await db(apply_retention, store, config.retention, owner=replica, now=utcnow())
+                try:
+                    delivery = await deliverer.drain(max_wait=ONCE_MAX_WAIT)
+                finally:
+                    await deliverer.release()
                 log.info(
                     "delivered %d, edited %d, failed %d, still pending %d",
                     delivery.sent,
@@ -97,12 +154,135 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                     delivery.deferred,
                 )
                 return 0
-            from monitor.scheduler import Runner
 
-            await Runner(ctx, deliverer).run()
+            await Runner(
+                ctx,
+                deliverer,
+                ownership=ownership,
+                replica=replica,
+                metrics=metrics,
+                status=status,
+                lease=settings.lease,
+                digests=outlets.digests,
+                bot=outlets.bot,
+            ).run()
             return 0
     finally:
+        status.set_not_ready("stopped")
+        if web is not None:
+            web.stop()
+        await db(ownership.close)  # a replica that stops hands its sources over at once
         db.close()
+        store.close()
+
+
+def serve(config: Config, settings: Settings, *, host: str | None, port: int | None) -> int:
+    """``quality-monitor serve``: the dashboard, probes and metrics; no polling, no
+    delivery. Stops on SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    replica = replica_id()
+    store = Store(settings.db_url)
+    try:
+        store.migrate()
+        metrics = Metrics(replica=replica, mode="serve")
+        metrics.watch(store)
+        status = Status(mode="serve", replica=replica)
+        if host is not None:
+            settings = replace(settings, http_host=host)
+        chosen = port if port is not None else settings.http_port
+        web = start_web(
+            store, config, settings, status, metrics, SERVE_PORT if chosen is None else chosen
+        )
+        stop = threading.Event()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
+        status.set_ready()
+        try:
+            stop.wait()
+        finally:
+            status.set_not_ready("stopping")
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            web.stop()
+            log.info("stopped")
+        return 0
+    finally:
+        store.close()
+
+
+async def digest(
+    config: Config,
+    settings: Settings,
+    *,
+    since: float,
+    channel: str | None,
+    dry_run: bool,
+    out: Any = None,
+) -> int:
+    """``quality-monitor digest``: the stories found in the last ``since`` seconds
+    that each channel's filter lets through, as one digest per channel, sent now
+    (or printed with ``dry_run``). The outbox is not touched: posts and digests
+    already queued go out as usual."""
+    import sys
+    from datetime import timedelta
+
+    from monitor.errors import DeliveryError
+    from notifiers.base import Digest
+    from notifiers.digest import digest_heading, select_stories, send_digest_now
+    from notifiers.render import render_digest_plain
+    from storage.chats import ChatStore
+
+    out = sys.stdout if out is None else out
+    wanted = [c for c in config.channels if c.enabled and (channel is None or c.id == channel)]
+    if channel is not None and not wanted:
+        known = ", ".join(c.id for c in config.channels if c.enabled) or "none"
+        print(f"no enabled channel {channel!r} (channels: {known})", file=sys.stderr)
+        return 2
+    store = Store(settings.db_url)
+    shared = Shared(settings)
+    try:
+        store.migrate()
+        now = utcnow()
+        found = ChatStore(store).stories_since(now - timedelta(seconds=since))
+        notifiers = {} if dry_run else _build_notifiers(config, settings, shared, fallback=False)
+        failed = 0
+        for chosen in wanted:
+            stories = select_stories(found, chosen.filter)
+            if not stories:
+                print(f"channel {chosen.id}: no stories to digest", file=out)
+                continue
+            heading = digest_heading("scheduled", [s.first_seen or now for s in stories], now)
+            item = Digest(chosen.id, heading, tuple(stories))
+            if dry_run:
+                parts = render_digest_plain(item.stories, item.heading)
+                title = f"channel {chosen.id} ({chosen.kind}): {len(stories)} stories"
+                print(f"== {title} ==", file=out)
+                for part in parts:
+                    print(part.text, file=out)
+                continue
+            notifier = notifiers.get(chosen.id)
+            if notifier is None:
+                print(f"channel {chosen.id}: inactive here, nothing sent", file=sys.stderr)
+                failed += 1
+                continue
+            try:
+                ids = await send_digest_now(notifier, item)
+            except DeliveryError as exc:
+                print(f"channel {chosen.id}: digest not sent: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            print(
+                f"channel {chosen.id}: digest of {len(stories)} stories sent "
+                f"in {len(ids)} messages",
+                file=out,
+            )
+        for notifier in notifiers.values():
+            await notifier.aclose()
+        return 1 if failed else 0
+    finally:
+        await shared.aclose()
         store.close()
 
 
@@ -121,13 +301,39 @@ def _summarise(reports: list[PollReport]) -> None:
     )
 
 
+def stored_states(settings: Settings) -> dict[str, Any]:
+    """Each source's stored state, or nothing when there is no database to read."""
+    from pathlib import Path
+
+    from monitor.errors import StoreError
+
+    sqlite_file = settings.db_url.removeprefix("sqlite:///").split("?")[0]  # ?timeout=S
+    if sqlite_file != settings.db_url and not Path(sqlite_file).exists():
+        return {}  # `check` never creates a database
+    try:
+        store = Store(settings.db_url)
+        try:
+            return dict(store.all_source_states())
+        finally:
+            store.close()
+    except StoreError as exc:  # not migrated yet, or unreachable: the fetch still helps
+        log.debug("check --fetch: no stored state: %s", exc)
+        return {}
+
+
 async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]]:
-    """Fetch and parse each enabled source once; store nothing."""
+    """Fetch and parse each enabled source once; store nothing.
+
+    Each row also carries the source's stored state when the database can be
+    read (``last_ok``, ``failures``, ``flags``): what the running monitor saw.
+    """
     import asyncio
     import time
 
-    from monitor import sources
     from monitor.errors import SourceError
+    from monitor.listing import read_listing
+
+    states = stored_states(settings)
 
     async with Fetcher(
         concurrency=config.http.concurrency,
@@ -140,21 +346,23 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
 
         async def one(source: Any) -> dict[str, Any]:
             started = time.perf_counter()
+            state = states.get(source.id)
             row: dict[str, Any] = {
                 "source": source.id,
+                "kind": source.kind,
                 "status": "ok",
                 "entries": 0,
                 "newest": None,
                 "error": None,
+                "last_ok": state.last_success_at if state else None,
+                "failures": state.consecutive_failures if state else None,
+                "flags": list(state.health_flags) if state else [],
             }
             try:
-                result = await fetcher.get(
-                    source.url,
-                    source_id=source.id,
-                    timeout=config.timeout(source),
-                    encoding=source.encoding,
-                )
-                entries = sources.parse(result, source)
+                listing = await read_listing(source, fetcher, timeout=config.timeout(source))
+                entries = listing.entries
+                if listing.warnings:
+                    row["error"] = "; ".join(listing.warnings)
                 row["entries"] = len(entries)
                 newest = max((e.published for e in entries if e.published), default=None)
                 row["newest"] = newest.date().isoformat() if newest else None

@@ -1,4 +1,4 @@
-"""``quality-monitor``: run | check | classify | eval | story | migrate.
+"""``quality-monitor``: run | serve | check | classify | eval | story | digest | health | migrate.
 
 Exit status: 0 on success (a failing source is reported, not fatal), 2 for an
 invalid configuration or command line, 1 when the database cannot be used.
@@ -8,51 +8,90 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import re
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from monitor import __version__
 from monitor.config import Config, Settings, load_config
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import ConfigError, ConfigProblem, StoreError
 
 log = logging.getLogger("monitor")
+
+HEALTH_TIMEOUT = 8.0  # seconds `health` waits for /healthz (which waits up to 5 s for the database)
 
 
 # ── logging ─────────────────────────────────────────────────────────────────
 
 
-class _Redact(logging.Filter):
-    """Secrets never reach a log line, whoever logs them."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
+# A log line about one source starts "source <id>:" (or "[<id>]", a SourceError);
+# about one channel, "channel <id>:". JSON lines carry those ids as fields.
+_ABOUT = re.compile(
+    r"^(?:(source|channel) ([a-z0-9][a-z0-9_.-]{0,63}):|\[([a-z0-9][a-z0-9_.-]{0,63})\])"
+)
 
 
-class _JsonFormatter(logging.Formatter):
+class _Formatter(logging.Formatter):
+    """One line per event, text or JSON, with every secret removed.
+
+    Secrets (the bot token, the database password) are cut from the whole
+    line, the traceback included, whoever logged them. JSON lines carry
+    ``time, level, logger, message`` and, when the event is about one,
+    ``source`` or ``channel``, plus this process's ``replica`` and any
+    ``extra=`` fields named source_id or channel_id.
+    """
+
+    def __init__(self, *, json_lines: bool, secrets: Sequence[str], replica: str) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        self._json = json_lines
+        self._replica = replica
+        secrets = [x for x in secrets if x and len(x) >= 4]
+        # the URL-encoded form too: a token in a request URL reads 123%3Aabc
+        self._secrets = sorted(
+            {*secrets, *(quote(x, safe="") for x in secrets)}, key=len, reverse=True
+        )
+
+    def _clean(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
     def format(self, record: logging.LogRecord) -> str:
+        if not self._json:
+            text = super().format(record)
+            if "\n" in text and not record.exc_info:
+                text = text.replace("\n", " | ")  # a multi-line message stays one line
+            return self._clean(text)
+        message = self._clean(record.getMessage())
         entry: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": message,
         }
+        about = _ABOUT.match(message)
+        source = getattr(record, "source_id", None) or (
+            about and (about.group(3) or (about.group(2) if about.group(1) == "source" else None))
+        )
+        channel = getattr(record, "channel_id", None) or (
+            about and about.group(1) == "channel" and about.group(2)
+        )
+        if source:
+            entry["source"] = source
+        if channel:
+            entry["channel"] = channel
+        entry["replica"] = self._replica
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = self._clean(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -70,14 +109,21 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def setup_logging(settings: Settings) -> None:
     handler = _StderrHandler()
-    if settings.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
-        )
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
-    handler.addFilter(_Redact([token]))
+    password = ""
+    if "@" in settings.db_url:  # only a server URL carries a password
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        with contextlib.suppress(ArgumentError):  # a bad URL is reported by the store
+            password = str(make_url(settings.db_url).password or "")
+    handler.setFormatter(
+        _Formatter(
+            json_lines=settings.log_format == "json",
+            secrets=[token, password],
+            replica=f"{socket.gethostname()}-{os.getpid()}",
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
@@ -97,8 +143,29 @@ def _load(settings: Settings) -> Config:
     return load_config(settings.config_path)
 
 
+def _apprise_problems(config: Config, settings: Settings) -> list[ConfigProblem]:
+    """Apprise URLs Apprise does not understand (the YAML cannot tell: they come
+    from the environment, and Apprise knows its ~100 schemes)."""
+    channels = [
+        (i, c)
+        for i, c in enumerate(config.channels)
+        if c.kind == "apprise" and c.url.get_secret_value().strip()
+    ]
+    if not channels:
+        return []
+    from notifiers.apprise import check_url
+
+    return [
+        ConfigProblem(str(settings.config_path), None, f"channels[{i}].url", problem)
+        for i, c in channels
+        if (problem := check_url(c.url.get_secret_value().strip())) is not None
+    ]
+
+
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     config = _load(settings)
+    if problems := _apprise_problems(config, settings):
+        raise ConfigError(problems)
     enabled = [s for s in config.sources if s.enabled]
     print(
         f"{settings.config_path}: OK: {len(config.sources)} sources "
@@ -110,11 +177,18 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
     rows = asyncio.run(check_fetch(config, settings))
     width = max((len(r["source"]) for r in rows), default=6)
-    print(f"{'source':<{width}}  {'status':<12} {'entries':>7}  {'newest':<10}  {'time':>6}  error")
+    # status/entries/newest/time/error: this fetch; last ok/fails/flags: what the monitor stored
+    print(
+        f"{'source':<{width}}  {'kind':<6} {'status':<7} {'entries':>7}  {'newest':<10}  "
+        f"{'time':>6}  {'last ok':<16}  {'fails':>5}  {'flags':<14}  error"
+    )
     for r in rows:
+        last_ok = r["last_ok"].strftime("%Y-%m-%d %H:%M") if r["last_ok"] else "-"
+        fails = "-" if r["failures"] is None else str(r["failures"])
         print(
-            f"{r['source']:<{width}}  {r['status']:<12} {r['entries']:>7}  "
-            f"{r['newest'] or '-':<10}  {r['seconds']:>5.1f}s  {r['error'] or ''}"
+            f"{r['source']:<{width}}  {r['kind']:<6} {r['status']:<7} {r['entries']:>7}  "
+            f"{r['newest'] or '-':<10}  {r['seconds']:>5.1f}s  {last_ok:<16}  {fails:>5}  "
+            f"{','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
         )
     return 0
 
@@ -126,9 +200,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run(config, settings, once=args.once))
 
 
+def _lexicon(settings: Settings) -> Any:
+    """The built-in lexicon, extended by sources.yaml's ``lexicon:`` when the file exists."""
+    from monitor.classify import Lexicon
+
+    lexicon = Lexicon.load()
+    if settings.config_path.exists():
+        lexicon = lexicon.extend(_load(settings).lexicon)
+    return lexicon
+
+
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.evaluate import classify_document
 
+    lexicon = _lexicon(settings)
     for path in args.paths:
         if path == "-":
             raw = sys.stdin.read()
@@ -139,7 +224,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{path}: {exc.strerror or exc}", file=sys.stderr)
                 return 2
         title, _, body = raw.lstrip("\ufeff\n").partition("\n")
-        result = classify_document(title, body)
+        result = classify_document(title, body, lexicon=lexicon)
         print(json.dumps({"path": path, **result}, ensure_ascii=False))
     return 0
 
@@ -152,7 +237,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError) as exc:
         print(f"{args.corpus}: {exc}", file=sys.stderr)
         return 2
-    report = evaluate(documents)
+    report = evaluate(documents, _lexicon(settings))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
@@ -164,23 +249,31 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
     from storage import Store
 
     store = Store(settings.db_url)
-    store.migrate()
-    story = store.story(args.id)
-    if story is None:
-        print(f"no story {args.id}", file=sys.stderr)
-        return 1
-    print(f"story {story.id}: {story.title}")
-    print(
-        f"  province {story.province or '-'}, category {story.category}, language {story.language}"
-    )
-    print(f"  {story.summary}")
-    for a in store.story_articles(story.id):
-        why = "lead" if a["match_level"] is None else f"{a['match_level']} ({a['match_reason']})"
-        print(f"  - [{a['source_id']}] {a['title']} <{a['url']}> {a['language']}: {why}")
-    return 0
+    try:
+        store.migrate()
+        story = store.story(args.id)
+        if story is None:
+            print(f"no story {args.id}", file=sys.stderr)
+            return 1
+        print(f"story {story.id}: {story.title}")
+        print(
+            f"  province {story.province or '-'}, category {story.category}, "
+            f"language {story.language}"
+        )
+        print(f"  {story.summary}")
+        for a in store.story_articles(story.id):
+            why = (
+                "lead" if a["match_level"] is None else f"{a['match_level']} ({a['match_reason']})"
+            )
+            print(f"  - [{a['source_id']}] {a['title']} <{a['url']}> {a['language']}: {why}")
+        return 0
+    finally:
+        store.close()
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.http_port:
+        return _health_endpoint(settings)
     from storage import Store
 
     _load(settings)
@@ -194,14 +287,81 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _health_endpoint(settings: Settings) -> int:
+    """Ask the running process's /healthz (the container's health check)."""
+    import urllib.error
+    import urllib.request
+
+    host = settings.http_host if settings.http_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    url = f"http://{host}:{settings.http_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT) as answer:
+            print(f"ok: {url}: {answer.read().decode('utf-8', 'replace').strip()}")
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"unhealthy: {url}: {exc.read().decode('utf-8', 'replace').strip()}")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"unhealthy: {url} does not answer: {reason}")
+    return 1
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import digest
+
+    return asyncio.run(
+        digest(
+            _load(settings),
+            settings,
+            since=args.since,
+            channel=args.channel,
+            dry_run=args.dry_run,
+        )
+    )
+
+
+def _since(value: str) -> float:
+    from monitor.config import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be longer than zero")
+    return seconds
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import serve
+
+    return serve(_load(settings), settings, host=args.host, port=args.port)
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from storage import Store
 
     store = Store(settings.db_url)
-    if args.action == "upgrade":
-        store.migrate()
-    print(f"{store.safe_url}: schema revision {store.revision() or 'none'}")
-    return 0
+    try:
+        if args.action == "upgrade":
+            store.migrate()
+        if args.action == "history":
+            for rev in store.history():
+                marks = [m for m, on in (("current", rev.current), ("head", rev.head)) if on]
+                state = "applied" if rev.applied else "pending"
+                extra = f" ({', '.join(marks)})" if marks else ""
+                print(f"{rev.revision}  {state:<7}  {rev.title}{extra}")
+            revision = store.revision()
+            if revision is not None and all(r.revision != revision for r in store.history()):
+                print(f"the database is at {revision}, newer than this code knows")
+            return 0
+        revision = store.revision()
+        head = store.head_revision()
+        note = "" if revision == head else f" (this code's newest is {head})"
+        print(f"{store.safe_url}: schema revision {revision or 'none'}{note}")
+        return 0
+    finally:
+        store.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,14 +399,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_story)
 
     p = sub.add_parser(
-        "health", help="exit 0 when the configuration loads and the database answers"
+        "digest", help="send (or with --dry-run print) a digest of the stories found lately"
+    )
+    p.add_argument(
+        "--since", type=_since, default=86400.0, help="how far back: 24h (default), 7d, 90m"
+    )
+    p.add_argument("--channel", metavar="ID", help="only this channel (default: every one)")
+    p.add_argument("--dry-run", action="store_true", help="print the digests, send nothing")
+    p.set_defaults(func=cmd_digest)
+
+    p = sub.add_parser(
+        "serve", help="serve the dashboard, /healthz, /readyz and /metrics without polling"
+    )
+    p.add_argument("--host", help="address to listen on (default: $MONITOR_HTTP_HOST or 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, help="port (default: $MONITOR_HTTP_PORT or 8080; 0 picks a free one)"
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "health",
+        help="exit 0 when the running process's /healthz answers ok (with MONITOR_HTTP_PORT), "
+        "else when the configuration loads and the database answers",
     )
     p.set_defaults(func=cmd_health)
 
     p = sub.add_parser(
-        "migrate", help="database schema: upgrade (default) or show the current revision"
+        "migrate", help="database schema: upgrade (default), current revision, or history"
     )
-    p.add_argument("action", nargs="?", choices=["upgrade", "current"], default="upgrade")
+    p.add_argument(
+        "action", nargs="?", choices=["upgrade", "current", "history"], default="upgrade"
+    )
     p.set_defaults(func=cmd_migrate)
     return parser
 
@@ -272,6 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `quality-monitor eval … | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -142,6 +142,12 @@ class Defaults(_Model):
     jitter: float = Field(
         0.1, ge=0, le=0.5, description="fraction of the interval added at random to each poll"
     )
+    max_backoff: Interval = Field(
+        21600.0, description="longest wait between polls of a source that keeps failing"
+    )
+    failing_after: Duration = Field(
+        86400.0, description="a source failing for this long is flagged (once) as failing"
+    )
 
 
 class HttpSettings(_Model):
@@ -168,6 +174,43 @@ class ArticleSelectors(_Model):
     date: Selector | None = None
 
 
+class ItemSelectors(_Model):
+    """Inside one record of a CMS list (a JCMS record): the link, title and date."""
+
+    link: Selector = Field("a", description="the element whose href is the link")
+    title: Selector | None = Field(None, description="the title (default: the link)")
+    date: Selector | None = Field(None, description="the date (default: a date in the record)")
+
+
+def _dotted(value: str) -> str:
+    if not value or any(not part for part in value.split(".")):
+        raise ValueError(f"{value!r} is not a dotted path such as data.list or a.*.b")
+    return value
+
+
+DottedPath = Annotated[str, AfterValidator(_dotted)]
+
+
+class JsonFields(_Model):
+    """Where a JSON answer keeps its items and, in each item, the fields of an entry."""
+
+    items: DottedPath = Field(description="dotted path to the list of items; * matches any key")
+    title: DottedPath = Field("title", description="the title field (HTML tags are dropped)")
+    url: DottedPath | None = Field("url", description="the link field (relative links resolve)")
+    url_template: str | None = Field(
+        None, description="build the link from fields instead, e.g. https://x/detail/{contId}"
+    )
+    date: DottedPath | None = Field(None, description="date: text, or epoch seconds/milliseconds")
+    summary: DottedPath | None = Field(None, description="text the item carries, if any")
+    guid: DottedPath | None = Field(None, description="a stable id field, if any")
+
+    @model_validator(mode="after")
+    def _has_link(self) -> JsonFields:
+        if not self.url and not self.url_template:
+            raise ValueError("give url or url_template")
+        return self
+
+
 class _SourceBase(_Model):
     id: SourceId
     name: str = Field(min_length=1)
@@ -181,6 +224,18 @@ class _SourceBase(_Model):
     follow: bool = Field(True, description="fetch each new entry's article page")
     article: ArticleSelectors = ArticleSelectors()
     note: str | None = Field(None, description="free text for people reading the file")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra request headers (Referer, Accept) for this source"
+    )
+    render: Literal["http", "browser"] = Field(
+        "http", description="browser: fetch through headless Chromium (pip install .[browser])"
+    )
+    max_pages: int = Field(
+        1, ge=1, le=20, description="pages read when every item of the first page is new"
+    )
+    page_url: str | None = Field(
+        None, description="html/json: page n's URL, with {n} (2, 3, …) and {i} (n - 1)"
+    )
 
 
 class RssSource(_SourceBase):
@@ -192,10 +247,88 @@ class HtmlSource(_SourceBase):
     list: ListSelectors
 
 
-SourceConfig = Annotated[RssSource | HtmlSource, Field(discriminator="kind")]
+class JcmsSource(_SourceBase):
+    """Hanweb JCMS: the column page's records, or its dataproxy.jsp record API."""
+
+    kind: Literal["jcms"]
+    columnid: int | None = Field(None, description="default: the N of /col/colN/ in url")
+    unitid: int | None = Field(None, description="with webid: read the dataproxy.jsp API")
+    webid: int | None = None
+    proxy: str = Field("/module/web/jpage/dataproxy.jsp", description="the record API's path")
+    records: int = Field(45, ge=1, le=300, description="records asked for per request")
+    item: ItemSelectors = ItemSelectors()
+
+    @model_validator(mode="after")
+    def _ids(self) -> JcmsSource:
+        if (self.unitid is None) != (self.webid is None):
+            raise ValueError("give both unitid and webid, or neither (records on the page)")
+        if self.unitid is not None and self.columnid is None and "/col/col" not in self.url:
+            raise ValueError("columnid is needed when url has no /col/colN/")
+        return self
+
+
+class JpaasSource(_SourceBase):
+    """jpaas publish-server (SAMR, CNCA): build/unit JSON whose data.html is the list."""
+
+    kind: Literal["jpaas"]
+    webid: str | None = Field(None, description="with pageid and tplsetid: skip the shell page")
+    pageid: str | None = None
+    tplsetid: str | None = None
+    tagid: str = Field("内容区域", description="the page unit holding the list")
+    page_size: int = Field(20, ge=1, le=200, description="items asked for")
+    list: ListSelectors = ListSelectors(item="li")
+
+    @model_validator(mode="after")
+    def _ids(self) -> JpaasSource:
+        given = [x is not None for x in (self.webid, self.pageid, self.tplsetid)]
+        if any(given) and not all(given):
+            raise ValueError("give webid, pageid and tplsetid together, or none (read the shell)")
+        return self
+
+
+class GkmlptSource(_SourceBase):
+    """Guangdong's gkmlpt: {site}/gkmlpt/api/all/{column}?page=N&sid=S (JSON)."""
+
+    kind: Literal["gkmlpt"]
+    column: int = Field(0, ge=0, description="the gkmlpt category id; 0 lists everything")
+    sid: int | None = Field(None, description="the site id some gkmlpt sites require")
+
+
+class JsonSource(_SourceBase):
+    """Any JSON API or search endpoint: where the items are and which fields to read."""
+
+    kind: Literal["json"]
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] | None = Field(None, description="POST: a JSON body")
+    form: dict[str, str] | None = Field(None, description="POST: a form body")
+    fields: JsonFields
+
+
+SourceConfig = Annotated[
+    RssSource | HtmlSource | JcmsSource | JpaasSource | GkmlptSource | JsonSource,
+    Field(discriminator="kind"),
+]
+AnySource = RssSource | HtmlSource | JcmsSource | JpaasSource | GkmlptSource | JsonSource
 
 
 # ── channels ────────────────────────────────────────────────────────────────
+
+
+def _filter_term(value: str) -> str:
+    """A plain term, or ``re:`` and a regular expression (the ``regex`` module's syntax)."""
+    if not value.strip():
+        raise ValueError("empty term")
+    if value.startswith("re:"):
+        import regex  # the engine that runs them, with a time limit
+
+        try:
+            regex.compile(value[3:])
+        except regex.error as exc:
+            raise ValueError(f"bad regular expression {value[3:]!r}: {exc}") from None
+    return value
+
+
+FilterTerm = Annotated[str, AfterValidator(_filter_term)]
 
 
 class ChannelFilter(_Model):
@@ -204,12 +337,49 @@ class ChannelFilter(_Model):
     categories: list[Category] | None = None
     languages: list[Literal["en", "zh-Hans", "zh-Hant"]] | None = None
     min_score: float = 0.0
+    include: list[FilterTerm] = Field(
+        default_factory=list,
+        description="a story must contain one of these (title, summary or outlet name)",
+    )
+    exclude: list[FilterTerm] = Field(
+        default_factory=list, description="a story containing any of these is left out"
+    )
+
+
+def _crontab(value: str) -> str:
+    from notifiers.digest import cron_trigger  # the one reader of schedules
+
+    try:
+        cron_trigger(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron schedule such as '0 9 * * *': {exc}") from None
+    return value
+
+
+Crontab = Annotated[str, AfterValidator(_crontab)]
 
 
 class _ChannelBase(_Model):
     id: SourceId
     filter: ChannelFilter = ChannelFilter()
     enabled: bool = True
+    mode: Literal["instant", "digest"] = Field(
+        "instant", description="instant: one post per story; digest: one digest per schedule"
+    )
+    schedule: Crontab = Field(
+        "0 9 * * *", description="mode digest: when digests go out (cron, China time)"
+    )
+    backlog_digest: int = Field(
+        30,
+        ge=0,
+        description="instant: when more posts than this wait (after an outage), they go out "
+        "as one digest instead; 0 never",
+    )
+    on_update: Literal["edit", "follow_up", "none"] = Field(
+        "edit",
+        description="when another outlet reports a posted story: edit the post (where the "
+        "service can), post it again as a follow-up, or do nothing",
+    )
 
 
 class TelegramChannel(_ChannelBase):
@@ -225,7 +395,167 @@ class ConsoleChannel(_ChannelBase):
     kind: Literal["console"]
 
 
-ChannelConfig = Annotated[TelegramChannel | ConsoleChannel, Field(discriminator="kind")]
+class WebhookChannel(_ChannelBase):
+    """POST each alert as JSON (schema in the README) to a URL of yours."""
+
+    kind: Literal["webhook"]
+    url: HttpUrl
+    secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key (${ENV}): signs each body in X-Quality-Monitor-Signature"
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+    timeout: Duration = Field(10.0, description="connect and read timeout of one request")
+    pace: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        0.0, ge=0, le=600, description="seconds between two requests"
+    )
+
+    @model_validator(mode="after")
+    def _empty_secret(self) -> WebhookChannel:
+        if self.secret is not None and not self.secret.get_secret_value():
+            object.__setattr__(self, "secret", None)  # ${WEBHOOK_SECRET:-} left empty: unsigned
+        return self
+
+
+class AppriseChannel(_ChannelBase):
+    """WeCom, DingTalk, Feishu, Slack, Discord, e-mail … through an Apprise URL."""
+
+    kind: Literal["apprise"]
+    url: SecretStr = Field(
+        description="an Apprise URL (dingtalk://…, wecombot://…, feishu://…); secret: use ${ENV}"
+    )
+    format: Literal["markdown", "text"] = Field(
+        "markdown", description="what the posts are written in; Apprise converts as needed"
+    )
+    pace: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        3.0, ge=0, le=600, description="seconds between two posts (group bots allow ~20 a minute)"
+    )
+
+
+ChannelConfig = Annotated[
+    TelegramChannel | ConsoleChannel | WebhookChannel | AppriseChannel,
+    Field(discriminator="kind"),
+]
+AnyChannel = TelegramChannel | ConsoleChannel | WebhookChannel | AppriseChannel
+
+
+def _operators(value: object) -> object:
+    # ``operators: ${TELEGRAM_OPERATORS:-}`` arrives as one string: "123, @name".
+    if isinstance(value, str):
+        return [part for part in re.split(r"[\s,]+", value) if part]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    return value
+
+
+def _operator(value: object) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError("a Telegram user id (a number) or @username")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        if re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", text):
+            return text.lower()
+    raise ValueError(f"{value!r} is not a Telegram user id (a number) or @username")
+
+
+Operator = Annotated[int | str, BeforeValidator(_operator)]
+
+
+class BotSettings(_Model):
+    """The bot in private chats: commands, subscriptions, operator commands."""
+
+    enabled: bool = Field(True, description="false keeps the section without running the bot")
+    mode: Literal["polling", "webhook"] = Field(
+        "polling", description="polling: getUpdates; webhook: Telegram POSTs updates to us"
+    )
+    webhook_url: HttpUrl | None = Field(
+        None, description="webhook: the public https URL Telegram posts updates to"
+    )
+    listen: str = Field("127.0.0.1", description="webhook: the address to listen on")
+    port: int = Field(8443, ge=0, lt=65536, description="webhook: the port to listen on")
+    secret: SecretStr | None = Field(
+        None, description="webhook: the secret Telegram sends in each request (${ENV})"
+    )
+    operators: Annotated[list[Operator], BeforeValidator(_operators)] = Field(
+        default_factory=list,
+        description="who may /pause, /resume and /resend: Telegram user ids or @usernames",
+    )
+    page_size: int = Field(5, ge=1, le=20, description="stories per page of /latest and /search")
+    pace: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        1.0, ge=0, le=600, description="seconds between two posts to one subscriber's chat"
+    )
+
+    @model_validator(mode="after")
+    def _webhook(self) -> BotSettings:
+        if self.mode == "webhook" and self.webhook_url is None:
+            raise ValueError("mode webhook needs webhook_url (the public URL Telegram calls)")
+        if self.secret is not None and not self.secret.get_secret_value():
+            object.__setattr__(self, "secret", None)
+        return self
+
+
+def _term(value: str) -> str:
+    if value.startswith("re:"):
+        try:
+            re.compile(value[3:])
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {value[3:]!r}: {exc}") from None
+    elif not value.strip():
+        raise ValueError("empty term")
+    return value
+
+
+LexiconTerm = Annotated[str, AfterValidator(_term)]
+
+
+class LexiconExtension(_Model):
+    """Terms added to the built-in lexicon (``monitor/lexicon/topics.yaml``).
+
+    Plain terms match as written (Chinese in simplified form, English by whole
+    words); a term starting with ``re:`` is a regular expression.
+    """
+
+    strong: list[LexiconTerm] = Field(
+        default_factory=list, description="weight 3: the topic itself"
+    )
+    medium: list[LexiconTerm] = Field(default_factory=list, description="weight 1.5: related work")
+    negative: list[LexiconTerm] = Field(default_factory=list, description="look-alike topics")
+    national: list[LexiconTerm] = Field(default_factory=list, description="national bodies, events")
+    masks: list[str] = Field(default_factory=list, description="phrases removed before 质量 counts")
+    categories: dict[Category, list[LexiconTerm]] = Field(default_factory=dict)
+
+
+def _keep_for(value: object) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "forever"):
+        return None
+    seconds = parse_duration(value)
+    if seconds < 86400:
+        raise ValueError("must be at least 1d (or forever)")
+    return seconds
+
+
+KeepFor = Annotated[float | None, BeforeValidator(_keep_for)]
+
+
+class Retention(_Model):
+    """How long stored data is kept; applied once a day by one replica."""
+
+    articles: KeepFor = Field(
+        365 * 86400.0,
+        description="stories with their articles and alerts, counted from the story's last "
+        "article; which entries each source listed, and HTTP validators, are kept twice as long",
+    )
+    fetch_log: KeepFor = Field(30 * 86400.0, description="the per-poll fetch log")
+
+
+class DedupSettings(_Model):
+    mobile_hosts: list[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]] = Field(
+        default_factory=list,
+        description="host prefixes (m, wap) whose pages are the same as the main host's",
+    )
 
 
 class Config(_Model):
@@ -236,6 +566,10 @@ class Config(_Model):
     http: HttpSettings = HttpSettings()
     sources: list[SourceConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
+    lexicon: LexiconExtension | None = None
+    dedup: DedupSettings = DedupSettings()
+    retention: Retention = Retention()
+    bot: BotSettings | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Config:
@@ -247,19 +581,25 @@ class Config(_Model):
                 seen.add(item.id)
         return self
 
-    def source(self, source_id: str) -> RssSource | HtmlSource:
+    def channel(self, channel_id: str) -> AnyChannel:
+        for c in self.channels:
+            if c.id == channel_id:
+                return c
+        raise KeyError(channel_id)
+
+    def source(self, source_id: str) -> AnySource:
         for s in self.sources:
             if s.id == source_id:
                 return s
         raise KeyError(source_id)
 
-    def interval(self, source: RssSource | HtmlSource) -> float:
+    def interval(self, source: AnySource) -> float:
         return source.interval or self.defaults.interval
 
-    def timeout(self, source: RssSource | HtmlSource) -> float:
+    def timeout(self, source: AnySource) -> float:
         return source.timeout or self.defaults.timeout
 
-    def backlog(self, source: RssSource | HtmlSource) -> int:
+    def backlog(self, source: AnySource) -> int:
         return self.defaults.backlog if source.backlog is None else source.backlog
 
 
@@ -440,6 +780,8 @@ class Settings:
     http_port: int | None
     log_level: str
     log_format: str
+    http_host: str = "127.0.0.1"  # where /, /healthz and /metrics listen
+    lease: float = 60.0  # seconds a replica's claim on an outbox row lasts
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -467,6 +809,16 @@ class Settings:
             problems.append(
                 ConfigProblem("environment", None, "MONITOR_LOG_FORMAT", "text or json")
             )
+        lease = 60.0
+        if raw_lease := env.get("MONITOR_LEASE", "").strip():
+            try:
+                lease = parse_duration(raw_lease)
+                if not 5 <= lease <= 3600:
+                    raise ValueError
+            except ValueError:
+                problems.append(
+                    ConfigProblem("environment", None, "MONITOR_LEASE", "a duration from 5s to 1h")
+                )
         api_url = env.get("TELEGRAM_API_URL", "").strip() or "https://api.telegram.org"
         if urlsplit(api_url).scheme not in ("http", "https"):
             problems.append(
@@ -483,4 +835,6 @@ class Settings:
             http_port=port,
             log_level=level,
             log_format=log_format,
+            http_host=env.get("MONITOR_HTTP_HOST", "").strip() or "127.0.0.1",
+            lease=lease,
         )

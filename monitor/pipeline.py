@@ -17,30 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor import sources
 from monitor.classify import Lexicon, classify
-from monitor.config import ChannelFilter, Config, HtmlSource, RssSource
-from monitor.dedup import Concepts, Fingerprint, fingerprint, match_story
+from monitor.config import AnySource, ChannelFilter, Config
+from monitor.dedup import Candidate, Concepts, Fingerprint, StoryIndex, fingerprint, match_story
 from monitor.errors import ExtractError, FetchError, MonitorError, SourceError, StoreError
-from monitor.extract import extract_article, html_to_text
+from monitor.extract import extract_article, html_to_text, is_date_only
 from monitor.fetch import Fetcher
+from monitor.health import Health, HealthPolicy, Poll, observe
+from monitor.listing import read_listing
 from monitor.model import Article, Entry, Verdict
 from monitor.normalize import canonical_url, normalize_article, text_hash
 from monitor.summarize import summarize
 from notifiers.base import accepts
+from notifiers.filters import story_text
 from storage.runner import DbRunner
-from storage.store import Store, Tx, utcnow
+from storage.store import Cached, IndexRow, SourceState, Store, Tx, utcnow
 
 log = logging.getLogger("monitor.pipeline")
 
-Source = RssSource | HtmlSource
-STORY_WINDOW = timedelta(days=14)  # how far back a new article looks for its story
+Source = AnySource
+INDEX_WINDOW = timedelta(days=180)  # how far back the story index reaches at start
 _FEED_TEXT_ENOUGH = 200  # a feed entry with this much text can stand in for its page
 
 
@@ -68,6 +71,9 @@ class PollReport:
     elapsed: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    answered: bool = False  # the list was fetched (a parse error may still follow)
+    dates: list[datetime] = field(default_factory=list)  # of the items found, for health
+    pages: int = 0
 
 
 @dataclass
@@ -82,6 +88,11 @@ class Context:
     concepts: Concepts
     channels: list[tuple[str, ChannelFilter]]  # the active channels and their filters
     clock: Callable[[], datetime] = utcnow
+    index: StoryIndex = field(default_factory=StoryIndex)  # recent stories, kept in step
+
+    def canonical(self, url: str) -> str:
+        """The canonical form of an entry's URL under this configuration."""
+        return canonical_url(url, mobile_hosts=self.config.dedup.mobile_hosts)
 
 
 async def poll(source: Source, ctx: Context) -> PollReport:
@@ -89,10 +100,12 @@ async def poll(source: Source, ctx: Context) -> PollReport:
     report carries the error, and the source's state records it."""
     started = time.perf_counter()
     report = PollReport(source.id)
+    state = await ctx.db(ctx.store.source_state, source.id)  # a StoreError is the caller's
     try:
-        await _poll(source, ctx, report)
+        await _poll(source, ctx, report, state)
     except SourceError as exc:
         report.status, report.error = "error", exc.reason
+        report.answered = not isinstance(exc, FetchError)  # a parse error follows an answer
         log.error("source %s: %s", source.id, exc.reason)
         await _record_failure(ctx, source.id, exc.reason)
     except StoreError:
@@ -103,7 +116,73 @@ async def poll(source: Source, ctx: Context) -> PollReport:
         log.exception("source %s: %s", source.id, reason)
         await _record_failure(ctx, source.id, reason)
     report.elapsed = time.perf_counter() - started
+    await _record_health(ctx, source, report, state)
     return report
+
+
+async def _record_health(
+    ctx: Context, source: Source, report: PollReport, state: SourceState | None
+) -> None:
+    """Learn from this poll (monitor/health.py); say a flag once, when it changes.
+
+    ``state`` is the source's row as the poll found it: the poll itself only
+    changed its failure count (reset by a success, one more for a failure),
+    so the row is not read again (a read per poll was a fifth of an
+    unchanged poll's database time).
+    """
+    failures = 0 if report.status != "error" else 1 + (state.consecutive_failures if state else 0)
+    try:
+        previous = (
+            Health(
+                failing_since=state.failing_since,
+                backoff_until=state.backoff_until,
+                cadence=state.cadence_seconds,
+                usual_entries=state.usual_entries,
+                newest=state.newest_entry_at,
+                flags=frozenset(state.health_flags),
+                note=state.health_note,
+                changed_at=state.health_changed_at,
+            )
+            if state is not None
+            else Health()
+        )
+        poll_seen = Poll(
+            now=ctx.clock(),
+            status=report.status,
+            interval=ctx.config.interval(source),
+            failures=failures,
+            answered=report.answered,
+            entries=report.entries if report.status != "not_modified" else None,
+            dates=tuple(report.dates),
+            error=report.error,
+        )
+        policy = HealthPolicy(
+            max_backoff=ctx.config.defaults.max_backoff,
+            failing_after=ctx.config.defaults.failing_after,
+        )
+        health, changes = observe(previous, poll_seen, policy, jitter=random.random())
+        await ctx.db(
+            ctx.store.save_health,
+            source.id,
+            status=report.status,
+            elapsed=report.elapsed,
+            failing_since=health.failing_since,
+            backoff_until=health.backoff_until,
+            cadence_seconds=health.cadence,
+            usual_entries=health.usual_entries,
+            newest_entry_at=health.newest,
+            flags=health.flags,
+            note=health.note,
+            changed_at=health.changed_at,
+        )
+    except StoreError:
+        log.exception("source %s: could not record its health", source.id)
+        return
+    for change in changes:
+        if change.raised:
+            log.warning("source %s: health: %s: %s", source.id, change.flag, change.message)
+        else:
+            log.info("source %s: health: %s ok again: %s", source.id, change.flag, change.message)
 
 
 async def _record_failure(ctx: Context, source_id: str, reason: str) -> None:
@@ -113,38 +192,54 @@ async def _record_failure(ctx: Context, source_id: str, reason: str) -> None:
         log.exception("source %s: could not record the failure", source_id)
 
 
-async def _poll(source: Source, ctx: Context, report: PollReport) -> None:
+async def _poll(
+    source: Source, ctx: Context, report: PollReport, state: SourceState | None
+) -> None:
     config = ctx.config
-    etag, last_modified = await ctx.db(ctx.store.validators, source.url)
-    result = await ctx.fetcher.get(
-        source.url,
-        source_id=source.id,
+    first_poll = state is None or state.first_polled_at is None
+
+    async def cached(key: str) -> Cached:
+        return await ctx.db(ctx.store.cached, key)
+
+    async def all_new(found: list[Entry]) -> bool:
+        keys = {ctx.canonical(e.url) for e in found}
+        return len(await ctx.db(ctx.store.unseen, source.id, keys)) == len(keys)
+
+    listing = await read_listing(
+        source,
+        ctx.fetcher,
         timeout=config.timeout(source),
-        etag=etag,
-        last_modified=last_modified,
-        encoding=source.encoding,
+        cached=cached,
+        all_new=None if first_poll else all_new,  # a first poll reads its backlog only
     )
-    if result.not_modified:
-        report.status = "not_modified"
+    report.answered, report.pages = True, listing.pages
+    for warning in listing.warnings:
+        report.warnings.append(warning)
+        log.warning("source %s: %s", source.id, warning)
+    if listing.unchanged:
+        report.status = "not_modified"  # a 304 or the same bytes: nothing parsed, nothing read
         await ctx.db(_commit_unchanged, ctx.store, source.id, ctx.clock())
         return
-    entries = await asyncio.to_thread(sources.parse, result, source)
+    entries = listing.entries
     report.entries = len(entries)
-    report.newest = max((e.published for e in entries if e.published), default=None)
+    report.dates = [e.published for e in entries if e.published]
+    report.newest = max(report.dates, default=None)
 
     keyed: dict[str, Entry] = {}
     for entry in entries:
-        keyed.setdefault(canonical_url(entry.url), entry)  # the first listing wins
+        keyed.setdefault(ctx.canonical(entry.url), entry)  # the first listing wins
     unseen = await ctx.db(ctx.store.unseen, source.id, keyed)
     new = [e for key, e in keyed.items() if key in unseen]
+    # The same feed item under a new link (a site moved its pages): known by its GUID.
+    guids = await ctx.db(ctx.store.seen_guids, source.id, [e.guid for e in new if e.guid])
+    moved = [e for e in new if e.guid in guids]
+    new = [e for e in new if e.guid not in guids]
     report.new = len(new)
-    state = await ctx.db(ctx.store.source_state, source.id)
-    first_poll = state is None or state.first_polled_at is None
     to_read = _newest(new, config.backlog(source)) if first_poll else new
     backlog_only = [e for e in new if e not in to_read]  # seen, never posted
-    known = await ctx.db(ctx.store.known_urls, [canonical_url(e.url) for e in to_read])
-    to_read = [e for e in to_read if canonical_url(e.url) not in known]
-    skipped = [e for e in new if canonical_url(e.url) in known]
+    known = await ctx.db(ctx.store.known_urls, [ctx.canonical(e.url) for e in to_read])
+    to_read = [e for e in to_read if ctx.canonical(e.url) not in known]
+    skipped = [*moved, *(e for e in new if ctx.canonical(e.url) in known)]
 
     outcomes = await asyncio.gather(
         *(_read(e, source, ctx) for e in to_read), return_exceptions=True
@@ -163,19 +258,24 @@ async def _poll(source: Source, ctx: Context, report: PollReport) -> None:
             report.warnings.append(message)
             log.error("source %s: %s", source.id, message, exc_info=outcome)
 
-    seen = [*backlog_only, *skipped, *(p.entry for p in processed)]
+    seen = [(ctx.canonical(e.url), e.guid) for e in (*backlog_only, *skipped)]
+    seen += [(p.article.canonical_url, p.entry.guid) for p in processed]
+    # An article that could not be read is retried by the next poll: keep no validators
+    # then, or a 304 (or the same bytes) would hide the entry until the list changes.
+    validators = listing.validators if len(processed) == len(to_read) else Cached()
     stories, alerts = await ctx.db(
         commit,
         ctx.store,
         source,
-        result.url,
-        (result.etag, result.last_modified),
+        listing.key,
+        validators,
         seen,
         processed,
         ctx.channels,
         ctx.concepts,
         ctx.clock(),
         len(entries),
+        ctx.index,
     )
     report.articles, report.stories, report.alerts = len(processed), stories, alerts
 
@@ -207,6 +307,7 @@ async def _read(entry: Entry, source: Source, ctx: Context) -> Processed:
                 source_id=source.id,
                 timeout=ctx.config.timeout(source),
                 encoding=source.encoding,
+                render=source.render == "browser",
             )
         except FetchError:
             if len(feed_text) < _FEED_TEXT_ENOUGH:
@@ -218,12 +319,21 @@ async def _read(entry: Entry, source: Source, ctx: Context) -> Processed:
             )
             body = extracted.text
             title = title or extracted.title
-            published = published or extracted.published
+            published = _better_date(published, extracted.published)
     if not body.strip():
         body = feed_text
     if not body.strip():
         raise ExtractError(source.id, f"{entry.url}: no article text found")
     return await asyncio.to_thread(_process, entry, source, title, body, published, ctx)
+
+
+def _better_date(listed: datetime | None, page: datetime | None) -> datetime | None:
+    """The list's date, completed by the page's time when the list gave only the day."""
+    if listed is None or page is None:
+        return listed or page
+    if is_date_only(listed) and abs((page - listed).total_seconds()) < 86400:
+        return page
+    return listed
 
 
 def _process(
@@ -236,7 +346,7 @@ def _process(
     article = Article(
         source_id=source.id,
         url=entry.url,
-        canonical_url=canonical_url(entry.url),
+        canonical_url=ctx.canonical(entry.url),
         title=normal.title or normal.text[:60],
         text=normal.text,
         language=normal.language,
@@ -246,8 +356,15 @@ def _process(
         published=published,
     )
     verdict = classify(article.title, article.text, ctx.lexicon, source_province=source.province)
-    summary = summarize(article.title, article.text, article.language)
-    fp = fingerprint(article.title, article.text, article.language, article.text_hash, ctx.concepts)
+    summary = summarize(article.title, article.text, article.language, facts=verdict.facts)
+    fp = fingerprint(
+        article.title,
+        article.text,
+        article.language,
+        article.text_hash,
+        ctx.concepts,
+        doc_titles=verdict.facts.titles,
+    )
     return Processed(entry, article, verdict, summary, fp)
 
 
@@ -263,25 +380,85 @@ def commit(
     store: Store,
     source: Source,
     url: str,
-    validators: tuple[str | None, str | None],
-    seen: list[Entry],
+    validators: Cached,
+    seen: list[tuple[str, str | None]],  # (canonical URL, GUID) of every entry now seen
     processed: list[Processed],
     channels: list[tuple[str, ChannelFilter]],
     concepts: Concepts,
     now: datetime,
     entries_found: int,
+    index: StoryIndex | None = None,
 ) -> tuple[int, int]:
-    """Store one poll in one transaction; return (stories created, alerts queued)."""
+    """Store one poll in one transaction; return (stories created, alerts queued).
+
+    The story index is brought up to date with what other processes stored
+    first, and learns this poll's articles only once the transaction commits.
+    """
+    index = StoryIndex() if index is None else index
     stories_created = alerts = 0
+    added: list[IndexRow] = []
     with store.transaction() as tx:
-        tx.save_validators(url, validators[0], validators[1], now)
-        tx.mark_seen(source.id, ((canonical_url(e.url), e.guid) for e in seen), now)
+        if processed:
+            tx.lock_stories()  # replicas match and create stories one poll at a time
+            catch_up(tx, index)  # only matching needs the index in step: not a poll without news
+        tx.save_validators(
+            url, validators.etag, validators.last_modified, now, validators.content_hash
+        )
+        tx.mark_seen(source.id, seen, now)
         for p in processed:
-            created, queued = _store_article(tx, source, p, channels, concepts, now)
+            created, queued = _store_article(tx, source, p, channels, concepts, now, index, added)
             stories_created += created
             alerts += queued
         tx.source_polled(source.id, now, entries_found)
+    for row in added:
+        index.add(row.story_id, row.province, row.when, row.fingerprint, article_id=row.article_id)
     return stories_created, alerts
+
+
+CATCH_UP_LOOKBACK = 1000  # ids another process may have committed after a higher one
+
+
+def catch_up(tx: Tx, index: StoryIndex) -> None:
+    """Add what other processes stored since the index last looked.
+
+    The ids of the lookback window are read first and the fingerprints only of
+    those the index lacks: reading the whole window's fingerprints at every
+    commit made a cycle that stores N articles cost O(N × window).
+    """
+    after = max(0, index.last_article_id - CATCH_UP_LOOKBACK)
+    missing = [i for i in tx.indexed_ids(after_id=after) if not index.knows(i)]
+    if not missing:
+        return
+    for row in tx.fingerprints(after_id=after, ids=missing if len(missing) < 500 else None):
+        if not index.knows(row.article_id):
+            index.add(
+                row.story_id, row.province, row.when, row.fingerprint, article_id=row.article_id
+            )
+
+
+def load_index(store: Store, since: datetime) -> StoryIndex:
+    """The story index of everything first seen since ``since``, from storage."""
+    index = StoryIndex()
+    for row in store.fingerprints(since=since):
+        index.add(row.story_id, row.province, row.when, row.fingerprint, article_id=row.article_id)
+    return index
+
+
+def _pending(added: list[IndexRow]) -> list[Candidate]:
+    """This transaction's stories, not yet in the index."""
+    by_story: dict[int, list[IndexRow]] = {}
+    for row in added:
+        by_story.setdefault(row.story_id, []).append(row)
+    return [
+        Candidate(
+            rows[0].story_id,
+            rows[0].province,
+            rows[0].when,
+            rows[0].fingerprint,
+            tuple(r.fingerprint for r in rows[1:]),
+        )
+        for rows in by_story.values()
+    ]
 
 
 def _store_article(
@@ -291,6 +468,8 @@ def _store_article(
     channels: list[tuple[str, ChannelFilter]],
     concepts: Concepts,
     now: datetime,
+    index: StoryIndex,
+    added: list[IndexRow],
 ) -> tuple[int, int]:
     a, v = p.article, p.verdict
     values: dict[str, Any] = {
@@ -329,14 +508,16 @@ def _store_article(
             "match_score": 1.0,
             "match_reason": f"same normalised text as article {known.id}",
         }
-        if tx.insert_article(values) is not None:
+        if (article_id := tx.insert_article(values)) is not None:
             tx.story_updated(known.story_id, now)
             tx.enqueue_edits(known.story_id, now)
+            added.append(
+                IndexRow(article_id, known.story_id, v.province, a.published or now, p.fingerprint)
+            )
         return 0, 0
     when = a.published or now
-    match = match_story(
-        p.fingerprint, v.province, when, tx.candidates(now - STORY_WINDOW), concepts
-    )
+    candidates = index.candidates(p.fingerprint, v.province, when) + _pending(added)
+    match = match_story(p.fingerprint, v.province, when, candidates, concepts)
     if match is not None:
         values |= {
             "story_id": match.story_id,
@@ -344,9 +525,10 @@ def _store_article(
             "match_score": match.score,
             "match_reason": match.reason,
         }
-        if tx.insert_article(values) is not None:
+        if (article_id := tx.insert_article(values)) is not None:
             tx.story_updated(match.story_id, now)
             tx.enqueue_edits(match.story_id, now)
+            added.append(IndexRow(article_id, match.story_id, v.province, when, p.fingerprint))
         return 0, 0
     story_id = tx.insert_story(
         {
@@ -365,8 +547,10 @@ def _store_article(
             "updated_at": now,
         }
     )
-    if tx.insert_article(values | {"story_id": story_id}) is None:
+    article_id = tx.insert_article(values | {"story_id": story_id})
+    if article_id is None:
         raise StoreError(f"article {a.canonical_url} was stored twice at once")
+    added.append(IndexRow(article_id, story_id, v.province, when, p.fingerprint))
     queued = 0
     for channel_id, channel_filter in channels:
         if accepts(
@@ -376,6 +560,7 @@ def _store_article(
             category=v.category,
             language=a.language,
             score=v.score,
+            text=story_text(a.title, p.summary, source.name),
         ):
             tx.enqueue(story_id, channel_id, now)
             queued += 1
@@ -383,8 +568,22 @@ def _store_article(
 
 
 async def poll_all(sources_: list[Source], ctx: Context) -> list[PollReport]:
-    """Poll these sources concurrently (the fetcher bounds what is in flight)."""
-    return list(await asyncio.gather(*(poll(s, ctx) for s in sources_)))
+    """Poll these sources concurrently (the fetcher bounds what is in flight).
+
+    A StoreError (the database is unreachable, or locked by another writer past
+    its timeout) ends the pass at once: the other polls are cancelled — their
+    transactions never commit, so the next pass reads again what they read —
+    and the error is raised. Left running, every one of them would wait out
+    the database's timeout in turn in the single database thread.
+    """
+    tasks = [asyncio.ensure_future(poll(s, ctx)) for s in sources_]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 __all__ = ["Context", "MonitorError", "PollReport", "Processed", "commit", "poll", "poll_all"]

@@ -3,9 +3,18 @@
 APScheduler's asyncio scheduler runs one job per source (interval with
 jitter, first runs spread over the first minute so that a restart does not
 fire every source at once, never two polls of one source at a time) and one
-delivery job. SIGINT/SIGTERM stop it: no new poll starts, polls in flight get
-a grace period to commit, the outbox is drained once more, and the process
-exits 0.
+delivery job. SIGINT/SIGTERM stop it within 10 s (a container's stop
+timeout): no new poll starts, polls in flight get 5 s to commit, the outbox is
+drained once more (a send in flight is finished and marked, none is started
+after 6 s), claims and sources are handed back, and the process exits 0.
+
+With several replicas on one PostgreSQL, a replica only has jobs for the
+sources it owns (storage/replicas.py). Every round (a third of the lease,
+between 2 and 20 s) it takes the sources it is preferred for and lets go of
+the others; a source it gains is first polled one interval after its last
+poll by whichever replica, so a hand-over neither skips nor repeats a poll.
+Before each poll the job checks that it still owns the source. One replica a
+day applies the retention (monitor/retention.py).
 """
 
 from __future__ import annotations
@@ -15,28 +24,69 @@ import contextlib
 import logging
 import random
 import signal
-from datetime import timedelta
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.errors import StoreError
 from monitor.pipeline import Context, PollReport, Source, poll
+from monitor.retention import CHECK_EVERY, apply_retention
 from notifiers.deliver import Deliverer
+from storage.replicas import LocalLocks, SourceOwnership
+
+if TYPE_CHECKING:
+    from monitor.metrics import Metrics
+    from monitor.web import Status
+    from notifiers.bot import BotService
+    from notifiers.digest import ScheduledDigest
 
 log = logging.getLogger("monitor.scheduler")
 
 DELIVERY_EVERY = 5.0
-GRACE = 8.0  # seconds polls in flight get to finish after a stop signal
+HEARTBEAT = 5.0  # seconds between two beats of the event loop (/healthz)
+POLL_GRACE = 5.0  # seconds polls in flight get to commit after a stop signal
+LAST_SEND = 6.0  # no send starts later than this after a stop signal
+STOP_BUDGET = 9.5  # everything is handed back and closed by then (docker waits 10 s)
+BOT_STOP = 2.0  # seconds the bot gets to stop polling and hand its lease over
 
 
 class Runner:
-    def __init__(self, ctx: Context, deliverer: Deliverer) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        deliverer: Deliverer,
+        *,
+        ownership: SourceOwnership | None = None,
+        replica: str = "local",
+        metrics: Metrics | None = None,
+        status: Status | None = None,
+        lease: float = 60.0,
+        digests: Sequence[ScheduledDigest] = (),
+        bot: BotService | None = None,
+    ) -> None:
+        """``ownership`` says which sources this replica polls (all of them on
+        SQLite); ``status`` is what /healthz and /readyz report; ``digests`` are
+        the cron jobs of ``mode: digest`` channels; ``bot`` answers private chats."""
         self.ctx = ctx
         self.deliverer = deliverer
+        self.ownership: SourceOwnership = ownership or LocalLocks()
+        self.replica = replica
+        self.metrics = metrics
+        self.status = status
+        self.round_every = min(20.0, max(2.0, lease / 3))
         self._tasks: set[asyncio.Task[object]] = set()
+        self._busy: set[str] = set()  # sources with a poll in flight
         self._stop = asyncio.Event()
         self._wake_delivery = asyncio.Event()
+        self._scheduler: AsyncIOScheduler | None = None
+        self.digests = tuple(digests)
+        self.bot = bot
+        if bot is not None:
+            bot.on_queued = self._wake_delivery.set  # /resend, /resume: deliver now
 
     def stop(self) -> None:
         self._stop.set()
@@ -45,28 +95,150 @@ class Runner:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        self._busy.add(source.id)
         try:
+            if not await self.ctx.db(self.ownership.holds, source.id):
+                log.info("source %s: no longer polled by this replica; skipped", source.id)
+                return
+            if await self._backing_off(source):
+                await self._record_schedule(source.id)
+                return
+            started = self.ctx.clock()
             report = await poll(source, self.ctx)
-            _log_report(report)
+            await record_poll(
+                self.ctx, report, started_at=started, replica=self.replica, metrics=self.metrics
+            )
             if report.alerts:
                 self._wake_delivery.set()
+            await self._record_schedule(source.id)
         except StoreError as exc:
             log.error("source %s: database error: %s", source.id, exc)
         finally:
+            self._busy.discard(source.id)
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _delivery_loop(self) -> None:
-        while not self._stop.is_set():
+    async def _record_schedule(self, source_id: str) -> None:
+        """Write when this replica polls the source next (the dashboard shows it)."""
+        job = self._scheduler.get_job(source_id) if self._scheduler is not None else None
+        next_run = job.next_run_time if job is not None else None
+        try:
+            await self.ctx.db(
+                self.ctx.store.set_schedule, source_id, self.replica, next_run, self.ctx.clock()
+            )
+        except StoreError as exc:
+            log.warning("source %s: could not record its schedule: %s", source_id, exc)
+
+    async def _backing_off(self, source: Source) -> bool:
+        """A source that keeps failing is polled less often (monitor/health.py sets
+        when it may be tried again); the first success brings its interval back."""
+        state = await self.ctx.db(self.ctx.store.source_state, source.id)
+        until = state.backoff_until if state is not None else None
+        if until is None or until <= self.ctx.clock():
+            return False
+        log.debug("source %s: failing, next try after %s", source.id, until.isoformat())
+        return True
+
+    async def _delivery_loop(self, finish: asyncio.Event) -> None:
+        """Drain the outbox whenever a poll queued alerts, and every few seconds;
+        once ``finish`` is set, drain one last time and return."""
+        while True:
+            last = finish.is_set()
             try:
                 report = await self.deliverer.drain()
                 if report.sent or report.failed:
                     log.info("delivered %d, failed %d", report.sent, report.failed)
             except StoreError as exc:
                 log.error("delivery: database error: %s", exc)
+            if last:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_delivery.wait(), DELIVERY_EVERY)
             self._wake_delivery.clear()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            if self.status is not None:
+                self.status.beat()
+            await asyncio.sleep(HEARTBEAT)
+
+    async def _rebalance(self, scheduler: AsyncIOScheduler, *, first: bool = False) -> None:
+        """One ownership round, then the jobs follow what this replica owns: a job
+        for each source it owns, none for the others (a lost session included)."""
+        enabled = {s.id: s for s in self.ctx.config.sources if s.enabled}
+        await self.ctx.db(self.ownership.rebalance, list(enabled), set(self._busy))
+        owned = set(self.ownership.owned) & set(enabled)
+        scheduled = {job.id for job in scheduler.get_jobs()}
+        gained, lost = owned - scheduled, scheduled - owned
+        for source_id in sorted(lost):
+            scheduler.remove_job(source_id)
+            log.info("source %s: handed over to another replica", source_id)
+        if lost:
+            with contextlib.suppress(StoreError):
+                await self.ctx.db(self.ctx.store.drop_schedule, lost, self.replica)
+        if gained:
+            states = await self.ctx.db(self.ctx.store.all_source_states)
+            now = self.ctx.clock()
+            spread = min(60.0, max(1.0, len(gained) / 20))
+            for source_id in sorted(gained):
+                source = enabled[source_id]
+                state = states.get(source_id)
+                first_run = _first_run(
+                    now,
+                    state.last_polled_at if state is not None else None,
+                    self.ctx.config.interval(source),
+                    spread,
+                )
+                self._add_job(scheduler, source, first_run)
+                if not first:
+                    log.info(
+                        "source %s: taken over, next poll at %s",
+                        source_id,
+                        first_run.isoformat(timespec="seconds"),
+                    )
+            with contextlib.suppress(StoreError):
+                for source_id in gained:
+                    await self._record_schedule(source_id)
+        if self.metrics is not None:
+            self.metrics.sources_owned.set(len(self.ownership.owned))
+            self.metrics.replicas.set(await self.ctx.db(self.ownership.members))
+
+    def _add_job(self, scheduler: AsyncIOScheduler, source: Source, first_run: datetime) -> None:
+        interval = self.ctx.config.interval(source)
+        scheduler.add_job(
+            self._poll_job,
+            IntervalTrigger(seconds=interval, jitter=interval * self.ctx.config.defaults.jitter),
+            args=[source],
+            id=source.id,
+            name=source.id,
+            next_run_time=first_run,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(interval),
+            replace_existing=True,
+        )
+
+    async def _ownership_loop(self, scheduler: AsyncIOScheduler) -> None:
+        while True:
+            await asyncio.sleep(self.round_every)
+            try:
+                await self._rebalance(scheduler)
+            except StoreError as exc:
+                log.error("replicas: database error: %s", exc)
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await self.ctx.db(
+                    apply_retention,
+                    self.ctx.store,
+                    self.ctx.config.retention,
+                    owner=self.replica,
+                    now=self.ctx.clock(),
+                )
+            except StoreError as exc:
+                log.error("retention: database error: %s", exc)
+            await asyncio.sleep(CHECK_EVERY)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -74,45 +246,129 @@ class Runner:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        self._scheduler = scheduler
         enabled = [s for s in self.ctx.config.sources if s.enabled]
-        now = self.ctx.clock()
-        spread = min(60.0, max(1.0, len(enabled) / 20))
-        for source in enabled:
-            interval = self.ctx.config.interval(source)
+        await self._rebalance(scheduler, first=True)
+        for digest in self.digests:
             scheduler.add_job(
-                self._poll_job,
-                IntervalTrigger(
-                    seconds=interval, jitter=interval * self.ctx.config.defaults.jitter
-                ),
-                args=[source],
-                id=source.id,
-                name=source.id,
-                next_run_time=now + timedelta(seconds=random.uniform(0, spread)),
+                digest.run,
+                digest.trigger(),
+                id=f"digest:{digest.channel_id}",
+                name=f"digest:{digest.channel_id}",
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=int(interval),
+                misfire_grace_time=3600,
             )
         scheduler.start()
-        log.info("watching %d sources; stop with Ctrl-C or SIGTERM", len(enabled))
-        delivery = asyncio.create_task(self._delivery_loop())
+        if self.bot is not None:
+            await self.bot.start()
+        log.info(
+            "watching %d sources (%d polled by this replica, %s); stop with Ctrl-C or SIGTERM",
+            len(enabled),
+            len(self.ownership.owned),
+            self.replica,
+        )
+        finish = asyncio.Event()
+        delivery = asyncio.create_task(self._delivery_loop(finish))
+        helpers = [
+            asyncio.create_task(self._heartbeat()),
+            asyncio.create_task(self._ownership_loop(scheduler)),
+            asyncio.create_task(self._retention_loop()),
+        ]
+        if self.status is not None:
+            self.status.set_ready()
         try:
             await self._stop.wait()
         finally:
-            log.info("stopping: no new polls; waiting up to %.0fs for polls in flight", GRACE)
-            scheduler.shutdown(wait=False)
-            if self._tasks:
-                _done, pending = await asyncio.wait(set(self._tasks), timeout=GRACE)
-                for task in pending:
-                    task.cancel()
-            delivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivery
-            with contextlib.suppress(StoreError):
-                await asyncio.wait_for(self.deliverer.drain(), GRACE)
+            await self._shutdown(scheduler, delivery, finish, helpers)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             log.info("stopped")
+
+    async def _shutdown(
+        self,
+        scheduler: AsyncIOScheduler,
+        delivery: asyncio.Task[None],
+        finish: asyncio.Event,
+        helpers: list[asyncio.Task[None]],
+    ) -> None:
+        """Stop within STOP_BUDGET: polls commit or roll back, sends in flight are
+        marked, the rest is handed back for another replica or the next start."""
+        began = time.monotonic()
+        if self.status is not None:
+            self.status.set_not_ready("stopping")
+        log.info("stopping: no new polls; waiting up to %.0fs for polls in flight", POLL_GRACE)
+        scheduler.shutdown(wait=False)
+        if self.bot is not None:
+            try:
+                await asyncio.wait_for(self.bot.stop(), BOT_STOP)
+            except (TimeoutError, StoreError) as exc:
+                log.warning("bot: not stopped cleanly: %r", exc)
+        for helper in helpers:
+            helper.cancel()
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=POLL_GRACE)
+            for task in pending:
+                task.cancel()  # its transaction rolls back; the next poll reads it again
+        # One last drain for what the polls just stored; nothing starts after LAST_SEND.
+        self.deliverer.stop(after=max(0.0, LAST_SEND - (time.monotonic() - began)))
+        finish.set()
+        self._wake_delivery.set()
+        remaining = STOP_BUDGET - (time.monotonic() - began)
+        _finished, late = await asyncio.wait({delivery}, timeout=max(0.1, remaining))
+        for hung in late:
+            hung.cancel()  # a send that hangs: its row stays claimed until the lease ends
+        with contextlib.suppress(asyncio.CancelledError, StoreError):
+            await asyncio.gather(delivery, *helpers, return_exceptions=True)
+            released = await self.deliverer.release()
+            if released:
+                log.info("handed back %d unsent alerts", released)
+            owned = set(self.ownership.owned)
+            await self.ctx.db(self.ownership.close)
+            if owned:
+                await self.ctx.db(self.ctx.store.drop_schedule, owned, self.replica)
+
+
+async def record_poll(
+    ctx: Context,
+    report: PollReport,
+    *,
+    started_at: datetime,
+    replica: str,
+    metrics: Metrics | None,
+) -> None:
+    """After a poll: one log line, the metrics, and a line in the fetch log."""
+    _log_report(report)
+    if metrics is not None:
+        metrics.observe_poll(report)
+    try:
+        await ctx.db(
+            ctx.store.log_poll,
+            report.source_id,
+            replica=replica,
+            started_at=started_at,
+            status=report.status,
+            seconds=report.elapsed,
+            entries=report.entries,
+            new=report.new,
+            articles=report.articles,
+            stories=report.stories,
+            error=report.error,
+        )
+    except StoreError as exc:
+        log.warning("source %s: could not write the fetch log: %s", report.source_id, exc)
+
+
+def _first_run(
+    now: datetime, last_polled: datetime | None, interval: float, spread: float
+) -> datetime:
+    """When a source this replica just took is first polled: one interval after
+    its last poll (by any replica), or soon, spread out, when that is past."""
+    soon = now + timedelta(seconds=random.uniform(0, spread))
+    if last_polled is None:
+        return soon
+    return max(soon, last_polled + timedelta(seconds=interval))
 
 
 def _log_report(report: PollReport) -> None:

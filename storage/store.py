@@ -13,9 +13,10 @@ Rows never leave this module: callers get the value types of
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,75 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
+from alembic.util import CommandError as AlembicError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from monitor.dedup import Candidate, Fingerprint
+from monitor.dedup import Fingerprint
 from monitor.errors import StoreError
 from monitor.model import Mention, Story
-from storage.schema import articles, entries, http_cache, outbox, source_state, stories
+from storage.schema import (
+    articles,
+    entries,
+    fetch_log,
+    http_cache,
+    maintenance,
+    outbox,
+    source_schedule,
+    source_state,
+    stories,
+)
 
 _ALEMBIC_INI = Path(__file__).parent / "alembic.ini"
+# How long an SQLite statement waits for another writer's lock before the
+# database counts as locked (StoreError); ``sqlite:///file.db?timeout=S`` sets it.
+SQLITE_BUSY_TIMEOUT = 30.0
+_UPSERT: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
+
+# PostgreSQL advisory lock namespaces (the first int4 key; the second is a hash
+# of the schema and, for sources, the source id). Several installations can
+# share one database in different schemas without sharing locks.
+LOCK_MIGRATE = 0x716D0001  # transaction lock: one schema upgrade at a time
+LOCK_STORIES = 0x716D0002  # transaction lock: story matching and creation, one poll at a time
+LOCK_SOURCE = 0x716D0003  # session lock per source: the replica that polls it
+LOCK_MEMBER = 0x716D0004  # shared session lock: every live replica holds it
+
+
+def lock_key(*parts: str) -> int:
+    """A stable non-negative int4 for an advisory lock's second key."""
+    return zlib.crc32("\x00".join(parts).encode("utf-8")) & 0x7FFFFFFF
+
+
+def schema_key(conn: Connection) -> int:
+    """The lock key of the schema this connection works in (PostgreSQL)."""
+    return lock_key(str(conn.execute(text("SELECT current_schema()")).scalar_one()))
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(_ALEMBIC_INI.parent / "migrations"))
+
+
+def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+    """Whether this code has the migration ``revision`` (alembic raises when not)."""
+    try:
+        return script.get_revision(revision) is not None
+    except AlembicError:
+        return False
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -50,6 +111,8 @@ def normalize_db_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SourceState:
+    """A source's row: its last poll, its failures and its health (monitor/health.py)."""
+
     source_id: str
     first_polled_at: datetime | None
     last_polled_at: datetime | None
@@ -58,6 +121,29 @@ class SourceState:
     last_error_at: datetime | None
     consecutive_failures: int
     entries_last_poll: int | None
+    last_status: str | None = None  # ok | not_modified | error
+    last_elapsed: float | None = None  # seconds the last poll took
+    failing_since: datetime | None = None
+    backoff_until: datetime | None = None  # failing: no poll before then
+    cadence_seconds: float | None = None
+    usual_entries: float | None = None
+    newest_entry_at: datetime | None = None
+    health_flags: tuple[str, ...] = ()  # empty | stale | failing
+    health_note: str | None = None
+    health_changed_at: datetime | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return not self.health_flags
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """What is remembered about a fetched URL: its validators and its content's hash."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +154,70 @@ class OutboxRow:
     kind: str  # post | edit
     attempts: int
     message_id: str | None  # for an edit: the post's message id
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One schema revision, as ``migrate history`` lists it."""
+
+    revision: str
+    title: str
+    applied: bool
+    current: bool
+    head: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a source is polled next, and by which replica."""
+
+    source_id: str
+    owner: str | None
+    next_poll_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    """A story as the dashboard lists it."""
+
+    id: int
+    title: str
+    url: str
+    summary: str
+    province: str | None
+    category: str
+    language: str
+    source_name: str
+    relevant: bool
+    score: float
+    published: datetime | None
+    first_seen: datetime
+    sources: tuple[str, ...]  # the names of every outlet that reported it, lead first
+    articles: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoryFilter:
+    """What the dashboard asks for; every field is optional."""
+
+    province: str | None = None
+    category: str | None = None
+    since: datetime | None = None  # on the story's date: published, else first seen
+    until: datetime | None = None  # exclusive
+    query: str | None = None  # in the titles and summary, case-insensitive
+    relevant: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One stored article as the story index needs it."""
+
+    article_id: int
+    story_id: int
+    province: str | None
+    when: datetime | None  # the story's publication date, else when it was first seen
+    fingerprint: Fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +233,10 @@ class Store:
         if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        busy = SQLITE_BUSY_TIMEOUT
         if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            busy = _sqlite_timeout(self.url)
+            kwargs["connect_args"] = {"timeout": busy, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
         try:
@@ -92,7 +244,11 @@ class Store:
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+            def pragmas(dbapi_connection: Any, _record: Any) -> None:
+                _sqlite_pragmas(dbapi_connection, busy)
+
+            event.listen(self.engine, "connect", pragmas)
 
     @property
     def safe_url(self) -> str:
@@ -117,10 +273,17 @@ class Store:
         """Bring the schema to the newest revision; refuse a database newer than the code."""
         try:
             with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    # Replicas starting together upgrade one after the other; the
+                    # lock ends with this transaction.
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                        {"ns": LOCK_MIGRATE, "key": schema_key(conn)},
+                    )
                 cfg = self._alembic(conn)
                 script = ScriptDirectory.from_config(cfg)
                 current = MigrationContext.configure(conn).get_current_revision()
-                if current is not None and script.get_revision(current) is None:
+                if current is not None and not _known_revision(script, current):
                     raise StoreError(
                         f"the database is at schema revision {current}, newer than this "
                         f"version of quality-monitor knows; upgrade quality-monitor"
@@ -134,6 +297,35 @@ class Store:
     def revision(self) -> str | None:
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
+
+    def history(self) -> list[Revision]:
+        """Every schema revision this code knows, oldest first, and which are applied.
+
+        A database at a revision this code does not know (newer) shows every
+        known revision as applied; :meth:`migrate` refuses to run on it.
+        """
+        current = self.revision()
+        chain = list(reversed(list(_scripts().walk_revisions())))
+        applied = current is not None
+        found: list[Revision] = []
+        for rev in chain:
+            first_line = (rev.doc or "").strip().splitlines()
+            found.append(
+                Revision(
+                    revision=rev.revision,
+                    title=first_line[0] if first_line else "",
+                    applied=applied,
+                    current=rev.revision == current,
+                    head=rev.is_head,
+                )
+            )
+            if rev.revision == current:
+                applied = False  # the revisions after the current one are not applied yet
+        return found
+
+    def head_revision(self) -> str | None:
+        """The newest revision this code knows."""
+        return _scripts().get_current_head()
 
     def ping(self) -> None:
         try:
@@ -150,6 +342,55 @@ class Store:
                 select(http_cache.c.etag, http_cache.c.last_modified).where(http_cache.c.url == url)
             ).first()
         return (row.etag, row.last_modified) if row else (None, None)
+
+    def cached(self, url: str) -> Cached:
+        """The validators and content hash stored for a URL (or request key)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(
+                    http_cache.c.etag, http_cache.c.last_modified, http_cache.c.content_hash
+                ).where(http_cache.c.url == url)
+            ).first()
+        return Cached(row.etag, row.last_modified, row.content_hash) if row else Cached()
+
+    def source_health(self) -> list[SourceState]:
+        """Every source's state and health, flagged ones first: what a status page shows."""
+        states = self.all_source_states().values()
+        return sorted(states, key=lambda s: (not s.health_flags, s.source_id))
+
+    def save_health(
+        self,
+        source_id: str,
+        *,
+        status: str,
+        elapsed: float,
+        failing_since: datetime | None,
+        backoff_until: datetime | None,
+        cadence_seconds: float | None,
+        usual_entries: float | None,
+        newest_entry_at: datetime | None,
+        flags: Iterable[str],
+        note: str | None,
+        changed_at: datetime | None,
+    ) -> None:
+        """Store what monitor.health learned from a poll (the row exists by then)."""
+        with self._write() as conn:
+            conn.execute(
+                update(source_state)
+                .where(source_state.c.source_id == source_id)
+                .values(
+                    last_status=status,
+                    last_elapsed=elapsed,
+                    failing_since=failing_since,
+                    backoff_until=backoff_until,
+                    cadence_seconds=cadence_seconds,
+                    usual_entries=usual_entries,
+                    newest_entry_at=newest_entry_at,
+                    health_flags=sorted(flags),
+                    health_note=note[:2000] if note else None,
+                    health_changed_at=changed_at,
+                )
+            )
 
     def source_state(self, source_id: str) -> SourceState | None:
         with self._read() as conn:
@@ -177,6 +418,26 @@ class Store:
                     ).scalars()
                 )
         return set(wanted) - seen
+
+    def fingerprints(self, *, after_id: int = 0, since: datetime | None = None) -> list[IndexRow]:
+        with self.transaction() as tx:
+            return tx.fingerprints(after_id=after_id, since=since)
+
+    def seen_guids(self, source_id: str, guids: Iterable[str]) -> set[str]:
+        """Which of these feed GUIDs this source has listed before (under any link)."""
+        wanted = [g for g in dict.fromkeys(guids) if g]
+        found: set[str] = set()
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                found.update(
+                    conn.execute(
+                        select(entries.c.guid).where(
+                            entries.c.source_id == source_id,
+                            entries.c.guid.in_(wanted[i : i + 500]),
+                        )
+                    ).scalars()
+                )
+        return found
 
     def known_urls(self, canonical_urls: Iterable[str]) -> set[str]:
         """Which of these canonical URLs are stored articles already (from any source)."""
@@ -246,59 +507,119 @@ class Store:
         return result
 
     # ── the outbox ──────────────────────────────────────────────────────────
+    #
+    # Several replicas may drain one outbox. A replica *claims* the rows it is
+    # about to send (claimed_by, claimed_until) in a short transaction that
+    # locks them with SELECT … FOR UPDATE SKIP LOCKED, so two replicas never
+    # take the same row; it renews the claim right before each send
+    # (confirm_claim) and clears it when it marks the row. A replica that dies
+    # leaves its claims behind; they expire after the lease, and another
+    # replica takes the rows then.
 
     def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxRow]:
         """Pending rows whose time has come, oldest first, in order per channel.
 
         A post that waits (deferred after a 429 or an outage) holds back the
         later posts of its channel, so that a channel receives its stories in
-        the order they were found. An edit waits for its post.
+        the order they were found. An edit waits for its post. Claims are not
+        looked at: this is the single-process view; replicas use
+        :meth:`claim_outbox`.
         """
-        post = outbox.alias("post")
-        with self._write() as conn:
+        with self._read() as conn:
             rows = conn.execute(
-                select(
-                    outbox.c.id,
-                    outbox.c.story_id,
-                    outbox.c.channel_id,
-                    outbox.c.kind,
-                    outbox.c.attempts,
-                    outbox.c.next_attempt_at,
-                    post.c.message_id,
-                    post.c.status.label("post_status"),
-                )
-                .outerjoin(
-                    post,
-                    (post.c.story_id == outbox.c.story_id)
-                    & (post.c.channel_id == outbox.c.channel_id)
-                    & (post.c.kind == "post"),
-                )
+                _outbox_view()
                 .where(outbox.c.status == "pending")
                 .order_by(outbox.c.id)
                 .limit(limit * 5)
-                .with_for_update(skip_locked=True, of=outbox)
             ).all()
-        due: list[OutboxRow] = []
-        held: set[str] = set()  # channels whose oldest pending post is not due yet
-        for r in rows:
-            if len(due) >= limit:
-                break
-            if r.kind == "post" and (r.channel_id in held or _utc(r.next_attempt_at) > now):
-                held.add(r.channel_id)
-                continue
-            if r.kind == "edit" and (r.post_status != "sent" or _utc(r.next_attempt_at) > now):
-                continue  # the post goes first (it will show the mentions anyway)
-            due.append(
-                OutboxRow(
-                    r.id,
-                    r.story_id,
-                    r.channel_id,
-                    r.kind,
-                    r.attempts,
-                    r.message_id if r.kind == "edit" else None,
-                )
+        return _pick_due(rows, now, limit)
+
+    def claim_outbox(
+        self,
+        owner: str,
+        now: datetime,
+        lease: float,
+        *,
+        channels: Collection[str] | None = None,
+        limit: int = 100,
+    ) -> list[OutboxRow]:
+        """Claim for ``owner`` the rows it may send now, for ``lease`` seconds.
+
+        The rules of :meth:`due_outbox` apply, and a channel whose oldest
+        pending post is locked or claimed by another replica is held back
+        whole, so that posts to one chat still go out in order when several
+        replicas deliver. Rows already claimed by ``owner`` are claimed again.
+        Only rows of ``channels`` are taken (the channels this replica can
+        deliver to), when given.
+        """
+        with self._write() as conn:
+            pending = outbox.c.status == "pending"
+            if channels is not None:
+                pending = pending & outbox.c.channel_id.in_(list(channels))
+            lockable = set(
+                conn.execute(
+                    select(outbox.c.id)
+                    .where(pending)
+                    .order_by(outbox.c.id)
+                    .limit(limit * 5)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
             )
-        return due
+            if not lockable:
+                return []
+            rows = conn.execute(
+                _outbox_view().where(pending, outbox.c.id <= max(lockable)).order_by(outbox.c.id)
+            ).all()
+            picked = _pick_due(rows, now, limit, owner=owner, lockable=lockable)
+            if picked:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([r.id for r in picked]))
+                    .values(claimed_by=owner, claimed_until=now + timedelta(seconds=lease))
+                )
+        return picked
+
+    def confirm_claim(self, row_id: int, owner: str, now: datetime, lease: float) -> bool:
+        """Renew ``owner``'s claim on a row right before sending it, and on the
+        rows of the same channel it still holds (they wait behind this one).
+
+        False when the claim was lost: the lease ran out and another replica
+        took the row, or (an edit) a later article re-armed it. Do not send then.
+        """
+        until = now + timedelta(seconds=lease)
+        with self._write() as conn:
+            channel = conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == row_id,
+                    outbox.c.claimed_by == owner,
+                    outbox.c.status == "pending",
+                )
+                .values(claimed_until=until)
+                .returning(outbox.c.channel_id)
+            ).scalar_one_or_none()
+            if channel is None:
+                return False
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.claimed_by == owner,
+                    outbox.c.channel_id == channel,
+                    outbox.c.status == "pending",
+                )
+                .values(claimed_until=until)
+            )
+        return True
+
+    def release_claims(self, owner: str, row_ids: Collection[int] | None = None) -> int:
+        """Give back ``owner``'s claims on rows it did not send (all, or these)."""
+        with self._write() as conn:
+            query = update(outbox).where(outbox.c.claimed_by == owner, outbox.c.status == "pending")
+            if row_ids is not None:
+                if not row_ids:
+                    return 0
+                query = query.where(outbox.c.id.in_(list(row_ids)))
+            return conn.execute(query.values(claimed_by=None, claimed_until=None)).rowcount
 
     def next_due(self, now: datetime) -> datetime | None:
         """When the earliest deferred row comes due (None: nothing is waiting for time)."""
@@ -310,12 +631,28 @@ class Store:
             ).scalar_one_or_none()
         return _utc(value)
 
-    def mark_sent(self, row_id: int, message_id: str | None, now: datetime) -> None:
+    def mark_sent(
+        self, row_id: int, message_id: str | None, now: datetime, owner: str | None = None
+    ) -> None:
+        """The service accepted the row. An edit that a later article re-armed
+        while it was being sent (its claim cleared) stays pending: the newer
+        text still has to go out."""
         with self._write() as conn:
-            values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": None}
+            values: dict[str, Any] = {
+                "status": "sent",
+                "sent_at": now,
+                "last_error": None,
+                "claimed_by": None,
+                "claimed_until": None,
+            }
             if message_id is not None:
                 values["message_id"] = message_id
-            conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+            claim = outbox.c.claimed_by.is_(None) if owner is None else outbox.c.claimed_by == owner
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, or_(outbox.c.kind == "post", claim))
+                .values(**values)
+            )
 
     def mark_failed(self, row_id: int, reason: str, now: datetime) -> None:
         with self._write() as conn:
@@ -328,6 +665,8 @@ class Store:
                     sent_at=None,
                     attempts=outbox.c.attempts + 1,
                     next_attempt_at=now,
+                    claimed_by=None,
+                    claimed_until=None,
                 )
             )
 
@@ -337,7 +676,11 @@ class Store:
                 update(outbox)
                 .where(outbox.c.id == row_id)
                 .values(
-                    last_error=reason[:2000], attempts=outbox.c.attempts + 1, next_attempt_at=until
+                    last_error=reason[:2000],
+                    attempts=outbox.c.attempts + 1,
+                    next_attempt_at=until,
+                    claimed_by=None,
+                    claimed_until=None,
                 )
             )
 
@@ -346,8 +689,319 @@ class Store:
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row_id)
-                .values(status="skipped", last_error=reason)
+                .values(status="skipped", last_error=reason, claimed_by=None, claimed_until=None)
             )
+
+    def skip_unconfigured(self, configured: Collection[str]) -> int:
+        """Let go of the pending rows of channels no longer in the configuration."""
+        with self._write() as conn:
+            return conn.execute(
+                update(outbox)
+                .where(outbox.c.status == "pending", outbox.c.channel_id.not_in(list(configured)))
+                .values(
+                    status="skipped",
+                    last_error="channel no longer configured",
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+            ).rowcount
+
+    def pending_by_channel(self) -> dict[str, int]:
+        """How many alerts wait, per channel (for /metrics)."""
+        with self._read() as conn:
+            return {
+                channel: n
+                for channel, n in conn.execute(
+                    select(outbox.c.channel_id, func.count())
+                    .where(outbox.c.status == "pending")
+                    .group_by(outbox.c.channel_id)
+                )
+            }
+
+    # ── replicas: who polls what, and when ──────────────────────────────────
+
+    def set_schedule(
+        self, source_id: str, owner: str | None, next_poll_at: datetime | None, now: datetime
+    ) -> None:
+        """Record when ``owner`` polls this source next (None: nobody polls it now)."""
+        values = {"owner": owner, "next_poll_at": next_poll_at, "updated_at": now}
+        with self._write() as conn:
+            done = conn.execute(
+                update(source_schedule)
+                .where(source_schedule.c.source_id == source_id)
+                .values(**values)
+            )
+            if done.rowcount == 0:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(source_schedule.insert().values(source_id=source_id, **values))
+                except IntegrityError:  # another replica wrote it first: ours is newer
+                    conn.execute(
+                        update(source_schedule)
+                        .where(source_schedule.c.source_id == source_id)
+                        .values(**values)
+                    )
+
+    def drop_schedule(self, source_ids: Collection[str], owner: str) -> None:
+        """``owner`` no longer polls these sources (handed over, or stopping)."""
+        if not source_ids:
+            return
+        with self._write() as conn:
+            conn.execute(
+                update(source_schedule)
+                .where(
+                    source_schedule.c.source_id.in_(list(source_ids)),
+                    source_schedule.c.owner == owner,
+                )
+                .values(owner=None, next_poll_at=None)
+            )
+
+    def schedules(self) -> dict[str, Schedule]:
+        with self._read() as conn:
+            return {
+                r.source_id: Schedule(
+                    r.source_id, r.owner, _utc(r.next_poll_at), _utc(r.updated_at) or utcnow()
+                )
+                for r in conn.execute(select(source_schedule))
+            }
+
+    # ── the fetch log ───────────────────────────────────────────────────────
+
+    def log_poll(
+        self,
+        source_id: str,
+        *,
+        replica: str | None,
+        started_at: datetime,
+        status: str,
+        seconds: float,
+        entries: int = 0,
+        new: int = 0,
+        articles: int = 0,
+        stories: int = 0,
+        error: str | None = None,
+    ) -> None:
+        """One line of the fetch log: a poll and what it found or why it failed."""
+        with self._write() as conn:
+            conn.execute(
+                fetch_log.insert().values(
+                    source_id=source_id,
+                    replica=replica,
+                    started_at=started_at,
+                    status=status,
+                    seconds=seconds,
+                    entries=entries,
+                    new=new,
+                    articles=articles,
+                    stories=stories,
+                    error=error[:2000] if error else None,
+                )
+            )
+
+    def recent_polls(self, source_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(fetch_log)
+                .where(fetch_log.c.source_id == source_id)
+                .order_by(fetch_log.c.started_at.desc(), fetch_log.c.id.desc())
+                .limit(limit)
+            ).mappings()
+            return [{**r, "started_at": _utc(r["started_at"])} for r in rows]
+
+    # ── retention ───────────────────────────────────────────────────────────
+
+    def claim_task(self, task: str, owner: str, now: datetime, every: float | None) -> bool:
+        """True when ``task`` last ran more than ``every`` seconds ago, or never, or
+        ``every`` is None (forced): it is then recorded as run by ``owner`` now, so
+        that one replica does it."""
+        with self._write() as conn:
+            query = update(maintenance).where(maintenance.c.task == task)
+            if every is not None:
+                query = query.where(maintenance.c.last_run_at <= now - timedelta(seconds=every))
+            done = conn.execute(query.values(last_run_at=now, owner=owner))
+            if done.rowcount == 1:
+                return True
+            if conn.execute(select(maintenance.c.task).where(maintenance.c.task == task)).first():
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        maintenance.insert().values(task=task, last_run_at=now, owner=owner)
+                    )
+            except IntegrityError:
+                return False  # another replica claimed it this very moment
+            return True
+
+    def prune(
+        self,
+        *,
+        articles_before: datetime | None,
+        entries_before: datetime | None,
+        fetch_log_before: datetime | None,
+        batch: int = 500,
+    ) -> dict[str, int]:
+        """Delete what is older than the retention allows; return what went.
+
+        A story goes, with its articles and alerts, when nothing has been
+        added to it since ``articles_before`` and no alert of it is still
+        pending. Entries (which listings were seen) and HTTP validators go
+        after ``entries_before``; fetch-log lines after ``fetch_log_before``.
+        Works in batches of ``batch`` stories, one transaction each, so that
+        polls are never held up for long.
+        """
+        gone = {"stories": 0, "articles": 0, "outbox": 0, "entries": 0, "fetch_log": 0}
+        if articles_before is not None:
+            pending = exists().where(
+                outbox.c.story_id == stories.c.id, outbox.c.status == "pending"
+            )
+            while True:
+                with self._write() as conn:
+                    ids = list(
+                        conn.execute(
+                            select(stories.c.id)
+                            .where(stories.c.updated_at < articles_before, ~pending)
+                            .order_by(stories.c.id)
+                            .limit(batch)
+                        ).scalars()
+                    )
+                    if not ids:
+                        break
+                    gone["outbox"] += conn.execute(
+                        delete(outbox).where(outbox.c.story_id.in_(ids))
+                    ).rowcount
+                    gone["articles"] += conn.execute(
+                        delete(articles).where(articles.c.story_id.in_(ids))
+                    ).rowcount
+                    gone["stories"] += conn.execute(
+                        delete(stories).where(stories.c.id.in_(ids))
+                    ).rowcount
+        with self._write() as conn:
+            if entries_before is not None:
+                gone["entries"] = conn.execute(
+                    delete(entries).where(entries.c.first_seen < entries_before)
+                ).rowcount
+                conn.execute(delete(http_cache).where(http_cache.c.updated_at < entries_before))
+            if fetch_log_before is not None:
+                gone["fetch_log"] = conn.execute(
+                    delete(fetch_log).where(fetch_log.c.started_at < fetch_log_before)
+                ).rowcount
+        return gone
+
+    # ── the dashboard ───────────────────────────────────────────────────────
+
+    def find_stories(
+        self, where: StoryFilter, *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[StoryRow], int]:
+        """Stories matching ``where``, newest first, and how many match in all."""
+        day = func.coalesce(stories.c.published, stories.c.first_seen)
+        conditions: list[Any] = []
+        if where.province:
+            conditions.append(stories.c.province == where.province)
+        if where.category:
+            conditions.append(stories.c.category == where.category)
+        if where.since is not None:
+            conditions.append(day >= where.since)
+        if where.until is not None:
+            conditions.append(day < where.until)
+        if where.relevant is not None:
+            conditions.append(stories.c.relevant.is_(where.relevant))
+        if where.query:
+            words = [w for w in where.query.split() if w][:8]
+            for word in words:
+                in_articles = exists().where(
+                    articles.c.story_id == stories.c.id,
+                    or_(
+                        articles.c.title.icontains(word, autoescape=True),
+                        articles.c.original_title.icontains(word, autoescape=True),
+                        articles.c.source_name.icontains(word, autoescape=True),
+                    ),
+                )
+                conditions.append(
+                    or_(
+                        stories.c.title.icontains(word, autoescape=True),
+                        stories.c.summary.icontains(word, autoescape=True),
+                        in_articles,
+                    )
+                )
+        with self._read() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(stories).where(*conditions)
+            ).scalar_one()
+            rows = conn.execute(
+                select(stories)
+                .where(*conditions)
+                .order_by(day.desc(), stories.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            names: dict[int, list[str]] = {r.id: [] for r in rows}
+            counts: dict[int, int] = dict.fromkeys(names, 0)
+            if names:
+                for story_id, source_name in conn.execute(
+                    select(articles.c.story_id, articles.c.source_name)
+                    .where(articles.c.story_id.in_(list(names)))
+                    .order_by(articles.c.id)
+                ):
+                    counts[story_id] += 1
+                    if source_name not in names[story_id]:
+                        names[story_id].append(source_name)
+        found = [
+            StoryRow(
+                id=r.id,
+                title=r.title,
+                url=r.url,
+                summary=r.summary,
+                province=r.province,
+                category=r.category,
+                language=r.language,
+                source_name=r.source_name,
+                relevant=r.relevant,
+                score=r.score,
+                published=_utc(r.published),
+                first_seen=_utc(r.first_seen) or utcnow(),
+                sources=tuple(names[r.id]) or (r.source_name,),
+                articles=counts[r.id],
+            )
+            for r in rows
+        ]
+        return found, int(total)
+
+    def story_facets(self) -> dict[str, list[tuple[str, int]]]:
+        """The provinces and categories that stories have, with how many each."""
+        with self._read() as conn:
+            return {
+                column: [
+                    (value, n)
+                    for value, n in conn.execute(
+                        select(stories.c[column], func.count())
+                        .where(stories.c[column].is_not(None))
+                        .group_by(stories.c[column])
+                        .order_by(func.count().desc(), stories.c[column])
+                    )
+                ]
+                for column in ("province", "category")
+            }
+
+    def story_alerts(self, story_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+        """Each story's outbox rows: channel, kind, status, when sent, last error."""
+        found: dict[int, list[dict[str, Any]]] = {i: [] for i in story_ids}
+        if not found:
+            return found
+        with self._read() as conn:
+            for r in conn.execute(
+                select(
+                    outbox.c.story_id,
+                    outbox.c.channel_id,
+                    outbox.c.kind,
+                    outbox.c.status,
+                    outbox.c.sent_at,
+                    outbox.c.last_error,
+                )
+                .where(outbox.c.story_id.in_(list(found)))
+                .order_by(outbox.c.id)
+            ).mappings():
+                found[r["story_id"]].append({**r, "sent_at": _utc(r["sent_at"])})
+        return found
 
     # ── writes of one poll ──────────────────────────────────────────────────
 
@@ -387,9 +1041,19 @@ class Tx:
         self.conn = conn
 
     def save_validators(
-        self, url: str, etag: str | None, last_modified: str | None, now: datetime
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        now: datetime,
+        content_hash: str | None = None,
     ) -> None:
-        values = {"etag": etag, "last_modified": last_modified, "updated_at": now}
+        values = {
+            "etag": etag,
+            "last_modified": last_modified,
+            "updated_at": now,
+            "content_hash": content_hash,
+        }
         done = self.conn.execute(update(http_cache).where(http_cache.c.url == url).values(**values))
         if done.rowcount == 0:
             self.conn.execute(http_cache.insert().values(url=url, **values))
@@ -426,7 +1090,19 @@ class Tx:
     def mark_seen(
         self, source_id: str, keys: Iterable[tuple[str, str | None]], now: datetime
     ) -> None:
-        for key, guid in keys:
+        rows = [
+            {"source_id": source_id, "key": key, "guid": guid, "first_seen": now}
+            for key, guid in keys
+        ]
+        if not rows:
+            return
+        dialect = self.conn.dialect.name
+        if dialect in _UPSERT:
+            # One statement for the whole list (a first poll marks every item seen):
+            # an entry a concurrent poll listed first is simply not inserted again.
+            self.conn.execute(_UPSERT[dialect](entries).on_conflict_do_nothing(), rows)
+            return
+        for key, guid in ((r["key"], r["guid"]) for r in rows):
             try:
                 with self.conn.begin_nested():
                     self.conn.execute(
@@ -456,11 +1132,31 @@ class Tx:
             is not None
         )
 
-    def candidates(self, since: datetime) -> list[Candidate]:
-        """Stories first seen since ``since``, with the fingerprints of their articles."""
-        rows = self.conn.execute(
+    def indexed_ids(self, *, after_id: int) -> list[int]:
+        """Ids of the stored articles of a story above ``after_id``: what the story
+        index may lack (cheap: ids only, the fingerprints are read for the missing)."""
+        return list(
+            self.conn.execute(
+                select(articles.c.id)
+                .where(articles.c.id > after_id, articles.c.story_id.is_not(None))
+                .order_by(articles.c.id)
+            ).scalars()
+        )
+
+    def fingerprints(
+        self,
+        *,
+        after_id: int = 0,
+        since: datetime | None = None,
+        ids: Collection[int] | None = None,
+    ) -> list[IndexRow]:
+        """Stored articles with their fingerprints, oldest first, for the story index:
+        every article whose id is above ``after_id`` (and first seen since ``since``,
+        and among ``ids`` when given)."""
+        query = (
             select(
-                stories.c.id,
+                articles.c.id,
+                articles.c.story_id,
                 stories.c.province,
                 stories.c.published,
                 stories.c.first_seen,
@@ -469,38 +1165,46 @@ class Tx:
                 articles.c.concepts,
                 articles.c.doc_numbers,
                 articles.c.language,
-                articles.c.match_level,
             )
-            .join(articles, articles.c.story_id == stories.c.id)
-            .where(stories.c.first_seen >= since)
-            .order_by(stories.c.id, articles.c.id)
-        ).all()
-        grouped: dict[int, list[Any]] = {}
-        for r in rows:
-            grouped.setdefault(r.id, []).append(r)
-        found: list[Candidate] = []
-        for story_id, group in grouped.items():
-            fps = [
-                Fingerprint(
+            .join(stories, articles.c.story_id == stories.c.id)
+            .where(articles.c.id > after_id)
+            .order_by(articles.c.id)
+        )
+        if since is not None:
+            query = query.where(articles.c.first_seen >= since)
+        if ids is not None:
+            query = query.where(articles.c.id.in_(list(ids)))
+        return [
+            IndexRow(
+                article_id=r.id,
+                story_id=r.story_id,
+                province=r.province,
+                when=_utc(r.published) or _utc(r.first_seen),
+                fingerprint=Fingerprint(
                     text_hash=r.text_hash,
                     minhash=tuple(r.minhash),
                     concepts=frozenset(r.concepts),
                     doc_numbers=frozenset(r.doc_numbers),
                     language=r.language,
-                )
-                for r in group
-            ]
-            lead = group[0]
-            found.append(
-                Candidate(
-                    story_id=story_id,
-                    province=lead.province,
-                    when=_utc(lead.published) or _utc(lead.first_seen),
-                    fingerprint=fps[0],
-                    extra=tuple(fps[1:]),
-                )
+                ),
             )
-        return found
+            for r in self.conn.execute(query)
+        ]
+
+    def lock_stories(self) -> None:
+        """Serialise story matching and creation across replicas (PostgreSQL).
+
+        "Look up recent stories, then insert" must not interleave between two
+        processes, or one event reported by two outlets polled by two
+        replicas at once would become two stories and be posted twice. The
+        lock is held until this transaction ends; within one process the
+        database thread already serialises polls, and SQLite has one writer.
+        """
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                {"ns": LOCK_STORIES, "key": schema_key(self.conn)},
+            )
 
     def insert_story(self, values: dict[str, Any]) -> int:
         return int(self.conn.execute(stories.insert().values(**values)).inserted_primary_key[0])
@@ -556,7 +1260,15 @@ class Tx:
                     outbox.c.channel_id == channel_id,
                     outbox.c.kind == "edit",
                 )
-                .values(status="pending", next_attempt_at=now, attempts=0, last_error=None)
+                .values(
+                    status="pending",
+                    next_attempt_at=now,
+                    attempts=0,
+                    last_error=None,
+                    # an edit being sent right now must go out again with the newer text
+                    claimed_by=None,
+                    claimed_until=None,
+                )
             )
             if done.rowcount == 0:
                 self.conn.execute(
@@ -576,12 +1288,91 @@ class Tx:
 # ── helpers ─────────────────────────────────────────────────────────────────
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _outbox_view() -> Any:
+    """Outbox rows with, for an edit, its post's message id and status."""
+    post = outbox.alias("post")
+    return select(
+        outbox.c.id,
+        outbox.c.story_id,
+        outbox.c.channel_id,
+        outbox.c.kind,
+        outbox.c.attempts,
+        outbox.c.next_attempt_at,
+        outbox.c.claimed_by,
+        outbox.c.claimed_until,
+        post.c.message_id,
+        post.c.status.label("post_status"),
+    ).outerjoin(
+        post,
+        (post.c.story_id == outbox.c.story_id)
+        & (post.c.channel_id == outbox.c.channel_id)
+        & (post.c.kind == "post"),
+    )
+
+
+def _pick_due(
+    rows: Iterable[Any],
+    now: datetime,
+    limit: int,
+    *,
+    owner: str | None = None,
+    lockable: set[int] | None = None,
+) -> list[OutboxRow]:
+    """The rows of ``rows`` (pending, oldest first) that may be sent now.
+
+    A post that is not due, or that another replica holds (row locked by its
+    claim transaction, or claimed and the lease still running), holds back
+    the later posts of its channel. An edit waits for its post to be sent.
+    """
+    due: list[OutboxRow] = []
+    held: set[str] = set()  # channels whose oldest pending post cannot go now
+    for r in rows:
+        if len(due) >= limit:
+            break
+        taken = (lockable is not None and r.id not in lockable) or (
+            owner is not None
+            and r.claimed_by not in (None, owner)
+            and (_utc(r.claimed_until) or now) > now
+        )
+        not_yet = (_utc(r.next_attempt_at) or now) > now
+        if r.kind == "post" and (r.channel_id in held or taken or not_yet):
+            held.add(r.channel_id)
+            continue
+        if r.kind == "edit" and (taken or not_yet or r.post_status != "sent"):
+            continue  # the post goes first (it will show the mentions anyway)
+        due.append(
+            OutboxRow(
+                r.id,
+                r.story_id,
+                r.channel_id,
+                r.kind,
+                r.attempts,
+                r.message_id if r.kind == "edit" else None,
+            )
+        )
+    return due
+
+
+def _sqlite_timeout(url: str) -> float:
+    """Seconds a statement waits for another writer's lock: ``?timeout=S`` in the URL."""
+    raw = make_url(url).query.get("timeout")
+    if raw is None:
+        return SQLITE_BUSY_TIMEOUT
+    try:
+        seconds = float(raw if isinstance(raw, str) else raw[0])
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise StoreError(f"{url}: timeout must be seconds, more than 0 and at most 3600")
+    return seconds
+
+
+def _sqlite_pragmas(dbapi_connection: Any, busy: float) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
     cursor.close()
 
 
@@ -603,6 +1394,16 @@ def _state(row: Any) -> SourceState:
         last_error_at=_utc(row.last_error_at),
         consecutive_failures=row.consecutive_failures or 0,
         entries_last_poll=row.entries_last_poll,
+        last_status=row.last_status,
+        last_elapsed=row.last_elapsed,
+        failing_since=_utc(row.failing_since),
+        backoff_until=_utc(row.backoff_until),
+        cadence_seconds=row.cadence_seconds,
+        usual_entries=row.usual_entries,
+        newest_entry_at=_utc(row.newest_entry_at),
+        health_flags=tuple(row.health_flags or ()),
+        health_note=row.health_note,
+        health_changed_at=_utc(row.health_changed_at),
     )
 
 
@@ -635,4 +1436,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["KnownArticle", "OutboxRow", "SourceState", "Store", "Tx", "utcnow"]
+__all__ = [
+    "Cached",
+    "IndexRow",
+    "KnownArticle",
+    "OutboxRow",
+    "SourceState",
+    "Store",
+    "Tx",
+    "utcnow",
+]

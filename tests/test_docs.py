@@ -7,15 +7,27 @@ from pathlib import Path
 
 from monitor.cli import build_parser
 from monitor.config import (
+    AppriseChannel,
     ArticleSelectors,
+    BotSettings,
     ChannelFilter,
     ConsoleChannel,
+    DedupSettings,
     Defaults,
+    GkmlptSource,
     HtmlSource,
     HttpSettings,
+    ItemSelectors,
+    JcmsSource,
+    JpaasSource,
+    JsonFields,
+    JsonSource,
+    LexiconExtension,
     ListSelectors,
+    Retention,
     RssSource,
     TelegramChannel,
+    WebhookChannel,
 )
 from monitor.model import Category
 from monitor.sources import PARSERS
@@ -43,15 +55,34 @@ def test_every_yaml_key_is_documented() -> None:
         HttpSettings,
         RssSource,
         HtmlSource,
+        JcmsSource,
+        JpaasSource,
+        GkmlptSource,
+        JsonSource,
+        JsonFields,
+        ItemSelectors,
         ListSelectors,
         ArticleSelectors,
         TelegramChannel,
         ConsoleChannel,
+        WebhookChannel,
+        AppriseChannel,
+        BotSettings,
         ChannelFilter,
+        LexiconExtension,
+        DedupSettings,
+        Retention,
     )
     for model in models:
         for key in model.model_fields:
             assert documented(key) or f"{key}:" in README, f"{model.__name__}.{key}"
+
+
+def test_every_top_level_key_is_documented() -> None:
+    from monitor.config import Config
+
+    for key in Config.model_fields:
+        assert documented(key), key
 
 
 def test_every_kind_and_category_is_documented() -> None:
@@ -77,3 +108,17 @@ def test_quick_start_commands_exist_in_the_makefile() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci and "MONITOR_REQUIRE_POSTGRES=1" in ci
+
+
+def test_every_bot_command_and_webhook_field_is_documented() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.model import Story
+    from notifiers.bot import OPERATOR_COMMANDS, PUBLIC_COMMANDS
+    from notifiers.webhook import story_payload
+
+    for name, _text in (*PUBLIC_COMMANDS, *OPERATOR_COMMANDS, ("start", "")):
+        assert f"`/{name}" in README, name
+    story = Story(1, "t", "u", "s", "CN", "other", "en", "x", first_seen=datetime.now(UTC))
+    for key in story_payload(story):
+        assert f'"{key}":' in README, key

@@ -15,7 +15,9 @@ from tests.servers.newssite import NewsSite, load_articles
 RELEVANT_STORIES = 6  # seven relevant articles; sc-opinions-zh and -en are one event
 
 
-def write_config(tmp_path: Path, site: NewsSite, *, backlog: int = 50, extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, site: NewsSite, *, backlog: int = 50, extra: str = "", channel: str = ""
+) -> Path:
     path = tmp_path / "sources.yaml"
     path.write_text(
         f"""\
@@ -44,6 +46,7 @@ channels:
     kind: telegram
     chat: "@quality_test"
     pace: 0s
+{channel}
 """,
         encoding="utf-8",
     )
@@ -303,3 +306,60 @@ def _outbox(store: Store) -> dict[tuple[str, str], int]:
             )
         ).all()
     return {(kind, status): n for kind, status, n in rows}
+
+
+def test_story_command_explains_why_articles_were_grouped(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    env: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, newssite)
+    assert run_once(config) == 0
+    store = Store(env)
+    grouped = [s for s in store.recent_stories(50) if s.also]
+    store.close()
+    assert len(grouped) == 1  # the Sichuan press conference, in Chinese and English
+    capsys.readouterr()
+    assert main(["--config", str(config), "story", str(grouped[0].id)]) == 0
+    out = capsys.readouterr().out
+    assert ": lead" in out
+    assert "event (same province and window; shares" in out or "near_duplicate (" in out
+
+
+@pytest.mark.parametrize(
+    ("on_update", "posts", "edits"),
+    [
+        ("edit", RELEVANT_STORIES, 1),
+        ("follow_up", RELEVANT_STORIES + 1, 0),
+        ("none", RELEVANT_STORIES, 0),
+    ],
+)
+def test_what_a_story_update_does_is_the_channels_choice(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    env: str,
+    on_update: str,
+    posts: int,
+    edits: int,
+) -> None:
+    """The Chinese and English reports of one event: the second updates the story."""
+    # Post the first report alone, so that the second arrives after the post.
+    newssite.unpublish("sc-opinions-en")
+    config = write_config(tmp_path, newssite, channel=f"    on_update: {on_update}")
+    assert run_once(config) == 0
+    newssite.publish(_english_report())
+    assert run_once(config) == 0
+    assert len(botapi.sent) == posts
+    assert len(botapi.edits) == edits
+    if on_update == "follow_up":
+        assert "也见于" in botapi.sent[-1]["text"]
+
+
+def _english_report() -> dict[str, object]:
+    from tests.servers.newssite import load_articles
+
+    [article] = [a for a in load_articles() if a["id"] == "sc-opinions-en"]
+    return article
