@@ -3,8 +3,11 @@ and runs one pass or the scheduler. [IO]"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -59,6 +62,22 @@ def start_web(
 
 
 async def run(config: Config, settings: Settings, *, once: bool) -> int:
+    # A stop signal can come while the process is still starting (its health
+    # endpoint answers before the index is loaded): take it from the first
+    # moment, and hand it to the runner once there is one.
+    stop_requested = asyncio.Event()
+    runners: list[Any] = []
+
+    def request_stop() -> None:
+        stop_requested.set()
+        for runner in runners:
+            runner.stop()
+
+    loop = asyncio.get_running_loop()
+    if not once:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, request_stop)
     replica = replica_id()
     store = Store(settings.db_url)
     try:
@@ -155,7 +174,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 )
                 return 0
 
-            await Runner(
+            runner = Runner(
                 ctx,
                 deliverer,
                 ownership=ownership,
@@ -165,7 +184,11 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 lease=settings.lease,
                 digests=outlets.digests,
                 bot=outlets.bot,
-            ).run()
+            )
+            runners.append(runner)
+            if stop_requested.is_set():
+                runner.stop()  # asked to stop while starting: start nothing, exit cleanly
+            await runner.run()
             return 0
     finally:
         status.set_not_ready("stopped")
