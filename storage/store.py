@@ -403,21 +403,21 @@ class Store:
         with self._read() as conn:
             return {r.source_id: _state(r) for r in conn.execute(select(source_state))}
 
-    def unseen(self, source_id: str, keys: Iterable[str]) -> set[str]:
-        """Which of these entry keys this source has not listed before."""
-        wanted = list(dict.fromkeys(keys))
-        seen: set[str] = set()
+    def _present(self, column: Any, values: Iterable[str], *where: Any) -> set[str]:
+        """Which of ``values`` occur in ``column`` (rows matching ``where``), asked in
+        chunks of 500 so that a long list never exceeds a driver's parameter limit."""
+        wanted = [v for v in dict.fromkeys(values) if v]
+        found: set[str] = set()
         with self._read() as conn:
             for i in range(0, len(wanted), 500):
-                seen.update(
-                    conn.execute(
-                        select(entries.c.key).where(
-                            entries.c.source_id == source_id,
-                            entries.c.key.in_(wanted[i : i + 500]),
-                        )
-                    ).scalars()
-                )
-        return set(wanted) - seen
+                query = select(column).where(column.in_(wanted[i : i + 500]), *where)
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def unseen(self, source_id: str, keys: Iterable[str]) -> set[str]:
+        """Which of these entry keys this source has not listed before."""
+        wanted = set(keys)
+        return wanted - self._present(entries.c.key, wanted, entries.c.source_id == source_id)
 
     def fingerprints(self, *, after_id: int = 0, since: datetime | None = None) -> list[IndexRow]:
         with self.transaction() as tx:
@@ -425,34 +425,11 @@ class Store:
 
     def seen_guids(self, source_id: str, guids: Iterable[str]) -> set[str]:
         """Which of these feed GUIDs this source has listed before (under any link)."""
-        wanted = [g for g in dict.fromkeys(guids) if g]
-        found: set[str] = set()
-        with self._read() as conn:
-            for i in range(0, len(wanted), 500):
-                found.update(
-                    conn.execute(
-                        select(entries.c.guid).where(
-                            entries.c.source_id == source_id,
-                            entries.c.guid.in_(wanted[i : i + 500]),
-                        )
-                    ).scalars()
-                )
-        return found
+        return self._present(entries.c.guid, guids, entries.c.source_id == source_id)
 
     def known_urls(self, canonical_urls: Iterable[str]) -> set[str]:
         """Which of these canonical URLs are stored articles already (from any source)."""
-        wanted = list(dict.fromkeys(canonical_urls))
-        found: set[str] = set()
-        with self._read() as conn:
-            for i in range(0, len(wanted), 500):
-                found.update(
-                    conn.execute(
-                        select(articles.c.canonical_url).where(
-                            articles.c.canonical_url.in_(wanted[i : i + 500])
-                        )
-                    ).scalars()
-                )
-        return found
+        return self._present(articles.c.canonical_url, canonical_urls)
 
     def story(self, story_id: int) -> Story | None:
         with self._read() as conn:
