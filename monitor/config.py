@@ -613,6 +613,53 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """Plain safe loading; duplicate keys are found separately on the node tree."""
 
 
+_MAX_DEPTH = 50  # levels of nesting; a real sources.yaml has fewer than ten
+_MAX_VALUES = 100_000  # values once YAML aliases are expanded (a real file: a few thousand)
+
+
+def _shape_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, why) when the node tree cannot be read safely, else None: an alias
+    inside the value it names (a loop), nesting too deep, or aliases that expand
+    to more values than any configuration has (a "billion laughs")."""
+    sizes: dict[int, int] = {}  # id(node) → values under it, aliases expanded
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        line = node.start_mark.line + 1
+        if key in open_nodes:
+            raise _Shape(line, "a YAML alias refers to a value that contains it")
+        if depth > _MAX_DEPTH:
+            raise _Shape(line, f"values nested more than {_MAX_DEPTH} deep")
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        open_nodes.add(key)
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        open_nodes.discard(key)
+        if total > _MAX_VALUES:
+            raise _Shape(line, f"YAML aliases expand to more than {_MAX_VALUES:,} values")
+        sizes[key] = total
+        return total
+
+    try:
+        size(root, 0)
+    except _Shape as shape:
+        return shape.line, shape.why
+    return None
+
+
+class _Shape(Exception):
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(why)
+        self.line, self.why = line, why
+
+
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[str]) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -684,12 +731,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
 def parse_config(text: str, *, name: str = "sources.yaml", env: Mapping[str, str]) -> Config:
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        if node is not None and (shape := _shape_problem(node)) is not None:
+            raise ConfigError([ConfigProblem(name, shape[0], "", shape[1])])
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([ConfigProblem(name, line, "", f"not valid YAML: {problem}")]) from None
+    except RecursionError:  # the YAML parser itself recurses per level of nesting
+        raise ConfigError(
+            [ConfigProblem(name, None, "", f"not valid YAML: nested more than {_MAX_DEPTH} deep")]
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

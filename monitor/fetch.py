@@ -245,7 +245,12 @@ class Fetcher:
         """Make one request (GET or POST) with retries; a GET is conditional when
         validators are given. ``render`` loads a GET in the headless browser."""
         url = request.url
-        if urlsplit(url).scheme not in ("http", "https"):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (raises ValueError when out of range)
+        except ValueError as exc:
+            raise FetchError(source_id, f"{url}: not a valid URL: {exc}") from exc
+        if parts.scheme not in ("http", "https"):
             raise FetchError(source_id, f"{url}: only http and https URLs are fetched")
         headers = request.all_headers()
         if request.method == "GET":
@@ -335,7 +340,7 @@ class Fetcher:
                 ) from exc
             except httpx.DecodingError as exc:  # a body that is not the gzip/br it claims
                 raise FetchError(source_id, f"{url}: undecodable compressed body: {exc}") from exc
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise FetchError(source_id, f"{url}: {type(exc).__name__}: {exc}") from exc
         declared = response.charset_encoding
         text, codec = decode(content, declared=declared, forced=encoding)

@@ -227,13 +227,16 @@ def canonical_url(url: str, *, mobile_hosts: Collection[str] = ()) -> str:
     ``m`` and ``wap``) are dropped where a site serves the same article on a
     mobile host.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a port out of range, a broken IPv6 host: no normal form but itself
+        return url.strip()
     host = (parts.hostname or "").lower().rstrip(".")
     for prefix in mobile_hosts:
         if host.startswith(prefix + ".") and host.count(".") >= 2:
             host = host[len(prefix) + 1 :]
             break
-    port = parts.port
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     path = re.sub(r"/{2,}", "/", parts.path or "/")
     for name in _INDEX_FILES:

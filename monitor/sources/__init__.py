@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from monitor.model import Entry, FetchResult
 
@@ -104,6 +104,15 @@ def register(
     return add
 
 
+def join(base: str, link: str) -> str:
+    """``urljoin`` that never raises: a link that is no URL at all (``http://[x``)
+    gives "" (which every parser skips) instead of failing the whole list."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return ""
+
+
 def headers_of(source: Any, **extra: str) -> tuple[tuple[str, str], ...]:
     """The source's configured headers, after the kind's own (the source wins)."""
     merged = {**extra, **(getattr(source, "headers", None) or {})}
@@ -135,8 +144,28 @@ def step(result: FetchResult, source: Any) -> Request | None:
 
 
 def parse(result: FetchResult, source: Any) -> list[Entry]:
-    """Entries of one fetched feed, list page or API answer, by the source's kind."""
-    return PARSERS[source.kind](result, source)
+    """Entries of one fetched feed, list page or API answer, by the source's kind.
+
+    An entry whose link cannot be fetched (a port out of range, a broken host)
+    is dropped with a warning: it could never be read, and would otherwise be
+    retried at every poll.
+    """
+    entries = PARSERS[source.kind](result, source)
+    bad = [e.url for e in entries if not _fetchable(e.url)]
+    if not bad:
+        return entries
+    kept = Parsed([e for e in entries if _fetchable(e.url)], getattr(entries, "warnings", ()))
+    kept.warnings.append(f"{len(bad)} entries with a broken link dropped: {bad[0]!r}")
+    return kept
+
+
+def _fetchable(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError when out of range)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def json_request(url: str, source: Any, body: Any) -> Request:
@@ -161,6 +190,7 @@ __all__ = [
     "headers_of",
     "html",
     "jcms",
+    "join",
     "jpaas",
     "json_api",
     "parse",

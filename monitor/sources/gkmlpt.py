@@ -16,11 +16,11 @@ the first one present is used. Article pages carry ``ArticleTitle`` and
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from monitor.errors import ParseError
 from monitor.model import Entry, FetchResult
-from monitor.sources import Request, headers_of, register
+from monitor.sources import Request, headers_of, join, register
 from monitor.sources.json_api import clean_text, load_json, to_datetime
 
 _URL_FIELDS = ("url", "post_url", "link")
@@ -60,7 +60,7 @@ def parse_articles(result: FetchResult, source: Any) -> list[Entry]:
         if not isinstance(article, dict):
             continue
         link = next((article[k] for k in _URL_FIELDS if isinstance(article.get(k), str)), "")
-        url = urljoin(result.final_url, link.strip()) if link.strip() else ""
+        url = join(result.final_url, link.strip()) if link.strip() else ""
         if not url.startswith(("http://", "https://")) or url in seen:
             continue
         seen.add(url)

@@ -10,14 +10,13 @@ import warnings
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 
 from monitor.errors import ParseError
 from monitor.extract import parse_date
 from monitor.model import Entry, FetchResult
-from monitor.sources import register
+from monitor.sources import join, register
 
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "#")
 
@@ -53,7 +52,7 @@ def entries_from_items(
         href = (anchor.get("href") if anchor is not None else None) or ""
         if not isinstance(href, str) or not href.strip() or href.strip().startswith(_SKIP_SCHEMES):
             continue
-        url = urljoin(base_url, href.strip())
+        url = join(base_url, href.strip())
         if not url.startswith(("http://", "https://")) or url in seen:
             continue
         seen.add(url)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from monitor.errors import ParseError
 from monitor.model import Entry, FetchResult
-from monitor.sources import Request, default_request, headers_of, register
+from monitor.sources import Request, default_request, headers_of, join, register
 from monitor.sources.html import entries_from_items, soup_of
 
 API_PATH = "/api-gateway/jpaas-publish-server/front/page/build/unit"
@@ -59,7 +59,9 @@ def step(result: FetchResult, source: Any) -> Request | None:
     if not isinstance(api, str) or not api.strip():
         raise ParseError(source.id, "the jpaas build script names no url")
     query = _querydata(raw if isinstance(raw, str) else "")
-    target = urljoin(result.final_url, api.strip())
+    target = join(result.final_url, api.strip())
+    if not target:
+        raise ParseError(source.id, f"the jpaas build script names no usable url: {api!r}")
     if query:
         target += ("&" if "?" in target else "?") + urlencode(query)
     return Request(target, headers=headers_of(source, Accept=_JSON_ACCEPT, Referer=source.url))

@@ -18,12 +18,11 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 from monitor.errors import ParseError
 from monitor.extract import parse_date
 from monitor.model import Entry, FetchResult
-from monitor.sources import Request, default_request, headers_of, json_request, register
+from monitor.sources import Request, default_request, headers_of, join, json_request, register
 
 _JSONP = re.compile(r"^\s*[\w$.]+\s*\((.*)\)\s*;?\s*$", re.S)
 _TAGS = re.compile(r"<[^>]+>")
@@ -137,7 +136,7 @@ def parse_json(result: FetchResult, source: Any) -> list[Entry]:
             link = str(field(item, spec.url) or "").strip()
         if not link:
             continue
-        url = urljoin(result.final_url, link)
+        url = join(result.final_url, link)
         if not url.startswith(("http://", "https://")) or url in seen:
             continue
         seen.add(url)

@@ -11,7 +11,6 @@ import calendar
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 from feedparser.datetimes import _parse_date  # the same date rules on both paths
@@ -20,7 +19,7 @@ from lxml import etree
 from monitor.errors import ParseError
 from monitor.extract import html_to_text
 from monitor.model import Entry, FetchResult
-from monitor.sources import Parsed, register
+from monitor.sources import Parsed, join, register
 
 # A label that disagrees with the bytes, or an unusual Content-Type: read fine, not worth a word.
 _HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
@@ -33,8 +32,16 @@ def _when(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
         if value:
-            return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            return _utc(value)
     return None
+
+
+def _utc(value: Any) -> datetime | None:
+    """A parsed UTC time tuple as a datetime; None past year 1–9999 (0001-01-01+14:00)."""
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _plain(title: str) -> str:
@@ -60,12 +67,15 @@ def parse_feed(result: FetchResult, source: Any) -> list[Entry]:
         headers["content-type"] = f"application/xml; charset={result.encoding}"
     # Sanitising HTML and resolving links inside it cost a third of the parse; the
     # pipeline only ever takes the text of a feed's HTML (monitor.extract.html_to_text).
-    feed = feedparser.parse(
-        result.content,
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        feed = feedparser.parse(
+            result.content,
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except ValueError as exc:  # feedparser's charset sniffing: a NUL in a declared encoding
+        raise ParseError(source.id, f"not a readable feed: {exc}") from exc
     if feed.bozo and not feed.entries:
         cause = feed.get("bozo_exception")
         raise ParseError(source.id, f"not a readable feed: {cause or 'no entries'}")
@@ -83,7 +93,7 @@ def parse_feed(result: FetchResult, source: Any) -> list[Entry]:
             link = links[0] if links else ""
         if not link:
             continue
-        url = urljoin(result.final_url, link.strip())
+        url = join(result.final_url, link.strip())
         if not url.startswith(("http://", "https://")):
             continue
         content = item.get("content") or []
@@ -137,13 +147,13 @@ def _read_fast(result: FetchResult, source: Any) -> Parsed | None:
     if root.tag == "rss":
         channel = root.find("channel")
         items = channel.findall("item") if channel is not None else []
-        read = _rss_item
+        read, guid_is_uri = _rss_item, _permalink
     elif root.tag == f"{{{_RDF}}}RDF":
         items = root.findall(f"{{{_RSS1}}}item")
-        read = _rdf_item
+        read, guid_is_uri = _rdf_item, _never
     elif root.tag == f"{{{_ATOM}}}feed":
         items = root.findall(f"{{{_ATOM}}}entry")
-        read = _atom_entry
+        read, guid_is_uri = _atom_entry, _always
     else:
         return None
     if not items:
@@ -154,9 +164,11 @@ def _read_fast(result: FetchResult, source: Any) -> Parsed | None:
         if fields is None:
             return None
         link, title, when, guid, summary, body = fields
+        if guid and guid_is_uri(item):
+            guid = join(result.final_url, guid) or guid  # feedparser resolves it as a URI too
         if not link:
             continue
-        url = urljoin(result.final_url, link.strip())
+        url = join(result.final_url, link.strip())
         if not url.startswith(("http://", "https://")):
             continue
         entries.append(
@@ -190,8 +202,22 @@ def _date(*values: str | None) -> datetime | None:
         if value:
             parsed = _parse_date(value)
             if parsed:
-                return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+                return _utc(parsed)
     return None
+
+
+def _permalink(item: Any) -> bool:
+    """An RSS guid is a URI (resolved against the feed's URL) unless isPermaLink="false"."""
+    guid = item.find("guid")
+    return guid is not None and guid.get("isPermaLink", "true") == "true"
+
+
+def _always(_item: Any) -> bool:
+    return True  # an Atom id
+
+
+def _never(_item: Any) -> bool:
+    return False  # rdf:about is already absolute
 
 
 def _rss_item(item: Any) -> _Fields | None:
