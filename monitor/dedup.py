@@ -30,6 +30,7 @@ candidates the index returns.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from datasketch import MinHash
 
 from monitor.classify import TermSet
 
@@ -126,10 +126,50 @@ def shingles(text: str, language: str) -> set[bytes]:
     return {g.encode("utf-8") for g in grams if g}
 
 
+# MinHash as datasketch 2.0 computes it (``MinHash(num_perm=64, seed=7)``, its
+# default "affine32" scheme), bit for bit, so that stored signatures stay valid:
+# SHA-1's first 32 bits of each shingle, the MurmurHash3 finalizer, then 64
+# affine permutations a·h + b mod 2³² (a odd). Written out here because importing
+# datasketch imports scipy, which cost 80 MB of memory and 0.7 s at every start;
+# tests/test_drills_fuzz.py checks it against datasketch.
+_MINHASH_SEED = 7
+_MAX32 = np.uint32(0xFFFFFFFF)
+
+
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    random = np.random.RandomState(_MINHASH_SEED)
+    a = random.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = random.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
 def minhash(text: str, language: str) -> tuple[int, ...]:
-    m = MinHash(num_perm=NUM_PERM, seed=7)
-    m.update_batch(list(shingles(text, language)))
-    return tuple(int(v) for v in m.hashvalues)
+    return minhash_of(shingles(text, language))
+
+
+def minhash_of(shingles_: Iterable[bytes]) -> tuple[int, ...]:
+    """The MinHash signature of a set of shingles (bytes)."""
+    grams = list(shingles_)
+    if not grams:
+        return (int(_MAX32),) * NUM_PERM
+    hashes = np.fromiter(
+        (int.from_bytes(hashlib.sha1(g).digest()[:4], "little") for g in grams),
+        dtype=np.uint32,
+        count=len(grams),
+    ).reshape(-1, 1)
+    a, b = _permutations()
+    with np.errstate(over="ignore"):
+        permuted = _fmix32(hashes) * a + b  # uint32: the wrap-around is the mod 2³²
+    return tuple(int(v) for v in permuted.min(axis=0))
 
 
 def similarity(a: tuple[int, ...] | np.ndarray, b: tuple[int, ...] | np.ndarray) -> float:

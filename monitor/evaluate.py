@@ -68,7 +68,7 @@ def _as_set(value: Any) -> set[str] | None:
 
 
 def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[str, Any]:
-    # datasketch pulls in scipy (most of a second): only eval, not classify, pays for it
+    # the story index and matcher (numpy, the event lexicon): only eval, not classify, loads them
     from monitor.dedup import Concepts, StoryIndex, fingerprint, match_story
 
     lexicon, concepts = lexicon or Lexicon.load(), Concepts.load()
