@@ -436,12 +436,26 @@ def catch_up(tx: Tx, index: StoryIndex) -> None:
             )
 
 
+LOAD_BATCH = 5000  # rows read at a time when the index is built at start
+
+
 def load_index(store: Store, since: datetime) -> StoryIndex:
-    """The story index of everything first seen since ``since``, from storage."""
+    """The story index of everything first seen since ``since``, from storage.
+
+    Read in batches: the rows of 100,000 articles at once (a tuple of 64
+    Python ints each) took some 200 MB for a moment, several times the index.
+    """
     index = StoryIndex()
-    for row in store.fingerprints(since=since):
-        index.add(row.story_id, row.province, row.when, row.fingerprint, article_id=row.article_id)
-    return index
+    after = 0
+    while True:
+        rows = store.fingerprints(after_id=after, since=since, limit=LOAD_BATCH)
+        for row in rows:
+            index.add(
+                row.story_id, row.province, row.when, row.fingerprint, article_id=row.article_id
+            )
+        if len(rows) < LOAD_BATCH:
+            return index
+        after = rows[-1].article_id
 
 
 def _pending(added: list[IndexRow]) -> list[Candidate]:
