@@ -119,11 +119,10 @@ class Reader:
 async def _cycle(ctx: Context, config: Config) -> tuple[list[PollReport], float, float]:
     """One ``run --once`` pass: poll every enabled source, then write the fetch log."""
     started, cpu = time.perf_counter(), time.process_time()
-    begun = utcnow()
     enabled = [s for s in config.sources if s.enabled]
     reports = await poll_all(enabled, ctx)
     for report in reports:
-        await record_poll(ctx, report, started_at=begun, replica="bench", metrics=None)
+        record_poll(report, metrics=None)
     return reports, time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -197,6 +196,7 @@ async def run(
                 concepts=Concepts.load(),
                 channels=[("main", config.channels[0].filter)],
                 index=await db(load_index, store, utcnow() - INDEX_WINDOW),
+                replica="bench",
             )
             plan = ["first"] + ["unchanged", "changed"] * args.repeats
             plan += ["all-new"] if args.all_new else []

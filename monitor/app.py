@@ -129,6 +129,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 concepts=Concepts.load(),
                 channels=outlets.filters,
                 index=await db(load_index, store, utcnow() - INDEX_WINDOW),
+                replica=replica,
             )
             deliverer = Deliverer(
                 store,
@@ -152,12 +153,9 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                         len(skipped),
                         ", ".join(skipped[:10]) + (", …" if len(skipped) > 10 else ""),
                     )
-                started = utcnow()
                 reports = await poll_all([s for s in enabled if s.id in mine], ctx)
                 for report in reports:
-                    await record_poll(
-                        ctx, report, started_at=started, replica=replica, metrics=metrics
-                    )
+                    record_poll(report, metrics=metrics)
                 _summarise(reports)
                 await db(ownership.close)
                 await db(apply_retention, store, config.retention, owner=replica, now=utcnow())

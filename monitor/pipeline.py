@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor import sources
 from monitor.classify import Lexicon, classify
 from monitor.config import AnySource, ChannelFilter, Config
 from monitor.dedup import Candidate, Concepts, Fingerprint, StoryIndex, fingerprint, match_story
@@ -89,6 +90,7 @@ class Context:
     channels: list[tuple[str, ChannelFilter]]  # the active channels and their filters
     clock: Callable[[], datetime] = utcnow
     index: StoryIndex = field(default_factory=StoryIndex)  # recent stories, kept in step
+    replica: str | None = None  # named in the fetch log
 
     def canonical(self, url: str) -> str:
         """The canonical form of an entry's URL under this configuration."""
@@ -98,11 +100,17 @@ class Context:
 async def poll(source: Source, ctx: Context) -> PollReport:
     """Poll one source once. Never raises for the source's own faults: the
     report carries the error, and the source's state records it."""
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), ctx.clock()
     report = PollReport(source.id)
-    state = await ctx.db(ctx.store.source_state, source.id)  # a StoreError is the caller's
+    try:  # the list's first request: its validators are read with the state, in one visit
+        first = sources.request(source, 1)
+    except Exception:  # the poll itself reports what is wrong with it
+        first = None
+    key = first.key if first is not None else None
+    # A StoreError here (and in the last write) is the caller's: the database is down.
+    state, known = await ctx.db(ctx.store.poll_state, source.id, key)
     try:
-        await _poll(source, ctx, report, state)
+        await _poll(source, ctx, report, state, (key, known))
     except SourceError as exc:
         report.status, report.error = "error", exc.reason
         report.answered = not isinstance(exc, FetchError)  # a parse error follows an answer
@@ -116,14 +124,20 @@ async def poll(source: Source, ctx: Context) -> PollReport:
         log.exception("source %s: %s", source.id, reason)
         await _record_failure(ctx, source.id, reason)
     report.elapsed = time.perf_counter() - started
-    await _record_health(ctx, source, report, state)
+    await _finish(ctx, source, report, state, started_at)
     return report
 
 
-async def _record_health(
-    ctx: Context, source: Source, report: PollReport, state: SourceState | None
+async def _finish(
+    ctx: Context,
+    source: Source,
+    report: PollReport,
+    state: SourceState | None,
+    started_at: datetime,
 ) -> None:
-    """Learn from this poll (monitor/health.py); say a flag once, when it changes.
+    """Learn from this poll (monitor/health.py), say a flag once, when it changes,
+    and write it down in one transaction with the poll's line in the fetch log
+    (and, for an unchanged list, that the source was polled).
 
     ``state`` is the source's row as the poll found it: the poll itself only
     changed its failure count (reset by a success, one more for a failure),
@@ -161,23 +175,37 @@ async def _record_health(
             failing_after=ctx.config.defaults.failing_after,
         )
         health, changes = observe(previous, poll_seen, policy, jitter=random.random())
-        await ctx.db(
-            ctx.store.save_health,
-            source.id,
-            status=report.status,
-            elapsed=report.elapsed,
-            failing_since=health.failing_since,
-            backoff_until=health.backoff_until,
-            cadence_seconds=health.cadence,
-            usual_entries=health.usual_entries,
-            newest_entry_at=health.newest,
-            flags=health.flags,
-            note=health.note,
-            changed_at=health.changed_at,
-        )
-    except StoreError:
-        log.exception("source %s: could not record its health", source.id)
+    except Exception:  # a bug in the health rules must not fail the poll
+        log.exception("source %s: could not judge its health", source.id)
         return
+    await ctx.db(
+        ctx.store.finish_poll,
+        source.id,
+        health={
+            "status": report.status,
+            "elapsed": report.elapsed,
+            "failing_since": health.failing_since,
+            "backoff_until": health.backoff_until,
+            "cadence_seconds": health.cadence,
+            "usual_entries": health.usual_entries,
+            "newest_entry_at": health.newest,
+            "flags": health.flags,
+            "note": health.note,
+            "changed_at": health.changed_at,
+        },
+        log={
+            "replica": ctx.replica,
+            "started_at": started_at,
+            "status": report.status,
+            "seconds": report.elapsed,
+            "entries": report.entries,
+            "new": report.new,
+            "articles": report.articles,
+            "stories": report.stories,
+            "error": report.error,
+        },
+        unchanged_at=poll_seen.now if report.status == "not_modified" else None,
+    )
     for change in changes:
         if change.raised:
             log.warning("source %s: health: %s: %s", source.id, change.flag, change.message)
@@ -193,12 +221,18 @@ async def _record_failure(ctx: Context, source_id: str, reason: str) -> None:
 
 
 async def _poll(
-    source: Source, ctx: Context, report: PollReport, state: SourceState | None
+    source: Source,
+    ctx: Context,
+    report: PollReport,
+    state: SourceState | None,
+    prefetched: tuple[str | None, Cached],
 ) -> None:
     config = ctx.config
     first_poll = state is None or state.first_polled_at is None
 
     async def cached(key: str) -> Cached:
+        if key == prefetched[0]:
+            return prefetched[1]
         return await ctx.db(ctx.store.cached, key)
 
     async def all_new(found: list[Entry]) -> bool:
@@ -217,8 +251,8 @@ async def _poll(
         report.warnings.append(warning)
         log.warning("source %s: %s", source.id, warning)
     if listing.unchanged:
-        report.status = "not_modified"  # a 304 or the same bytes: nothing parsed, nothing read
-        await ctx.db(_commit_unchanged, ctx.store, source.id, ctx.clock())
+        # A 304 or the same bytes: nothing parsed, nothing read; poll() records it.
+        report.status = "not_modified"
         return
     entries = listing.entries
     report.entries = len(entries)
@@ -369,11 +403,6 @@ def _process(
 
 
 # ── the commit, in the database thread ──────────────────────────────────────
-
-
-def _commit_unchanged(store: Store, source_id: str, now: datetime) -> None:
-    with store.transaction() as tx:
-        tx.source_polled(source_id, now, None)
 
 
 def commit(

@@ -103,11 +103,8 @@ class Runner:
             if await self._backing_off(source):
                 await self._record_schedule(source.id)
                 return
-            started = self.ctx.clock()
             report = await poll(source, self.ctx)
-            await record_poll(
-                self.ctx, report, started_at=started, replica=self.replica, metrics=self.metrics
-            )
+            record_poll(report, metrics=self.metrics)
             if report.alerts:
                 self._wake_delivery.set()
             await self._record_schedule(source.id)
@@ -330,34 +327,12 @@ class Runner:
                 await self.ctx.db(self.ctx.store.drop_schedule, owned, self.replica)
 
 
-async def record_poll(
-    ctx: Context,
-    report: PollReport,
-    *,
-    started_at: datetime,
-    replica: str,
-    metrics: Metrics | None,
-) -> None:
-    """After a poll: one log line, the metrics, and a line in the fetch log."""
+def record_poll(report: PollReport, *, metrics: Metrics | None) -> None:
+    """After a poll: one log line and the metrics. (The poll wrote its own line
+    in the fetch log, in the transaction that recorded its health.)"""
     _log_report(report)
     if metrics is not None:
         metrics.observe_poll(report)
-    try:
-        await ctx.db(
-            ctx.store.log_poll,
-            report.source_id,
-            replica=replica,
-            started_at=started_at,
-            status=report.status,
-            seconds=report.elapsed,
-            entries=report.entries,
-            new=report.new,
-            articles=report.articles,
-            stories=report.stories,
-            error=report.error,
-        )
-    except StoreError as exc:
-        log.warning("source %s: could not write the fetch log: %s", report.source_id, exc)
 
 
 def _first_run(

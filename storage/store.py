@@ -28,6 +28,7 @@ from alembic.util import CommandError as AlembicError
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -107,6 +108,15 @@ def normalize_db_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+# Statements run at every poll, built once: building and keying a statement cost
+# more than running it against SQLite. Parameters named b_* are the WHERE's.
+_STATE_OF = select(source_state).where(source_state.c.source_id == bindparam("b_source_id"))
+_CACHED_OF = select(http_cache.c.etag, http_cache.c.last_modified, http_cache.c.content_hash).where(
+    http_cache.c.url == bindparam("b_url")
+)
+_UPDATE_STATE = update(source_state).where(source_state.c.source_id == bindparam("b_source_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,11 +356,7 @@ class Store:
     def cached(self, url: str) -> Cached:
         """The validators and content hash stored for a URL (or request key)."""
         with self._read() as conn:
-            row = conn.execute(
-                select(
-                    http_cache.c.etag, http_cache.c.last_modified, http_cache.c.content_hash
-                ).where(http_cache.c.url == url)
-            ).first()
+            row = conn.execute(_CACHED_OF, {"b_url": url}).first()
         return Cached(row.etag, row.last_modified, row.content_hash) if row else Cached()
 
     def source_health(self) -> list[SourceState]:
@@ -358,45 +364,45 @@ class Store:
         states = self.all_source_states().values()
         return sorted(states, key=lambda s: (not s.health_flags, s.source_id))
 
-    def save_health(
+    def save_health(self, source_id: str, **health: Any) -> None:
+        """Store what monitor.health learned from a poll (the row exists by then):
+        ``status``, ``elapsed``, ``failing_since``, ``backoff_until``,
+        ``cadence_seconds``, ``usual_entries``, ``newest_entry_at``, ``flags``,
+        ``note``, ``changed_at``."""
+        with self.transaction() as tx:
+            tx.save_health(source_id, **health)
+
+    def poll_state(self, source_id: str, key: str | None) -> tuple[SourceState | None, Cached]:
+        """What a poll reads first, in one visit: the source's state and what is
+        stored for the key of its list's first request."""
+        with self._read() as conn:
+            row = conn.execute(_STATE_OF, {"b_source_id": source_id}).first()
+            hit = conn.execute(_CACHED_OF, {"b_url": key}).first() if key is not None else None
+        cached = Cached(hit.etag, hit.last_modified, hit.content_hash) if hit else Cached()
+        return (_state(row) if row else None), cached
+
+    def finish_poll(
         self,
         source_id: str,
         *,
-        status: str,
-        elapsed: float,
-        failing_since: datetime | None,
-        backoff_until: datetime | None,
-        cadence_seconds: float | None,
-        usual_entries: float | None,
-        newest_entry_at: datetime | None,
-        flags: Iterable[str],
-        note: str | None,
-        changed_at: datetime | None,
+        health: dict[str, Any],
+        log: dict[str, Any] | None = None,
+        unchanged_at: datetime | None = None,
     ) -> None:
-        """Store what monitor.health learned from a poll (the row exists by then)."""
-        with self._write() as conn:
-            conn.execute(
-                update(source_state)
-                .where(source_state.c.source_id == source_id)
-                .values(
-                    last_status=status,
-                    last_elapsed=elapsed,
-                    failing_since=failing_since,
-                    backoff_until=backoff_until,
-                    cadence_seconds=cadence_seconds,
-                    usual_entries=usual_entries,
-                    newest_entry_at=newest_entry_at,
-                    health_flags=sorted(flags),
-                    health_note=note[:2000] if note else None,
-                    health_changed_at=changed_at,
-                )
-            )
+        """What a poll writes last, in one transaction: its health, its line in
+        the fetch log (``log``: the columns of :meth:`log_poll`), and, for a poll
+        that found its list unchanged (and so stored nothing else), that it polled
+        successfully at ``unchanged_at``."""
+        with self.transaction() as tx:
+            if unchanged_at is not None:
+                tx.source_polled(source_id, unchanged_at, None)
+            tx.save_health(source_id, **health)
+            if log is not None:
+                tx.log_poll(source_id, **log)
 
     def source_state(self, source_id: str) -> SourceState | None:
         with self._read() as conn:
-            row = conn.execute(
-                select(source_state).where(source_state.c.source_id == source_id)
-            ).first()
+            row = conn.execute(_STATE_OF, {"b_source_id": source_id}).first()
         return _state(row) if row else None
 
     def all_source_states(self) -> dict[str, SourceState]:
@@ -761,20 +767,18 @@ class Store:
         error: str | None = None,
     ) -> None:
         """One line of the fetch log: a poll and what it found or why it failed."""
-        with self._write() as conn:
-            conn.execute(
-                fetch_log.insert().values(
-                    source_id=source_id,
-                    replica=replica,
-                    started_at=started_at,
-                    status=status,
-                    seconds=seconds,
-                    entries=entries,
-                    new=new,
-                    articles=articles,
-                    stories=stories,
-                    error=error[:2000] if error else None,
-                )
+        with self.transaction() as tx:
+            tx.log_poll(
+                source_id,
+                replica=replica,
+                started_at=started_at,
+                status=status,
+                seconds=seconds,
+                entries=entries,
+                new=new,
+                articles=articles,
+                stories=stories,
+                error=error,
             )
 
     def recent_polls(self, source_id: str, limit: int = 50) -> list[dict[str, Any]]:
@@ -1045,13 +1049,73 @@ class Tx:
         }
         if entries_found is not None:
             values["entries_last_poll"] = entries_found
-        done = self.conn.execute(
-            update(source_state).where(source_state.c.source_id == source_id).values(**values)
-        )
+        done = self.conn.execute(_UPDATE_STATE, {"b_source_id": source_id, **values})
         if done.rowcount == 0:
             self.conn.execute(
-                source_state.insert().values(source_id=source_id, first_polled_at=now, **values)
+                source_state.insert(), {"source_id": source_id, "first_polled_at": now, **values}
             )
+
+    def save_health(
+        self,
+        source_id: str,
+        *,
+        status: str,
+        elapsed: float,
+        failing_since: datetime | None,
+        backoff_until: datetime | None,
+        cadence_seconds: float | None,
+        usual_entries: float | None,
+        newest_entry_at: datetime | None,
+        flags: Iterable[str],
+        note: str | None,
+        changed_at: datetime | None,
+    ) -> None:
+        self.conn.execute(
+            _UPDATE_STATE,
+            {
+                "b_source_id": source_id,
+                "last_status": status,
+                "last_elapsed": elapsed,
+                "failing_since": failing_since,
+                "backoff_until": backoff_until,
+                "cadence_seconds": cadence_seconds,
+                "usual_entries": usual_entries,
+                "newest_entry_at": newest_entry_at,
+                "health_flags": sorted(flags),
+                "health_note": note[:2000] if note else None,
+                "health_changed_at": changed_at,
+            },
+        )
+
+    def log_poll(
+        self,
+        source_id: str,
+        *,
+        replica: str | None,
+        started_at: datetime,
+        status: str,
+        seconds: float,
+        entries: int = 0,
+        new: int = 0,
+        articles: int = 0,
+        stories: int = 0,
+        error: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            fetch_log.insert(),
+            {
+                "source_id": source_id,
+                "replica": replica,
+                "started_at": started_at,
+                "status": status,
+                "seconds": seconds,
+                "entries": entries,
+                "new": new,
+                "articles": articles,
+                "stories": stories,
+                "error": error[:2000] if error else None,
+            },
+        )
 
     def source_failed(self, source_id: str, error: str, now: datetime) -> None:
         values = {"last_polled_at": now, "last_error": error[:2000], "last_error_at": now}
