@@ -109,8 +109,9 @@ async def poll(source: Source, ctx: Context) -> PollReport:
     key = first.key if first is not None else None
     # A StoreError here (and in the last write) is the caller's: the database is down.
     state, known = await ctx.db(ctx.store.poll_state, source.id, key)
+    quiet: _Quiet | None = None
     try:
-        await _poll(source, ctx, report, state, (key, known))
+        quiet = await _poll(source, ctx, report, state, (key, known))
     except SourceError as exc:
         report.status, report.error = "error", exc.reason
         report.answered = not isinstance(exc, FetchError)  # a parse error follows an answer
@@ -124,8 +125,18 @@ async def poll(source: Source, ctx: Context) -> PollReport:
         log.exception("source %s: %s", source.id, reason)
         await _record_failure(ctx, source.id, reason)
     report.elapsed = time.perf_counter() - started
-    await _finish(ctx, source, report, state, started_at)
+    await _finish(ctx, source, report, state, started_at, quiet)
     return report
+
+
+@dataclass(frozen=True)
+class _Quiet:
+    """A poll that found nothing new: what it leaves for the last write to record
+    (one transaction instead of two). ``validators`` is None for an unchanged list."""
+
+    at: datetime
+    entries: int | None = None
+    validators: tuple[str, Cached] | None = None
 
 
 async def _finish(
@@ -134,10 +145,11 @@ async def _finish(
     report: PollReport,
     state: SourceState | None,
     started_at: datetime,
+    quiet: _Quiet | None,
 ) -> None:
     """Learn from this poll (monitor/health.py), say a flag once, when it changes,
     and write it down in one transaction with the poll's line in the fetch log
-    (and, for an unchanged list, that the source was polled).
+    (and, for a poll that found nothing new, that the source was polled).
 
     ``state`` is the source's row as the poll found it: the poll itself only
     changed its failure count (reset by a success, one more for a failure),
@@ -204,7 +216,9 @@ async def _finish(
             "stories": report.stories,
             "error": report.error,
         },
-        unchanged_at=poll_seen.now if report.status == "not_modified" else None,
+        polled_at=quiet.at if quiet is not None else None,
+        entries_found=quiet.entries if quiet is not None else None,
+        validators=quiet.validators if quiet is not None else None,
     )
     for change in changes:
         if change.raised:
@@ -226,7 +240,9 @@ async def _poll(
     report: PollReport,
     state: SourceState | None,
     prefetched: tuple[str | None, Cached],
-) -> None:
+) -> _Quiet | None:
+    """Read the list and what is new on it, and commit what was read; or, when
+    nothing is new, leave the bookkeeping to the poll's last write."""
     config = ctx.config
     first_poll = state is None or state.first_polled_at is None
 
@@ -253,7 +269,7 @@ async def _poll(
     if listing.unchanged:
         # A 304 or the same bytes: nothing parsed, nothing read; poll() records it.
         report.status = "not_modified"
-        return
+        return _Quiet(ctx.clock())
     entries = listing.entries
     report.entries = len(entries)
     report.dates = [e.published for e in entries if e.published]
@@ -265,6 +281,8 @@ async def _poll(
     unseen = await ctx.db(ctx.store.unseen, source.id, keyed)
     new = [e for key, e in keyed.items() if key in unseen]
     # The same feed item under a new link (a site moved its pages): known by its GUID.
+    if not new:  # the list changed (a date, a counter) but lists nothing new
+        return _Quiet(ctx.clock(), len(entries), (listing.key, listing.validators))
     guids = await ctx.db(ctx.store.seen_guids, source.id, [e.guid for e in new if e.guid])
     moved = [e for e in new if e.guid in guids]
     new = [e for e in new if e.guid not in guids]
@@ -312,6 +330,7 @@ async def _poll(
         ctx.index,
     )
     report.articles, report.stories, report.alerts = len(processed), stories, alerts
+    return None
 
 
 def _newest(entries: list[Entry], count: int) -> list[Entry]:

@@ -117,6 +117,18 @@ _CACHED_OF = select(http_cache.c.etag, http_cache.c.last_modified, http_cache.c.
     http_cache.c.url == bindparam("b_url")
 )
 _UPDATE_STATE = update(source_state).where(source_state.c.source_id == bindparam("b_source_id"))
+_UPDATE_CACHE = update(http_cache).where(http_cache.c.url == bindparam("b_url"))
+_LISTED_KEYS = select(entries.c.key).where(
+    entries.c.source_id == bindparam("b_source_id"),
+    entries.c.key.in_(bindparam("b_values", expanding=True)),
+)
+_LISTED_GUIDS = select(entries.c.guid).where(
+    entries.c.source_id == bindparam("b_source_id"),
+    entries.c.guid.in_(bindparam("b_values", expanding=True)),
+)
+_STORED_URLS = select(articles.c.canonical_url).where(
+    articles.c.canonical_url.in_(bindparam("b_values", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,15 +399,23 @@ class Store:
         *,
         health: dict[str, Any],
         log: dict[str, Any] | None = None,
-        unchanged_at: datetime | None = None,
+        polled_at: datetime | None = None,
+        entries_found: int | None = None,
+        validators: tuple[str, Cached] | None = None,
     ) -> None:
-        """What a poll writes last, in one transaction: its health, its line in
-        the fetch log (``log``: the columns of :meth:`log_poll`), and, for a poll
-        that found its list unchanged (and so stored nothing else), that it polled
-        successfully at ``unchanged_at``."""
+        """What a poll writes last, in one transaction: its health and its line in
+        the fetch log (``log``: the columns of :meth:`log_poll`). A poll that
+        found nothing new (and so committed nothing of its own) also records here
+        that it polled successfully at ``polled_at`` (with ``entries_found`` when
+        it read the list) and the list's new ``validators`` (key, what to store)."""
         with self.transaction() as tx:
-            if unchanged_at is not None:
-                tx.source_polled(source_id, unchanged_at, None)
+            if polled_at is not None:
+                tx.source_polled(source_id, polled_at, entries_found)
+                if validators is not None:
+                    key, new = validators
+                    tx.save_validators(
+                        key, new.etag, new.last_modified, polled_at, new.content_hash
+                    )
             tx.save_health(source_id, **health)
             if log is not None:
                 tx.log_poll(source_id, **log)
@@ -409,21 +429,24 @@ class Store:
         with self._read() as conn:
             return {r.source_id: _state(r) for r in conn.execute(select(source_state))}
 
-    def _present(self, column: Any, values: Iterable[str], *where: Any) -> set[str]:
-        """Which of ``values`` occur in ``column`` (rows matching ``where``), asked in
-        chunks of 500 so that a long list never exceeds a driver's parameter limit."""
+    def _present(self, query: Any, values: Iterable[str], **params: Any) -> set[str]:
+        """Which of ``values`` the query finds (its ``b_values`` takes them), asked
+        in chunks of 500 so that a long list never exceeds a driver's limit."""
         wanted = [v for v in dict.fromkeys(values) if v]
         found: set[str] = set()
+        if not wanted:
+            return found
         with self._read() as conn:
             for i in range(0, len(wanted), 500):
-                query = select(column).where(column.in_(wanted[i : i + 500]), *where)
-                found.update(conn.execute(query).scalars())
+                found.update(
+                    conn.execute(query, {"b_values": wanted[i : i + 500], **params}).scalars()
+                )
         return found
 
     def unseen(self, source_id: str, keys: Iterable[str]) -> set[str]:
         """Which of these entry keys this source has not listed before."""
         wanted = set(keys)
-        return wanted - self._present(entries.c.key, wanted, entries.c.source_id == source_id)
+        return wanted - self._present(_LISTED_KEYS, wanted, b_source_id=source_id)
 
     def fingerprints(
         self, *, after_id: int = 0, since: datetime | None = None, limit: int | None = None
@@ -433,11 +456,11 @@ class Store:
 
     def seen_guids(self, source_id: str, guids: Iterable[str]) -> set[str]:
         """Which of these feed GUIDs this source has listed before (under any link)."""
-        return self._present(entries.c.guid, guids, entries.c.source_id == source_id)
+        return self._present(_LISTED_GUIDS, guids, b_source_id=source_id)
 
     def known_urls(self, canonical_urls: Iterable[str]) -> set[str]:
         """Which of these canonical URLs are stored articles already (from any source)."""
-        return self._present(articles.c.canonical_url, canonical_urls)
+        return self._present(_STORED_URLS, canonical_urls)
 
     def story(self, story_id: int) -> Story | None:
         with self._read() as conn:
@@ -1037,9 +1060,9 @@ class Tx:
             "updated_at": now,
             "content_hash": content_hash,
         }
-        done = self.conn.execute(update(http_cache).where(http_cache.c.url == url).values(**values))
+        done = self.conn.execute(_UPDATE_CACHE, {"b_url": url, **values})
         if done.rowcount == 0:
-            self.conn.execute(http_cache.insert().values(url=url, **values))
+            self.conn.execute(http_cache.insert(), {"url": url, **values})
 
     def source_polled(self, source_id: str, now: datetime, entries_found: int | None) -> None:
         values: dict[str, Any] = {
