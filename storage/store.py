@@ -168,6 +168,23 @@ class Cached:
     content_hash: str | None = None
 
 
+@dataclass(frozen=True)
+class PollEnd:
+    """What a poll writes last: its health (the columns of ``Tx.save_health``),
+    its line in the fetch log (``log``: the columns of ``Tx.log_poll``), and,
+    for a poll that found nothing new and so committed nothing of its own, that
+    it polled successfully at ``polled_at`` (with ``entries_found`` when it read
+    the list) and the list's new ``validators`` (its key, what to store)."""
+
+    source_id: str
+    health: dict[str, Any]
+    log: dict[str, Any] | None = None
+    polled_at: datetime | None = None
+    entries_found: int | None = None
+    validators: tuple[str, Cached] | None = None
+    has_state: bool = True  # the source's state row exists (it has been polled before)
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     id: int
@@ -393,32 +410,11 @@ class Store:
         cached = Cached(hit.etag, hit.last_modified, hit.content_hash) if hit else Cached()
         return (_state(row) if row else None), cached
 
-    def finish_poll(
-        self,
-        source_id: str,
-        *,
-        health: dict[str, Any],
-        log: dict[str, Any] | None = None,
-        polled_at: datetime | None = None,
-        entries_found: int | None = None,
-        validators: tuple[str, Cached] | None = None,
-    ) -> None:
-        """What a poll writes last, in one transaction: its health and its line in
-        the fetch log (``log``: the columns of :meth:`log_poll`). A poll that
-        found nothing new (and so committed nothing of its own) also records here
-        that it polled successfully at ``polled_at`` (with ``entries_found`` when
-        it read the list) and the list's new ``validators`` (key, what to store)."""
+    def finish_polls(self, ends: list[PollEnd]) -> None:
+        """What polls write last, in one transaction for many of them (group
+        commit: one transaction per poll cost more than its statements)."""
         with self.transaction() as tx:
-            if polled_at is not None:
-                tx.source_polled(source_id, polled_at, entries_found)
-                if validators is not None:
-                    key, new = validators
-                    tx.save_validators(
-                        key, new.etag, new.last_modified, polled_at, new.content_hash
-                    )
-            tx.save_health(source_id, **health)
-            if log is not None:
-                tx.log_poll(source_id, **log)
+            tx.finish_polls(ends)
 
     def source_state(self, source_id: str) -> SourceState | None:
         with self._read() as conn:
@@ -1078,67 +1074,41 @@ class Tx:
                 source_state.insert(), {"source_id": source_id, "first_polled_at": now, **values}
             )
 
-    def save_health(
-        self,
-        source_id: str,
-        *,
-        status: str,
-        elapsed: float,
-        failing_since: datetime | None,
-        backoff_until: datetime | None,
-        cadence_seconds: float | None,
-        usual_entries: float | None,
-        newest_entry_at: datetime | None,
-        flags: Iterable[str],
-        note: str | None,
-        changed_at: datetime | None,
-    ) -> None:
-        self.conn.execute(
-            _UPDATE_STATE,
-            {
-                "b_source_id": source_id,
-                "last_status": status,
-                "last_elapsed": elapsed,
-                "failing_since": failing_since,
-                "backoff_until": backoff_until,
-                "cadence_seconds": cadence_seconds,
-                "usual_entries": usual_entries,
-                "newest_entry_at": newest_entry_at,
-                "health_flags": sorted(flags),
-                "health_note": note[:2000] if note else None,
-                "health_changed_at": changed_at,
-            },
-        )
+    def save_health(self, source_id: str, **health: Any) -> None:
+        self.conn.execute(_UPDATE_STATE, {"b_source_id": source_id, **_health_values(**health)})
 
-    def log_poll(
-        self,
-        source_id: str,
-        *,
-        replica: str | None,
-        started_at: datetime,
-        status: str,
-        seconds: float,
-        entries: int = 0,
-        new: int = 0,
-        articles: int = 0,
-        stories: int = 0,
-        error: str | None = None,
-    ) -> None:
-        self.conn.execute(
-            fetch_log.insert(),
-            {
-                "source_id": source_id,
-                "replica": replica,
-                "started_at": started_at,
-                "status": status,
-                "seconds": seconds,
-                "entries": entries,
-                "new": new,
-                "articles": articles,
-                "stories": stories,
-                "error": error[:2000] if error else None,
-            },
-        )
+    def finish_polls(self, ends: Iterable[PollEnd]) -> None:
+        """See :class:`PollEnd`. The state updates and the fetch log lines go as
+        one executemany each (per set of columns)."""
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        lines: list[dict[str, Any]] = []
+        for end in ends:
+            values = {"b_source_id": end.source_id, **_health_values(**end.health)}
+            if end.polled_at is not None:
+                if not end.has_state:
+                    self.source_polled(end.source_id, end.polled_at, end.entries_found)
+                values |= {
+                    "last_polled_at": end.polled_at,
+                    "last_success_at": end.polled_at,
+                    "consecutive_failures": 0,
+                }
+                if end.entries_found is not None:
+                    values["entries_last_poll"] = end.entries_found
+                if end.validators is not None:
+                    key, new = end.validators
+                    self.save_validators(
+                        key, new.etag, new.last_modified, end.polled_at, new.content_hash
+                    )
+            updates.setdefault(tuple(sorted(values)), []).append(values)
+            if end.log is not None:
+                lines.append(_log_values(end.source_id, **end.log))
+        for rows in updates.values():
+            self.conn.execute(_UPDATE_STATE, rows)
+        if lines:
+            self.conn.execute(fetch_log.insert(), lines)
+
+    def log_poll(self, source_id: str, **line: Any) -> None:
+        self.conn.execute(fetch_log.insert(), _log_values(source_id, **line))
 
     def source_failed(self, source_id: str, error: str, now: datetime) -> None:
         values = {"last_polled_at": now, "last_error": error[:2000], "last_error_at": now}
@@ -1456,6 +1426,62 @@ def _short(exc: SQLAlchemyError) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def _health_values(
+    *,
+    status: str,
+    elapsed: float,
+    failing_since: datetime | None,
+    backoff_until: datetime | None,
+    cadence_seconds: float | None,
+    usual_entries: float | None,
+    newest_entry_at: datetime | None,
+    flags: Iterable[str],
+    note: str | None,
+    changed_at: datetime | None,
+) -> dict[str, Any]:
+    """The source_state columns of what monitor.health learned from a poll."""
+    return {
+        "last_status": status,
+        "last_elapsed": elapsed,
+        "failing_since": failing_since,
+        "backoff_until": backoff_until,
+        "cadence_seconds": cadence_seconds,
+        "usual_entries": usual_entries,
+        "newest_entry_at": newest_entry_at,
+        "health_flags": sorted(flags),
+        "health_note": note[:2000] if note else None,
+        "health_changed_at": changed_at,
+    }
+
+
+def _log_values(
+    source_id: str,
+    *,
+    replica: str | None,
+    started_at: datetime,
+    status: str,
+    seconds: float,
+    entries: int = 0,
+    new: int = 0,
+    articles: int = 0,
+    stories: int = 0,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The columns of one line of the fetch log."""
+    return {
+        "source_id": source_id,
+        "replica": replica,
+        "started_at": started_at,
+        "status": status,
+        "seconds": seconds,
+        "entries": entries,
+        "new": new,
+        "articles": articles,
+        "stories": stories,
+        "error": error[:2000] if error else None,
+    }
+
+
 def _state(row: Any) -> SourceState:
     return SourceState(
         source_id=row.source_id,
@@ -1513,6 +1539,7 @@ __all__ = [
     "IndexRow",
     "KnownArticle",
     "OutboxRow",
+    "PollEnd",
     "SourceState",
     "Store",
     "Tx",
