@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run once serve test lint demo bench bench-text bench-dedup bench-poll clean
+.PHONY: run once serve test lint demo bench bench-text bench-dedup bench-poll bench-cycle \
+        bench-pipeline bench-memory bench-delivery clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +36,7 @@ lint: $(STAMP)
 demo: $(STAMP)         ## a local news site on 127.0.0.1 and one pass over it, console output
 	$(BIN)/python -m tests.demo
 
-bench: bench-text bench-dedup bench-poll   ## every benchmark, one JSON object each on stdout
+bench: bench-text bench-dedup bench-poll bench-pipeline bench-cycle bench-memory bench-delivery  ## every benchmark, one JSON object each (about 25 min)
 
 bench-text: $(STAMP)   ## normalise + classify + summarise throughput, one core
 	$(BIN)/python -m bench.text
@@ -45,6 +46,24 @@ bench-dedup: $(STAMP)  ## near-duplicate threshold study; check+insert at 10k/10
 
 bench-poll: $(STAMP)   ## what an unchanged poll costs against a changed one (JSON)
 	$(BIN)/python -m bench.poll_cost
+
+# lemon24/reader, the yardstick of bench-cycle: its own venv, never a dependency of ours
+READER_VENV ?= /tmp/reader-venv
+$(READER_VENV)/bin/python:
+	$(PYTHON) -m venv $(READER_VENV)
+	$(READER_VENV)/bin/pip install --quiet reader==3.26 sgmllib3k  # feedparser needs it; not always pulled in
+
+bench-cycle: $(STAMP) $(READER_VENV)/bin/python  ## one cycle over 2,000 feeds at 200 ms, C=100, against reader
+	$(BIN)/python -m bench.poll_cycle --reader-python $(READER_VENV)/bin/python
+
+bench-pipeline: $(STAMP)  ## CPU per new article, stage by stage, against feedparser.parse
+	$(BIN)/python -m bench.pipeline_cost
+
+bench-memory: $(STAMP)  ## peak RSS of `run` with 2,000 sources and 100,000 stored articles
+	$(BIN)/python -m bench.memory
+
+bench-delivery: $(STAMP)  ## first seen → accepted by the Bot API, at 1 and 200 queued (~11 min)
+	$(BIN)/python -m bench.delivery
 
 clean:
 	rm -rf $(VENV) data/*.db

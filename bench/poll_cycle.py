@@ -30,6 +30,10 @@ With ``--reader-python``, lemon24/reader (``make_reader``, ``add_feed`` each
 URL, ``update_feeds(workers=100, scheduled=False)``) polls the same farm in
 the same run, right after each of our cycles, through bench/reader_cycle.py in
 that interpreter; without it the comparison is skipped, and said so.
+
+``bare_httpx``: the same requests from a bare ``httpx.AsyncClient`` at the same
+concurrency, no parsing and no database — a GET of each feed, then a
+conditional GET (all 304): the floor that the HTTP client alone sets.
 Prints one JSON object.
 """
 
@@ -46,6 +50,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench.feedfarm import FarmHandle, start_farm
 from monitor.classify import Lexicon
@@ -159,6 +165,37 @@ def _summary(
     }
 
 
+async def http_floor(urls: list[str], concurrency: int, latency: float) -> dict[str, Any]:
+    """The same requests from a bare ``httpx.AsyncClient`` (no parsing, no
+    database): a GET of every feed, then a conditional GET with its ETag (all
+    304). What the HTTP client alone costs: the floor under our cycles."""
+    limit = asyncio.Semaphore(concurrency)
+    etags: dict[str, str] = {}
+    figures: dict[str, Any] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits) as client:
+
+        async def get(url: str) -> None:
+            headers = {"If-None-Match": etags[url]} if url in etags else {}
+            async with limit:
+                response = await client.get(url, headers=headers)
+            if "etag" in response.headers:
+                etags[url] = response.headers["etag"]
+
+        for name in ("get", "conditional_get"):
+            started, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(get(u) for u in urls))
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            ideal = len(urls) * latency / concurrency
+            figures[name] = {
+                "wall_s": round(wall, 2),
+                "ratio_to_ideal": round(wall / ideal, 2),
+                "cpu_s": round(cpu, 2),
+                "cpu_ms_per_source": round(cpu / len(urls) * 1000, 2),
+            }
+    return figures
+
+
 async def run(
     farm: FarmHandle, args: argparse.Namespace, folder: Path, reader: Reader | None
 ) -> dict[str, Any]:
@@ -230,7 +267,8 @@ async def run(
     finally:
         db.close()
         store.close()
-    return {"ours": cycles, "reader": reader_cycles}
+    floor = await http_floor(farm.urls, args.concurrency, args.latency)
+    return {"ours": cycles, "reader": reader_cycles, "floor": floor}
 
 
 def _judge(result: dict[str, Any], latency: float) -> dict[str, Any]:
@@ -317,6 +355,7 @@ def main() -> None:
                 "follow": args.follow,
                 "database": "sqlite" if not args.db else args.db.split(":")[0],
                 "cycles": result["ours"],
+                "bare_httpx": result["floor"],
                 "reader": {
                     "version": reader.version if reader is not None else None,
                     "cycles": result["reader"],
