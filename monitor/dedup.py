@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -309,10 +310,16 @@ class StoryIndex:
         self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint64)
         self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
         self._buffered = 0
+        # Per article, by position: arrays rather than Python objects (a tuple and
+        # two strings an article were a third of the index's memory).
         self._sigs = np.empty((1024, NUM_PERM), dtype=np.uint32)
+        self._story_of = np.empty(1024, dtype=np.int64)
+        self._hashes = np.empty(1024, dtype="S64")  # text hashes (hex SHA-256), as bytes
+        self._language = np.empty(1024, dtype=np.uint8)  # index into self._languages
+        self._languages: list[str] = []
+        self._concepts: list[frozenset[str]] = []  # interned: few distinct sets
+        self._numbers: list[frozenset[str]] = []
         self._size = 0
-        self._story_of: list[int] = []
-        self._meta: list[tuple[str, str, frozenset[str], frozenset[str]]] = []
         self._stories: dict[int, _Story] = {}
         self._by_province: dict[str | None, list[tuple[datetime, int]]] = {}
         self._undated: dict[str | None, list[int]] = {}  # stories with no date (eval corpora)
@@ -331,6 +338,7 @@ class StoryIndex:
     def nbytes(self) -> int:
         """Bytes held in numpy arrays (the bulk of the index)."""
         arrays = [*self._keys, *self._pos, self._buf_keys, self._buf_pos, self._sigs]
+        arrays += [self._story_of, self._hashes, self._language]
         return sum(a.nbytes for a in arrays)
 
     def add(
@@ -345,13 +353,18 @@ class StoryIndex:
         """Index one stored article of a story (its lead or an attached one)."""
         position = self._size
         if position == len(self._sigs):
-            self._sigs = np.resize(self._sigs, (len(self._sigs) * 2, NUM_PERM))
+            self._grow()
         self._sigs[position] = np.asarray(fp.minhash, dtype=np.uint32)
+        self._story_of[position] = story_id
+        self._hashes[position] = fp.text_hash.encode("utf-8")
+        if fp.language not in self._languages:
+            self._languages.append(fp.language)
+        self._language[position] = self._languages.index(fp.language)
         self._size += 1
-        self._story_of.append(story_id)
         concepts = self._interned.setdefault(fp.concepts, fp.concepts)
         numbers = self._interned.setdefault(fp.doc_numbers, fp.doc_numbers)
-        self._meta.append((fp.language, fp.text_hash, concepts, numbers))
+        self._concepts.append(concepts)
+        self._numbers.append(numbers)
         self._buf_keys[self._buffered] = band_keys(fp.minhash)
         self._buf_pos[self._buffered] = position
         self._buffered += 1
@@ -359,6 +372,7 @@ class StoryIndex:
             self._merge()
         story = self._stories.get(story_id)
         if story is None:
+            province = sys.intern(province) if province is not None else None
             story = self._stories[story_id] = _Story(province, when, [])
             if when is not None:
                 bisect.insort(self._by_province.setdefault(province, []), (when, story_id))
@@ -388,14 +402,28 @@ class StoryIndex:
             self._keys[band], self._pos[band] = keys[order], pos[order]
         self._buffered = 0
 
+    def _grow(self) -> None:
+        """Room for more articles: a quarter more (doubling left half of it unused)."""
+        size, capacity = self._size, self._size + max(1024, self._size // 4)
+
+        def grown(array: np.ndarray) -> np.ndarray:
+            # Not np.resize: its result is a view of a copy twice the old size.
+            bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
+            bigger[:size] = array[:size]
+            return bigger
+
+        self._sigs = grown(self._sigs)
+        self._story_of = grown(self._story_of)
+        self._hashes = grown(self._hashes)
+        self._language = grown(self._language)
+
     def _fingerprint(self, position: int) -> Fingerprint:
-        language, text_hash, concepts, numbers = self._meta[position]
         return Fingerprint(
-            text_hash=text_hash,
+            text_hash=self._hashes[position].decode("utf-8"),
             minhash=tuple(int(v) for v in self._sigs[position]),
-            concepts=concepts,
-            doc_numbers=numbers,
-            language=language,
+            concepts=self._concepts[position],
+            doc_numbers=self._numbers[position],
+            language=self._languages[self._language[position]],
         )
 
     def _similar(self, fp: Fingerprint) -> set[int]:
@@ -422,7 +450,7 @@ class StoryIndex:
     ) -> list[Candidate]:
         """The stories this article could belong to: near-duplicates anywhere in
         the index, and stories of the same province within the event window."""
-        story_ids = {self._story_of[p] for p in self._similar(fp)}
+        story_ids = {int(self._story_of[p]) for p in self._similar(fp)}
         if province is not None:
             timeline = self._by_province.get(province, [])
             if when is None:  # an undated article may belong to any story of its province
