@@ -239,6 +239,8 @@ def canonical_url(url: str, *, mobile_hosts: Collection[str] = ()) -> str:
             break
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     path = re.sub(r"/{2,}", "/", parts.path or "/")
+    if not path.startswith("/"):  # a relative path ("index.htm"): the result will have one
+        path = "/" + path
     for name in _INDEX_FILES:
         if path.endswith("/" + name):
             path = path[: -len(name)]
