@@ -137,9 +137,12 @@ def test_the_install_and_start_commands_work_in_a_fresh_venv(
             health = subprocess.run(
                 [str(bin_), "health"], capture_output=True, text=True, env=env, check=False
             )
-            if health.returncode == 0 or time.monotonic() > deadline:
+            if health.returncode == 0 or time.monotonic() > deadline or process.poll() is not None:
                 break
             time.sleep(0.5)
+        if process.poll() is not None:  # it died: say why (a missing dependency, say)
+            _out, err = process.communicate()
+            raise AssertionError(f"the monitor exited with {process.returncode}:\n{err[-3000:]}")
         assert health.returncode == 0, health.stdout + health.stderr
         assert "/healthz" in health.stdout
         started = time.monotonic()
@@ -149,5 +152,6 @@ def test_the_install_and_start_commands_work_in_a_fresh_venv(
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+        if process.stderr is not None and not process.stderr.closed:
+            process.communicate()  # closes the pipe, whatever happened above
     assert process.returncode == 0, err
