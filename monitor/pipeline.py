@@ -94,6 +94,9 @@ class Context:
     index: StoryIndex = field(default_factory=StoryIndex)  # recent stories, kept in step
     replica: str | None = None  # named in the fetch log
     last_writes: GroupCommit = field(init=False)
+    # When each source this process polled may be tried again (monitor/health.py's
+    # backoff), as its last poll recorded it: `run` checks it before each poll.
+    backoff_until: dict[str, datetime | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_writes = GroupCommit(self.db, self.store)
@@ -149,9 +152,13 @@ class GroupCommit:
                         done.set_result(None)
 
 
-async def poll(source: Source, ctx: Context) -> PollReport:
+async def poll(
+    source: Source, ctx: Context, *, schedule: tuple[str, datetime | None] | None = None
+) -> PollReport:
     """Poll one source once. Never raises for the source's own faults: the
-    report carries the error, and the source's state records it."""
+    report carries the error, and the source's state records it. ``schedule``
+    (the replica and when it polls the source next) is written with the poll's
+    last write, for the dashboard."""
     started, started_at = time.perf_counter(), ctx.clock()
     report = PollReport(source.id)
     try:  # the list's first request: its validators are read with the state, in one visit
@@ -177,7 +184,7 @@ async def poll(source: Source, ctx: Context) -> PollReport:
         log.exception("source %s: %s", source.id, reason)
         await _record_failure(ctx, source.id, reason)
     report.elapsed = time.perf_counter() - started
-    await _finish(ctx, source, report, state, started_at, quiet)
+    await _finish(ctx, source, report, state, started_at, quiet, schedule)
     return report
 
 
@@ -198,6 +205,7 @@ async def _finish(
     state: SourceState | None,
     started_at: datetime,
     quiet: _Quiet | None,
+    schedule: tuple[str, datetime | None] | None,
 ) -> None:
     """Learn from this poll (monitor/health.py), say a flag once, when it changes,
     and write it down in one transaction with the poll's line in the fetch log
@@ -271,8 +279,10 @@ async def _finish(
         entries_found=quiet.entries if quiet is not None else None,
         validators=quiet.validators if quiet is not None else None,
         has_state=state is not None,
+        schedule=schedule,
     )
     await ctx.last_writes(end)
+    ctx.backoff_until[source.id] = health.backoff_until
     for change in changes:
         if change.raised:
             log.warning("source %s: health: %s: %s", source.id, change.flag, change.message)

@@ -97,17 +97,25 @@ class Runner:
             self._tasks.add(task)
         self._busy.add(source.id)
         try:
-            if not await self.ctx.db(self.ownership.holds, source.id):
+            holds = self.ownership.holds
+            owned = (
+                holds(source.id)
+                if isinstance(self.ownership, LocalLocks)  # in memory: no trip to the db thread
+                else await self.ctx.db(holds, source.id)
+            )
+            if not owned:
                 log.info("source %s: no longer polled by this replica; skipped", source.id)
                 return
             if await self._backing_off(source):
                 await self._record_schedule(source.id)
                 return
-            report = await poll(source, self.ctx)
+            # When it is polled next goes in the poll's last write (one transaction).
+            report = await poll(
+                source, self.ctx, schedule=(self.replica, self._next_run(source.id))
+            )
             record_poll(report, metrics=self.metrics)
             if report.alerts:
                 self._wake_delivery.set()
-            await self._record_schedule(source.id)
         except StoreError as exc:
             log.error("source %s: database error: %s", source.id, exc)
         finally:
@@ -115,22 +123,35 @@ class Runner:
             if task is not None:
                 self._tasks.discard(task)
 
+    def _next_run(self, source_id: str) -> datetime | None:
+        """When the scheduler runs this source's job next (it has moved on by the
+        time the job runs)."""
+        job = self._scheduler.get_job(source_id) if self._scheduler is not None else None
+        return job.next_run_time if job is not None else None
+
     async def _record_schedule(self, source_id: str) -> None:
         """Write when this replica polls the source next (the dashboard shows it)."""
-        job = self._scheduler.get_job(source_id) if self._scheduler is not None else None
-        next_run = job.next_run_time if job is not None else None
         try:
             await self.ctx.db(
-                self.ctx.store.set_schedule, source_id, self.replica, next_run, self.ctx.clock()
+                self.ctx.store.set_schedule,
+                source_id,
+                self.replica,
+                self._next_run(source_id),
+                self.ctx.clock(),
             )
         except StoreError as exc:
             log.warning("source %s: could not record its schedule: %s", source_id, exc)
 
     async def _backing_off(self, source: Source) -> bool:
         """A source that keeps failing is polled less often (monitor/health.py sets
-        when it may be tried again); the first success brings its interval back."""
-        state = await self.ctx.db(self.ctx.store.source_state, source.id)
-        until = state.backoff_until if state is not None else None
+        when it may be tried again); the first success brings its interval back.
+        The source's last poll here says when; a source this replica has not
+        polled yet is looked up (another replica may have polled it)."""
+        if source.id in self.ctx.backoff_until:
+            until = self.ctx.backoff_until[source.id]
+        else:
+            state = await self.ctx.db(self.ctx.store.source_state, source.id)
+            until = state.backoff_until if state is not None else None
         if until is None or until <= self.ctx.clock():
             return False
         log.debug("source %s: failing, next try after %s", source.id, until.isoformat())

@@ -117,6 +117,9 @@ _CACHED_OF = select(http_cache.c.etag, http_cache.c.last_modified, http_cache.c.
     http_cache.c.url == bindparam("b_url")
 )
 _UPDATE_STATE = update(source_state).where(source_state.c.source_id == bindparam("b_source_id"))
+_UPDATE_SCHEDULE = update(source_schedule).where(
+    source_schedule.c.source_id == bindparam("b_source_id")
+)
 _UPDATE_CACHE = update(http_cache).where(http_cache.c.url == bindparam("b_url"))
 _LISTED_KEYS = select(entries.c.key).where(
     entries.c.source_id == bindparam("b_source_id"),
@@ -183,6 +186,7 @@ class PollEnd:
     entries_found: int | None = None
     validators: tuple[str, Cached] | None = None
     has_state: bool = True  # the source's state row exists (it has been polled before)
+    schedule: tuple[str, datetime | None] | None = None  # (owner, next poll) for `run`
 
 
 @dataclass(frozen=True, slots=True)
@@ -728,23 +732,8 @@ class Store:
         self, source_id: str, owner: str | None, next_poll_at: datetime | None, now: datetime
     ) -> None:
         """Record when ``owner`` polls this source next (None: nobody polls it now)."""
-        values = {"owner": owner, "next_poll_at": next_poll_at, "updated_at": now}
-        with self._write() as conn:
-            done = conn.execute(
-                update(source_schedule)
-                .where(source_schedule.c.source_id == source_id)
-                .values(**values)
-            )
-            if done.rowcount == 0:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(source_schedule.insert().values(source_id=source_id, **values))
-                except IntegrityError:  # another replica wrote it first: ours is newer
-                    conn.execute(
-                        update(source_schedule)
-                        .where(source_schedule.c.source_id == source_id)
-                        .values(**values)
-                    )
+        with self.transaction() as tx:
+            tx.set_schedule(source_id, owner, next_poll_at, now)
 
     def drop_schedule(self, source_ids: Collection[str], owner: str) -> None:
         """``owner`` no longer polls these sources (handed over, or stopping)."""
@@ -1102,6 +1091,9 @@ class Tx:
             updates.setdefault(tuple(sorted(values)), []).append(values)
             if end.log is not None:
                 lines.append(_log_values(end.source_id, **end.log))
+            if end.schedule is not None:
+                owner, next_poll_at = end.schedule
+                self.set_schedule(end.source_id, owner, next_poll_at, utcnow())
         for rows in updates.values():
             self.conn.execute(_UPDATE_STATE, rows)
         if lines:
@@ -1109,6 +1101,18 @@ class Tx:
 
     def log_poll(self, source_id: str, **line: Any) -> None:
         self.conn.execute(fetch_log.insert(), _log_values(source_id, **line))
+
+    def set_schedule(
+        self, source_id: str, owner: str | None, next_poll_at: datetime | None, now: datetime
+    ) -> None:
+        values = {"owner": owner, "next_poll_at": next_poll_at, "updated_at": now}
+        done = self.conn.execute(_UPDATE_SCHEDULE, {"b_source_id": source_id, **values})
+        if done.rowcount == 0:
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(source_schedule.insert(), {"source_id": source_id, **values})
+            except IntegrityError:  # another replica wrote it first: ours is newer
+                self.conn.execute(_UPDATE_SCHEDULE, {"b_source_id": source_id, **values})
 
     def source_failed(self, source_id: str, error: str, now: datetime) -> None:
         values = {"last_polled_at": now, "last_error": error[:2000], "last_error_at": now}

@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
+from storage.store import Store
 from tests.servers.botapi import BotApiServer
 from tests.servers.newssite import NewsSite
 from tests.test_e2e import RELEVANT_STORIES, write_config
@@ -39,6 +41,17 @@ def test_run_polls_delivers_and_stops_cleanly_on_a_signal(
         while len(botapi.sent) < RELEVANT_STORIES and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(botapi.sent) == RELEVANT_STORIES
+        # Each poll recorded who polls the source next, and when (the dashboard's column).
+        store = Store(f"sqlite:///{tmp_path / 'm.db'}")
+        try:
+            schedules = store.schedules()
+        finally:
+            store.close()
+        assert set(schedules) == {"site-rss", "site-gbk", "site-mislabelled"}
+        now = datetime.now(UTC)
+        for schedule in schedules.values():
+            assert schedule.owner, schedule
+            assert schedule.next_poll_at is not None and schedule.next_poll_at > now, schedule
         process.send_signal(sig)
         _out, err = process.communicate(timeout=15)
     finally:
