@@ -760,34 +760,11 @@ class Store:
 
     # ── the fetch log ───────────────────────────────────────────────────────
 
-    def log_poll(
-        self,
-        source_id: str,
-        *,
-        replica: str | None,
-        started_at: datetime,
-        status: str,
-        seconds: float,
-        entries: int = 0,
-        new: int = 0,
-        articles: int = 0,
-        stories: int = 0,
-        error: str | None = None,
-    ) -> None:
-        """One line of the fetch log: a poll and what it found or why it failed."""
+    def log_poll(self, source_id: str, **line: Any) -> None:
+        """One line of the fetch log, alone (polls write theirs with their health,
+        in :meth:`finish_polls`): the keywords of ``_log_values``."""
         with self.transaction() as tx:
-            tx.log_poll(
-                source_id,
-                replica=replica,
-                started_at=started_at,
-                status=status,
-                seconds=seconds,
-                entries=entries,
-                new=new,
-                articles=articles,
-                stories=stories,
-                error=error,
-            )
+            tx.log_poll(source_id, **line)
 
     def recent_polls(self, source_id: str, limit: int = 50) -> list[dict[str, Any]]:
         with self._read() as conn:
