@@ -247,12 +247,14 @@ async def _finish(
             failing_after=ctx.config.defaults.failing_after,
         )
         health, changes = observe(previous, poll_seen, policy, jitter=random.random())
-    except Exception:  # a bug in the health rules must not fail the poll
+    except Exception:  # a bug in the health rules must not fail the poll, nor lose its record
         log.exception("source %s: could not judge its health", source.id)
-        return
+        health, changes = None, []
     end = PollEnd(
         source.id,
-        health={
+        health=None
+        if health is None
+        else {
             "status": report.status,
             "elapsed": report.elapsed,
             "failing_since": health.failing_since,
@@ -282,7 +284,8 @@ async def _finish(
         schedule=schedule,
     )
     await ctx.last_writes(end)
-    ctx.backoff_until[source.id] = health.backoff_until
+    if health is not None:
+        ctx.backoff_until[source.id] = health.backoff_until
     for change in changes:
         if change.raised:
             log.warning("source %s: health: %s: %s", source.id, change.flag, change.message)
@@ -343,9 +346,9 @@ async def _poll(
         keyed.setdefault(ctx.canonical(entry.url), entry)  # the first listing wins
     unseen = await ctx.db(ctx.store.unseen, source.id, keyed)
     new = [e for key, e in keyed.items() if key in unseen]
-    # The same feed item under a new link (a site moved its pages): known by its GUID.
     if not new:  # the list changed (a date, a counter) but lists nothing new
         return _Quiet(ctx.clock(), len(entries), (listing.key, listing.validators))
+    # The same feed item under a new link (a site moved its pages): known by its GUID.
     guids = await ctx.db(ctx.store.seen_guids, source.id, [e.guid for e in new if e.guid])
     moved = [e for e in new if e.guid in guids]
     new = [e for e in new if e.guid not in guids]

@@ -180,7 +180,7 @@ class PollEnd:
     the list) and the list's new ``validators`` (its key, what to store)."""
 
     source_id: str
-    health: dict[str, Any]
+    health: dict[str, Any] | None  # None: not judged (left as it was)
     log: dict[str, Any] | None = None
     polled_at: datetime | None = None
     entries_found: int | None = None
@@ -1049,7 +1049,9 @@ class Tx:
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         lines: list[dict[str, Any]] = []
         for end in ends:
-            values = {"b_source_id": end.source_id, **_health_values(**end.health)}
+            values = {"b_source_id": end.source_id}
+            if end.health is not None:
+                values |= _health_values(**end.health)
             if end.polled_at is not None:
                 if not end.has_state:
                     self.source_polled(end.source_id, end.polled_at, end.entries_found)
@@ -1065,7 +1067,8 @@ class Tx:
                     self.save_validators(
                         key, new.etag, new.last_modified, end.polled_at, new.content_hash
                     )
-            updates.setdefault(tuple(sorted(values)), []).append(values)
+            if len(values) > 1:
+                updates.setdefault(tuple(sorted(values)), []).append(values)
             if end.log is not None:
                 lines.append(_log_values(end.source_id, **end.log))
             if end.schedule is not None:
