@@ -164,11 +164,15 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 finally:
                     await deliverer.release()
                 log.info(
-                    "delivered %d, edited %d, failed %d, still pending %d",
+                    "delivered %d, edited %d, failed %d, still pending %d%s",
                     delivery.sent,
                     delivery.edited,
                     delivery.failed,
                     delivery.deferred,
+                    "".join(
+                        f"; channel {cid} cannot take posts ({why}): its alerts wait for the fix"
+                        for cid, why in sorted(delivery.failing.items())
+                    ),
                 )
                 return 0
 

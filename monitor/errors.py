@@ -10,7 +10,10 @@
     │   └── ExtractError       an article page gave no usable text
     ├── StoreError             the database refused or is unreachable
     └── DeliveryError          a chat service refused or is unreachable
-                               ``permanent`` says whether retrying can help
+                               ``permanent`` says whether retrying can help;
+                               ``channel`` that the channel itself cannot take
+                               posts now (wrong token, chat not found, the bot
+                               not allowed to post): not the message's fault
 
 Foreign exceptions (httpx, feedparser, SQLAlchemy, python-telegram-bot) are
 translated into these once, at the boundary where they are raised, with the
@@ -76,7 +79,25 @@ class StoreError(MonitorError):
 
 
 class DeliveryError(MonitorError):
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
-        self.permanent = permanent
+    """A send or edit did not go through.
+
+    Three kinds, because each asks for a different reaction: ``permanent`` —
+    the service will never take this message (malformed, too long), so it may
+    be given up; ``channel`` — the channel cannot take any post until someone
+    fixes it (a wrong token, a misspelt chat, the bot removed), so the message
+    waits with the ones behind it; neither — try again later (429, 5xx,
+    network), after ``retry_after`` seconds when the service said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        channel: bool = False,
+    ) -> None:
+        self.permanent = permanent and not channel
         self.retry_after = retry_after
+        self.channel = channel
         super().__init__(message)

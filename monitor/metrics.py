@@ -18,6 +18,9 @@ quality_monitor_alerts_failed_total             counter    channel
 quality_monitor_alerts_deferred_total           counter    channel
 quality_monitor_delivery_latency_seconds        histogram  first seen → sent, posts only
 quality_monitor_alerts_pending                  gauge      channel (from the database)
+quality_monitor_channel_failing                 gauge      channel: 1 while it cannot take posts
+                                                           (wrong token, chat not found, no
+                                                           right to post; from the database)
 quality_monitor_stories                         gauge      (from the database)
 quality_monitor_source_consecutive_failures     gauge      source (from the database)
 quality_monitor_source_last_success_timestamp   gauge      source, seconds (from the database)
@@ -142,6 +145,7 @@ class _StoreCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             pending = self._store.pending_by_channel()
+            held = self._store.held_channels()
             counts = self._store.counts()
             states = self._store.all_source_states()
         except MonitorError as exc:
@@ -153,6 +157,15 @@ class _StoreCollector(Collector):
         for channel, n in sorted(pending.items()):
             family.add_metric([channel], n)
         yield family
+        failing = GaugeMetricFamily(
+            f"{PREFIX}_channel_failing",
+            "1 while the channel cannot take posts (its alerts wait)",
+            labels=["channel"],
+        )
+        for channel in sorted(held):
+            if not channel.startswith("chat:"):  # subscribers' chats: no chat ids as labels
+                failing.add_metric([channel], 1)
+        yield failing
         yield GaugeMetricFamily(f"{PREFIX}_stories", "Stories stored", value=counts["stories"])
         failures = GaugeMetricFamily(
             f"{PREFIX}_source_consecutive_failures",

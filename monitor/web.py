@@ -195,7 +195,21 @@ class WebApp:
         if stalled is not None:
             return self._probe(False, f"the event loop has not run for {stalled:.0f}s")
         problem = self._database_answers()
-        return self._probe(problem is None, problem or "")
+        response = self._probe(problem is None, problem or "")
+        if problem is None:
+            # Still alive (a restart would not help), but say which channels
+            # cannot take posts: a wrong token or chat needs a person.
+            try:
+                held = self.store.held_channels()
+            except MonitorError:
+                held = {}
+            if held:
+                body = json.loads(response.body)
+                body["channels_failing"] = {
+                    cid: f"{why} ({waiting} alerts wait)" for cid, (waiting, why, _) in held.items()
+                }
+                response.body = json.dumps(body, ensure_ascii=False).encode()
+        return response
 
     def readyz(self) -> Response:
         ready, reason = self.status.readiness()
@@ -218,6 +232,7 @@ class WebApp:
         schedules = self.store.schedules()
         now = self.clock()
         parts = [
+            *_held_channels(self.store.held_channels()),
             _filter_form(form, facets, problems),
             f"<p id=total>{total} stor{'y' if total == 1 else 'ies'}"
             f"{' match' if _filtered(form) else ''}"
@@ -425,6 +440,17 @@ def _story_item(story: StoryRow, alerts: list[dict[str, Any]]) -> str:
 <p class=sources>{sources}</p>
 <p class=summary>{_e(story.summary)}</p>
 </li>"""
+
+
+def _held_channels(held: dict[str, tuple[int, str, datetime]]) -> list[str]:
+    """One line per channel that cannot take posts, above everything else."""
+    return [
+        f"<p class=error id=channel-{_e(cid)}>Channel <b>{_e(cid)}</b> cannot take posts: "
+        f"{_e(why)}. {waiting} alert{'' if waiting == 1 else 's'} wait (since "
+        f"{_time(since)}) and go out in order once it is fixed.</p>"
+        for cid, (waiting, why, since) in sorted(held.items())
+        if not cid.startswith("chat:")  # subscribers' chats: their ids stay private
+    ]
 
 
 def _sources_table(

@@ -38,8 +38,9 @@ class Notifier(Protocol):
         """Post the alert; return the service's message id. Raise DeliveryError."""
         ...
 
-    async def edit(self, alert: Alert) -> None:
-        """Replace the text of ``alert.message_id``. Raise DeliveryError."""
+    async def edit(self, alert: Alert) -> bool | None:
+        """Replace the text of ``alert.message_id``. Raise DeliveryError. False:
+        the message already read so, nothing was edited."""
         ...
 
     def render_digest(self, digest: Digest) -> list[DigestPart]:

@@ -74,7 +74,7 @@ from notifiers.render import (
     shorten,
     telegram_length,
 )
-from storage.chats import ALL_CHANNELS, ANY, ChatStore
+from storage.chats import ALL_CHANNELS, ANY, CHAT_PREFIX, ChatStore
 from storage.runner import DbRunner
 from storage.store import Store, StoryFilter, StoryRow, utcnow
 
@@ -806,6 +806,13 @@ class BotService:
                 f"• {_esc(source_id)}：连续 {failures} 次"
                 + (f"（{_esc(shorten(error, 100))}）" if error else "")
             )
+        held = await self.db(self.chats.store.held_channels)
+        for channel, (waiting, why, _since) in sorted(held.items()):
+            if not channel.startswith(CHAT_PREFIX):
+                lines.append(
+                    f"⚠️ 频道 {_esc(channel)} 无法发送（{_esc(shorten(why, 100))}），"
+                    f"{waiting} 条待修复后按序发出"
+                )
         if paused:
             names = "全部频道" if ALL_CHANNELS in paused else "、".join(sorted(paused))
             lines.append(f"已暂停：{_esc(names)}")

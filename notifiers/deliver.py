@@ -8,6 +8,16 @@ service says so, with exponential backoff otherwise — and holds that
 channel's later rows back so that posts arrive in order. Posts to one chat
 are paced by the notifier's ``min_interval``.
 
+A *channel* failure (a wrong bot token, a misspelt chat, a bot removed from
+the channel: :class:`~monitor.errors.DeliveryError` with ``channel``) is not
+the message's fault, so no alert is given up for it: the row stays pending
+and due, its reason is written on it (:data:`storage.store.CHANNEL_DOWN`, which
+is what ``/status``, the dashboard, ``/healthz`` and the metrics read), the
+failure is logged once, and this process leaves the channel alone for a
+while (30 s, doubling to 10 minutes) before trying its oldest alert again.
+A new process tries at once, so a rerun after the fix delivers everything,
+in order.
+
 A crash between the service accepting a post and the row being marked is the
 one window in which a post can be sent twice; it lasts one database write.
 
@@ -34,7 +44,7 @@ from monitor.errors import DeliveryError, StoreError
 from monitor.model import Alert
 from notifiers.base import Notifier
 from storage.runner import DbRunner
-from storage.store import OutboxRow, Store, utcnow
+from storage.store import CHANNEL_DOWN, OutboxRow, Store, utcnow
 
 if TYPE_CHECKING:
     from monitor.metrics import Metrics
@@ -42,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("monitor.deliver")
 
 MAX_BACKOFF = 600.0
+CHANNEL_RETRY = 30.0  # first wait before a failing channel is tried again (doubles)
 DEFAULT_LEASE = 60.0  # seconds a claim on an outbox row lasts (MONITOR_LEASE)
 
 
@@ -52,6 +63,8 @@ class DeliveryReport:
     failed: int = 0
     deferred: int = 0
     errors: list[str] = field(default_factory=list)
+    # channels that cannot take posts now: channel id → why (alerts wait for them)
+    failing: dict[str, str] = field(default_factory=dict)
 
 
 # Work done at the start of every drain (notifiers/digest.py, notifiers/channels.py):
@@ -91,6 +104,8 @@ class Deliverer:
         self._lease = lease
         self._metrics = metrics
         self._last_post: dict[str, float] = {}
+        # failing channels: id → (reason, time.monotonic() of the next try, wait)
+        self._down: dict[str, tuple[str, float, float]] = {}
         self._no_sends_after: float | None = None  # time.monotonic(); set by stop()
 
     def stop(self, *, after: float = 0.0) -> None:
@@ -113,12 +128,15 @@ class Deliverer:
             await hook(self, report)
         await self._db(self._store.skip_unconfigured, self._configured)
         while not self._stopping():
+            now = time.monotonic()
             rows = await self._db(
                 self._store.claim_outbox,
                 self._owner,
                 self._clock(),
                 self._lease,
-                channels=sorted(self._notifiers),
+                channels=sorted(
+                    c for c in self._notifiers if c not in self._down or self._down[c][1] <= now
+                ),
             )
             if rows:
                 by_channel: defaultdict[str, list[OutboxRow]] = defaultdict(list)
@@ -128,6 +146,7 @@ class Deliverer:
                     *(self._channel(cid, batch, report) for cid, batch in by_channel.items())
                 )
                 continue
+            report.failing.update({c: down[0] for c, down in self._down.items()})
             upcoming = await self._db(self._store.next_due, self._clock())
             if upcoming is None:
                 return report
@@ -180,6 +199,8 @@ class Deliverer:
                     self._store.release_claims, self._owner, [r.id for r in rows[i + 1 :]]
                 )
                 return
+            rendered_at = self._clock()  # the story was read before this moment
+            changed: bool | None = True
             try:
                 update = self._on_update.get(channel_id, "edit")
                 if row.kind == "edit" and update == "follow_up":
@@ -187,11 +208,19 @@ class Deliverer:
                     message_id = None
                 elif row.kind == "edit":
                     if update == "edit" and notifier.supports_edit and row.message_id:
-                        await notifier.edit(alert)
+                        changed = await notifier.edit(alert)
                     message_id = None
                 else:
                     message_id = await notifier.send(alert)
             except DeliveryError as exc:
+                if exc.channel:
+                    await self._channel_down(channel_id, row, exc)
+                    report.deferred += 1
+                    report.failing[channel_id] = str(exc)
+                    await self._db(
+                        self._store.release_claims, self._owner, [r.id for r in rows[i + 1 :]]
+                    )
+                    return
                 if exc.permanent:
                     report.failed += 1
                     report.errors.append(f"[{channel_id}] story {story.id}: {exc}")
@@ -217,9 +246,18 @@ class Deliverer:
                     self._store.release_claims, self._owner, [r.id for r in rows[i + 1 :]]
                 )
                 return
+            self._channel_up(channel_id)
+            report.failing.pop(channel_id, None)
             sent_at = self._clock()
             try:
-                await self._db(self._store.mark_sent, row.id, message_id, sent_at, self._owner)
+                await self._db(
+                    self._store.mark_sent,
+                    row.id,
+                    message_id,
+                    sent_at,
+                    self._owner,
+                    rendered_at=rendered_at,
+                )
             except StoreError:
                 # Sent but not marked: the documented double-send window. Say it loudly.
                 log.exception("channel %s: story %s sent but not marked", channel_id, story.id)
@@ -231,10 +269,37 @@ class Deliverer:
                         max(0.0, (sent_at - story.first_seen).total_seconds())
                     )
             if row.kind == "edit":
-                report.edited += 1
+                if changed is not False:  # False: Telegram said it already read so
+                    report.edited += 1
             else:
                 report.sent += 1
                 log.info("channel %s: posted story %s", channel_id, story.id)
+
+    async def _channel_down(self, channel_id: str, row: OutboxRow, exc: DeliveryError) -> None:
+        """The channel cannot take posts: keep the row pending and due (a new
+        process tries it at once), write why on it, say so once, and leave the
+        channel alone here for a while."""
+        reason = str(exc)
+        previous = self._down.get(channel_id)
+        wait = CHANNEL_RETRY if previous is None else min(MAX_BACKOFF, previous[2] * 2)
+        self._down[channel_id] = (reason, time.monotonic() + wait, wait)
+        if previous is None or previous[0] != reason:
+            log.error(
+                "channel %s: cannot post: %s. Its alerts are kept, in order, and go out once "
+                "this is fixed (trying again every few minutes; `quality-monitor check "
+                "--fetch` checks the token and the chat)",
+                channel_id,
+                reason,
+            )
+        await self._db(self._store.defer, row.id, CHANNEL_DOWN + reason, self._clock())
+        if self._metrics is not None:
+            self._metrics.deferred.labels(channel_id).inc()
+
+    def _channel_up(self, channel_id: str) -> None:
+        if self._down.pop(channel_id, None) is not None:
+            log.warning(
+                "channel %s: posting works again; the alerts that waited go out", channel_id
+            )
 
     async def pace(self, channel_id: str, interval: float) -> None:
         """Wait until ``channel_id`` may take its next post (digests share the pace)."""

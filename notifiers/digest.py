@@ -38,7 +38,7 @@ from notifiers.base import Digest, Notifier, accepts
 from notifiers.filters import story_text
 from notifiers.render import DigestPart
 from storage.runner import DbRunner
-from storage.store import OutboxRow, Store, utcnow
+from storage.store import CHANNEL_DOWN, OutboxRow, Store, utcnow
 
 if TYPE_CHECKING:
     from monitor.metrics import Metrics
@@ -247,10 +247,13 @@ class DigestSender:
                 wait = exc.retry_after
                 if wait is None:
                     wait = min(MAX_BACKOFF, 2.0 * 2**attempts)
-                until = self._clock() + timedelta(seconds=wait)
+                # A channel that cannot take posts keeps its rows due: a rerun
+                # after the fix sends them at once (notifiers/deliver.py).
+                until = self._clock() + timedelta(seconds=0 if exc.channel else wait)
+                reason = (CHANNEL_DOWN if exc.channel else "") + str(exc)
                 log.warning("channel %s: digest deferred %.0fs: %s", channel_id, wait, exc)
                 for row in part_rows:
-                    await self._db(self._store.defer, row.id, str(exc), until)
+                    await self._db(self._store.defer, row.id, reason, until)
                 report.deferred += len(part_rows)
                 if self._metrics is not None:
                     self._metrics.deferred.labels(channel_id).inc()
@@ -409,7 +412,7 @@ async def send_digest_now(
                 ids.append(await notifier.send_digest_part(part))
                 break
             except DeliveryError as exc:
-                if exc.permanent or attempt == attempts - 1:
+                if exc.permanent or exc.channel or attempt == attempts - 1:
                     raise
                 wait = exc.retry_after if exc.retry_after is not None else 2.0 * 2**attempt
                 log.warning(

@@ -151,7 +151,7 @@ def build_outlets(
             limiter=client.limiter,
             replica=owner,
         )
-    elif bot_settings is not None:
+    elif bot_settings is not None and client is None:
         log.warning("bot: inactive: TELEGRAM_BOT_TOKEN is not set")
     filters = [(cid, by_id[cid].filter if cid in by_id else ChannelFilter()) for cid in notifiers]
     return Outlets(

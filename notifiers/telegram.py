@@ -1,17 +1,32 @@
 """Post stories to a Telegram channel through the Bot API (python-telegram-bot).
 
 This is the one place PTB exceptions are caught; they leave as
-:class:`monitor.errors.DeliveryError`:
+:class:`monitor.errors.DeliveryError`, sorted by what the delivery loop should
+do next:
 
-==========================================  =========  ==========================
-PTB exception                               permanent  note
-==========================================  =========  ==========================
-``RetryAfter`` (429)                        no         ``retry_after`` in seconds
-``BadRequest`` (400), ``Forbidden`` (403)   yes        Telegram's description
-``InvalidToken`` (401/404), ``ChatMigrated``  yes
-``TimedOut``, ``NetworkError`` (5xx, I/O)   no
-anything else PTB raises                    no
-==========================================  =========  ==========================
+==============================================  ==========  ===========================
+what Telegram answered                          kind        the delivery loop
+==============================================  ==========  ===========================
+``RetryAfter`` (429)                            transient   waits ``retry_after`` s
+``TimedOut``, ``NetworkError`` (5xx, I/O),      transient   backs off, retries
+anything else PTB raises
+401 Unauthorized, 404 (``InvalidToken``,        channel     holds the channel's alerts,
+``EndPointNotFound``): the token is wrong                   reports it failing, retries
+``Forbidden`` (403): bot blocked, kicked, not   channel     (same)
+a member of the chat
+``BadRequest`` naming the chat (chat not        channel     (same)
+found, not enough rights, need administrator
+rights, write forbidden), ``ChatMigrated``
+any other ``BadRequest`` (400): can't parse     permanent   gives the message up
+entities, message too long, message to edit                 (visible; ``/resend``)
+not found
+400 "message is not modified" (edit)            done        nothing to change
+==============================================  ==========  ===========================
+
+A *channel* failure is not a property of the message: posting anything else
+to that chat would fail the same way, and once someone fixes the token or
+the chat every alert can still go out, in order. Only what Telegram will
+never accept from any chat is given up.
 
 The bot token is a password: it never appears in ``repr``, in error messages,
 or (through a logging filter) in log records of ``httpx`` and PTB, both of
@@ -55,6 +70,21 @@ from notifiers.render import DigestPart, render_digest_telegram, render_telegram
 __all__ = ["TelegramClient", "TelegramNotifier"]
 
 _NOT_MODIFIED = "message is not modified"
+
+# BadRequest descriptions (lower case) that are about the chat, not the
+# message: Telegram answers 400, not 403, to a misspelt chat and to a bot
+# that may not write there.
+_CHAT_UNUSABLE = (
+    "chat not found",
+    "not enough rights",
+    "need administrator rights",
+    "have no rights to send",
+    "chat_write_forbidden",
+    "chat_admin_required",
+    "chat_restricted",
+    "group chat was upgraded",
+    "peer_id_invalid",
+)
 
 # What Telegram answered to the failed call in this task: (HTTP status,
 # description). PTB keeps only a reworded description ("Bad Request: chat not
@@ -172,10 +202,11 @@ class TelegramClient:
 
     async def edit(
         self, chat: str | int, message_id: int, text: str, *, link_preview: bool
-    ) -> None:
+    ) -> bool:
         """Replace the text of message ``message_id`` in ``chat``.
 
-        "message is not modified" (same text as before) counts as success.
+        Returns False when Telegram says "message is not modified" (the post
+        already reads so): done, but nothing was edited.
         """
         await self.limiter.acquire()
         _FAILURE.set(None)
@@ -189,11 +220,59 @@ class TelegramClient:
             )
         except TelegramError as exc:
             if isinstance(exc, BadRequest) and _NOT_MODIFIED in self._description(exc).lower():
-                return
+                return False
             error = self._translate("editMessageText", chat, exc)
             if self._token in _chain_text(exc):
                 raise error from None
             raise error from exc
+        return True
+
+    # ---------------------------------------------------------------- checks
+
+    async def whoami(self) -> tuple[int, str]:
+        """The bot's id and @username (getMe); DeliveryError when the token is refused."""
+        _FAILURE.set(None)
+        try:
+            me = await self.bot.get_me()
+        except TelegramError as exc:
+            error = self._translate("getMe", "the bot", exc)
+            raise error from (None if self._token in _chain_text(exc) else exc)
+        return me.id, f"@{me.username}"
+
+    async def check_chat(self, chat: str | int, bot_id: int) -> str:
+        """Whether this bot may post to ``chat``: getChat, then getChatMember of
+        the bot itself. Returns what the chat is; raises DeliveryError
+        (``channel``) saying what is missing when it may not post."""
+        _FAILURE.set(None)
+        try:
+            found = await self.bot.get_chat(chat_id=chat)
+            if found.type == "private":
+                return f"private chat with {found.full_name or found.id}"
+            _FAILURE.set(None)
+            member = await self.bot.get_chat_member(chat_id=chat, user_id=bot_id)
+        except TelegramError as exc:
+            error = self._translate("getChat", chat, exc)
+            raise error from (None if self._token in _chain_text(exc) else exc)
+        title = f"{found.type} “{found.title or found.id}”"
+        status = member.status
+        if found.type == "channel":
+            allowed = status == "creator" or (
+                status == "administrator" and bool(getattr(member, "can_post_messages", False))
+            )
+            need = "an administrator of the channel allowed to post messages"
+        else:
+            allowed = status in ("creator", "administrator", "member") or (
+                status == "restricted" and bool(getattr(member, "can_send_messages", False))
+            )
+            need = "a member of the group allowed to send messages"
+        if not allowed:
+            raise DeliveryError(
+                f"telegram getChatMember of {chat}: the bot is {status} in the {title}; "
+                f"make it {need}",
+                permanent=False,
+                channel=True,
+            )
+        return f"{title}, the bot is {status}"
 
     async def aclose(self) -> None:
         """Close the HTTP connections (idempotent)."""
@@ -230,11 +309,18 @@ class TelegramClient:
             return DeliveryError(
                 f"{where}: the group became a supergroup with id {exc.new_chat_id}; "
                 "update the chat in the configuration",
-                permanent=True,
+                permanent=False,
+                channel=True,
             )
         description = self._description(exc)
-        # BadRequest subclasses NetworkError, so it must be decided on first.
-        if isinstance(exc, BadRequest | Forbidden | InvalidToken | EndPointNotFound):
+        # Forbidden (403) and InvalidToken (401/404) concern every post to this
+        # chat, or from this bot. BadRequest subclasses NetworkError, so it
+        # must be decided on before the transient cases below.
+        if isinstance(exc, Forbidden | InvalidToken | EndPointNotFound):
+            return DeliveryError(f"{where}: {description}", permanent=False, channel=True)
+        if isinstance(exc, BadRequest):
+            if any(words in description.lower() for words in _CHAT_UNUSABLE):
+                return DeliveryError(f"{where}: {description}", permanent=False, channel=True)
             return DeliveryError(f"{where}: {description}", permanent=True)
         # TimedOut, NetworkError (connection errors and 5xx), Conflict, and a
         # garbled answer ("Invalid server response"): all worth another try.
@@ -297,8 +383,9 @@ class TelegramNotifier:
             self.chat, render_telegram(alert.story), link_preview=self.link_preview
         )
 
-    async def edit(self, alert: Alert) -> None:
-        """Replace the text of the earlier post ``alert.message_id``."""
+    async def edit(self, alert: Alert) -> bool:
+        """Replace the text of the earlier post ``alert.message_id``; False when
+        Telegram says it already reads so (nothing edited)."""
         if alert.message_id is None:
             raise DeliveryError(
                 f"telegram editMessageText to {self.chat}: alert {alert.outbox_id} "
@@ -313,7 +400,7 @@ class TelegramNotifier:
                 f"{alert.message_id!r} is not a Telegram message id",
                 permanent=True,
             ) from None
-        await self.client.edit(
+        return await self.client.edit(
             self.chat, message_id, render_telegram(alert.story), link_preview=self.link_preview
         )
 

@@ -199,7 +199,9 @@ class ChatStore:
                 chat
                 for channel_id, error in conn.execute(
                     select(outbox.c.channel_id, outbox.c.last_error).where(
-                        outbox.c.status == "failed",
+                        # refused for good, or (now that a gone chat is a channel
+                        # failure, notifiers/deliver.py) kept waiting for it
+                        outbox.c.status.in_(("failed", "pending")),
                         outbox.c.channel_id.like(f"{CHAT_PREFIX}%"),
                     )
                 )

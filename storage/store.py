@@ -63,6 +63,10 @@ _ALEMBIC_INI = Path(__file__).parent / "alembic.ini"
 # How long an SQLite statement waits for another writer's lock before the
 # database counts as locked (StoreError); ``sqlite:///file.db?timeout=S`` sets it.
 SQLITE_BUSY_TIMEOUT = 30.0
+# How an outbox row's last_error starts when the channel, not the message, was
+# refused (wrong token, chat not found, the bot not allowed to post): the row
+# stays pending, and :meth:`Store.held_channels` reports the channel failing.
+CHANNEL_DOWN = "channel cannot take posts: "
 _UPSERT: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 
 # PostgreSQL advisory lock namespaces (the first int4 key; the second is a hash
@@ -640,12 +644,43 @@ class Store:
         return _utc(value)
 
     def mark_sent(
-        self, row_id: int, message_id: str | None, now: datetime, owner: str | None = None
+        self,
+        row_id: int,
+        message_id: str | None,
+        now: datetime,
+        owner: str | None = None,
+        *,
+        rendered_at: datetime | None = None,
     ) -> None:
         """The service accepted the row. An edit that a later article re-armed
         while it was being sent (its claim cleared) stays pending: the newer
-        text still has to go out."""
+        text still has to go out.
+
+        A post rendered at ``rendered_at`` already shows every article that
+        had joined its story by then: an edit armed before that moment (an
+        article arrived while the post waited) would send the same text again,
+        so it is marked done too.
+        """
         with self._write() as conn:
+            if rendered_at is not None:
+                post = conn.execute(
+                    select(outbox.c.story_id, outbox.c.channel_id).where(
+                        outbox.c.id == row_id, outbox.c.kind == "post"
+                    )
+                ).one_or_none()
+                if post is not None:
+                    conn.execute(
+                        update(outbox)
+                        .where(
+                            outbox.c.story_id == post.story_id,
+                            outbox.c.channel_id == post.channel_id,
+                            outbox.c.kind == "edit",
+                            outbox.c.status == "pending",
+                            outbox.c.claimed_by.is_(None),
+                            outbox.c.next_attempt_at <= rendered_at,
+                        )
+                        .values(status="sent", sent_at=now, last_error=None)
+                    )
             values: dict[str, Any] = {
                 "status": "sent",
                 "sent_at": now,
@@ -713,6 +748,44 @@ class Store:
                     claimed_until=None,
                 )
             ).rowcount
+
+    def held_channels(self) -> dict[str, tuple[int, str, datetime]]:
+        """Channels that cannot take posts now (see :data:`CHANNEL_DOWN`): channel
+        → (alerts waiting, the reason, since when the oldest has waited). Read
+        from the outbox, so every replica and ``serve`` see the same."""
+        with self._read() as conn:
+            oldest = (
+                select(outbox.c.channel_id, func.min(outbox.c.id).label("first"))
+                .where(outbox.c.status == "pending", outbox.c.kind == "post")
+                .group_by(outbox.c.channel_id)
+                .subquery()
+            )
+            heads = conn.execute(
+                select(outbox.c.channel_id, outbox.c.last_error, outbox.c.created_at)
+                .join(oldest, outbox.c.id == oldest.c.first)
+                .where(outbox.c.last_error.like(f"{CHANNEL_DOWN}%"))
+            ).all()
+            if not heads:
+                return {}
+            waiting = {
+                channel: n
+                for channel, n in conn.execute(
+                    select(outbox.c.channel_id, func.count())
+                    .where(
+                        outbox.c.status == "pending",
+                        outbox.c.channel_id.in_([h.channel_id for h in heads]),
+                    )
+                    .group_by(outbox.c.channel_id)
+                )
+            }
+        return {
+            h.channel_id: (
+                int(waiting.get(h.channel_id, 0)),
+                h.last_error.removeprefix(CHANNEL_DOWN),
+                _utc(h.created_at) or utcnow(),
+            )
+            for h in heads
+        }
 
     def pending_by_channel(self) -> dict[str, int]:
         """How many alerts wait, per channel (for /metrics)."""

@@ -223,13 +223,15 @@ async def test_a_chat_that_blocked_the_bot_is_unsubscribed(bot: Bot) -> None:
         1, status=403, description="Forbidden: bot was blocked by the user", method="sendMessage"
     )
     report = await bot.deliverer.drain()
-    assert report.failed == 1 and report.sent == 1
+    # the chat, not the message: 40 waits and 41 behind it, none given up
+    assert report.failed == 0 and report.sent == 0 and "blocked" in report.failing["chat:4242"]
     await bot.deliverer.drain()  # the next round reads the refusal
     assert ChatStore(bot.store).subscriptions(USER) == []
+    assert {r["status"] for r in outbox_rows(bot.store, "chat:4242")} == {"skipped"}
     add_stories(bot.store, 1, start=45, when=utcnow())
     await bot.deliverer.drain()
     posts = [m for m in bot.replies(USER) if "会议部署" in m["text"]]
-    assert ids_in(m["text"].split("\n")[1] for m in posts) == [41]  # 40 refused, 45 never sent
+    assert posts == []  # 40 and 41 dropped with the subscription, 45 never queued
 
 
 async def test_sources_and_status(bot: Bot) -> None:
@@ -247,6 +249,16 @@ async def test_sources_and_status(bot: Bot) -> None:
     assert "最近一次抓取：" in status and "分钟前" in status
     assert "今日发现报道：5 条（相关 4 条）" in status
     assert "抓取出错的来源：1 个" in status and "sc-amr：连续 1 次" in status
+
+
+async def test_status_names_a_channel_that_cannot_take_posts(bot: Bot) -> None:
+    bot.api.set_bot_status("@quality_test", "left")
+    add_stories(bot.store, 2, ["main"])
+    report = await bot.deliverer.drain()
+    assert report.sent == 0 and "not a member" in report.failing["main"]
+    status = (await bot.ask("/status"))["text"]
+    assert "频道 main 无法发送" in status and "not a member" in status
+    assert "2 条待修复后按序发出" in status
 
 
 async def test_operator_commands(bot: Bot) -> None:

@@ -182,10 +182,14 @@ async def test_a_digest_message_refused_fails_only_its_stories(
         (429, None, "pending"),
         (500, None, "pending"),
         (502, None, "pending"),
-        (400, "Bad Request: chat not found", "failed"),
         (400, "Bad Request: can't parse entities: Unsupported start tag", "failed"),
         (400, "Bad Request: message is too long", "failed"),
-        (403, "Forbidden: bot is not a member of the channel chat", "failed"),
+        # the channel, not the message: kept, in order, and the channel reported
+        (400, "Bad Request: chat not found", "held"),
+        (400, "Bad Request: need administrator rights in the channel chat", "held"),
+        (403, "Forbidden: bot is not a member of the channel chat", "held"),
+        (403, "Forbidden: bot was blocked by the user", "held"),
+        (401, "Unauthorized", "held"),
     ],
 )
 async def test_telegram_refusals_through_the_outbox(
@@ -201,11 +205,28 @@ async def test_telegram_refusals_through_the_outbox(
     botapi.fail_next(1, status=status, retry_after=1, description=description)
     report = await wired.deliverer.drain()
     rows = outbox_rows(store, "main")
-    assert rows[0]["status"] == outcome
+    assert rows[0]["status"] == ("pending" if outcome == "held" else outcome)
     if outcome == "failed":
         # Telegram's own words are kept, and the others went out.
         assert description is not None and description in rows[0]["last_error"]
         assert report.sent == 2 and [r["status"] for r in rows[1:]] == ["sent", "sent"]
+    elif outcome == "held":
+        # Nothing given up, nothing sent past it; the channel is named as failing.
+        assert report.sent == 0 and report.failed == 0
+        assert [r["status"] for r in rows] == ["pending"] * 3
+        assert description is not None and description in report.failing["main"]
+        assert store.held_channels()["main"][:2] == (3, rows[0]["last_error"].split(": ", 1)[1])
+        # The row stays due (a rerun after the fix sends at once), but this
+        # process leaves the channel alone for a while: no second try now.
+        assert botapi.calls.count("sendMessage") == 1
+        await wired.deliverer.drain()
+        assert botapi.calls.count("sendMessage") == 1
+        fresh = wire('  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s}')
+        report = await fresh.deliverer.drain()
+        assert report.sent == 3 and not report.failing
+        assert [r["status"] for r in outbox_rows(store, "main")] == ["sent"] * 3
+        assert ids_in(p["text"].split("\n")[1] for p in botapi.sent) == [0, 1, 2]
+        assert store.held_channels() == {}
     else:
         # Deferred: the channel's later posts wait behind it, to keep the order.
         assert report.deferred == 1 and report.sent == 0

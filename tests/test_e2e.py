@@ -259,7 +259,7 @@ def test_429_is_waited_out_and_posts_keep_their_order(
 def test_permanent_refusal_marks_failed_and_does_not_block(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, env: str
 ) -> None:
-    botapi.fail_next(1, status=400, description="Bad Request: chat not found")
+    botapi.fail_next(1, status=400, description="Bad Request: message is too long")
     config = write_config(tmp_path, newssite)
     assert run_once(config) == 0
     assert len(botapi.sent) == RELEVANT_STORIES - 1
@@ -363,3 +363,103 @@ def _english_report() -> dict[str, object]:
 
     [article] = [a for a in load_articles() if a["id"] == "sc-opinions-en"]
     return article
+
+
+@pytest.mark.parametrize("mistake", ["token", "chat", "not_admin"])
+def test_a_configuration_mistake_loses_no_alert(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mistake: str,
+) -> None:
+    """A wrong token (401), a misspelt chat (chat not found) or a bot that may not
+    post: every alert waits, the channel is reported once, and after the fix
+    the next run posts them all, in order, none twice."""
+    import monitor.app
+
+    monkeypatch.setattr(monitor.app, "ONCE_MAX_WAIT", 0.0)
+    config = write_config(tmp_path, newssite)
+    if mistake == "token":
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:WRONG-token")
+    elif mistake == "chat":
+        text = config.read_text(encoding="utf-8").replace("@quality_test", "@quality_tset")
+        config.write_text(text, encoding="utf-8")
+    else:
+        botapi.set_bot_status("@quality_test", "left")
+    assert run_once(config) == 0
+    err = capsys.readouterr().err
+    assert botapi.sent == []
+    store = Store(env)
+    assert _outbox(store) == {("post", "pending"): RELEVANT_STORIES, ("edit", "pending"): 1}
+    held = store.held_channels()
+    assert list(held) == ["main"] and held["main"][0] == RELEVANT_STORIES + 1
+    store.close()
+    assert err.count("cannot post") == 1, err  # once, not once per alert
+    summary = [line for line in err.splitlines() if " delivered " in line]
+    assert "channel main cannot take posts" in summary[-1]
+    assert "WRONG-token" not in err
+
+    # The fix: the right token, the right chat, the bot made an administrator again.
+    if mistake == "token":
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", botapi.token)
+    elif mistake == "chat":
+        botapi.add_chat("@quality_tset")
+    else:
+        botapi.set_bot_status("@quality_test", "administrator")
+    assert run_once(config) == 0
+    posts = botapi.sent
+    assert len(posts) == RELEVANT_STORIES
+    assert len({p["text"] for p in posts}) == RELEVANT_STORIES  # none twice
+    store = Store(env)
+    assert store.held_channels() == {}
+    from sqlalchemy import select
+
+    from storage.schema import outbox
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.message_id)
+            .where(outbox.c.kind == "post")
+            .order_by(outbox.c.id)
+        ).all()
+    store.close()
+    # in the order they were found: the outbox order is the order of message ids
+    assert [int(message_id) for _, message_id in rows] == list(range(1, RELEVANT_STORIES + 1))
+
+
+def test_a_first_post_is_not_followed_by_an_edit_with_the_same_text(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    env: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The English and Chinese reports of one event arrive in one poll: the post
+    already lists both, so the edit armed meanwhile has nothing to change."""
+    config = write_config(tmp_path, newssite)
+    assert run_once(config) == 0
+    assert len(botapi.sent) == RELEVANT_STORIES
+    assert "editMessageText" not in botapi.calls
+    assert any("也见于" in p["text"] for p in botapi.sent)  # the joined report is in the post
+    assert "edited 0" in capsys.readouterr().err
+    store = Store(env)
+    assert _outbox(store) == {("post", "sent"): RELEVANT_STORIES, ("edit", "sent"): 1}
+    store.close()
+
+
+def test_run_once_with_a_bot_section_does_not_say_the_token_is_missing(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    env: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, newssite, extra="bot: {}")
+    text = config.read_text(encoding="utf-8").replace("bot: {}\n", "")
+    config.write_text(text + "bot: {}\n", encoding="utf-8")
+    assert run_once(config) == 0
+    assert len(botapi.sent) == RELEVANT_STORIES
+    assert "TELEGRAM_BOT_TOKEN is not set" not in capsys.readouterr().err

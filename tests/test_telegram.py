@@ -140,14 +140,15 @@ async def test_real_flood_control(botapi: BotApiServer, notifier: TelegramNotifi
     assert 1 <= caught.value.retry_after <= 60
 
 
-async def test_chat_not_found_is_permanent(botapi: BotApiServer) -> None:
+async def test_chat_not_found_is_the_channels_failure(botapi: BotApiServer) -> None:
     telegram = TelegramNotifier(token=botapi.token, chat="@nowhere", api_url=botapi.url)
     try:
         with pytest.raises(DeliveryError) as caught:
             await telegram.send(alert())
     finally:
         await telegram.aclose()
-    assert caught.value.permanent is True
+    # not the message's fault: it must wait for the chat to be fixed, not be given up
+    assert caught.value.permanent is False and caught.value.channel is True
     assert caught.value.retry_after is None
     # Telegram's own words, not PTB's rewording ("Chat not found").
     assert "Bad Request: chat not found" in str(caught.value)
@@ -160,7 +161,7 @@ async def test_chat_not_found_is_permanent(botapi: BotApiServer) -> None:
         (500, None, False, "Internal Server Error"),
         (502, None, False, "HTTP 502 Bad Gateway"),
         (504, None, False, "HTTP 504 Gateway Timeout"),
-        (403, "Forbidden: bot is not a member of the channel chat", True, "Forbidden: bot is"),
+        (403, "Forbidden: bot is not a member of the channel chat", False, "Forbidden: bot is"),
         (400, "Bad Request: can't parse entities: x", True, "can't parse entities"),
     ],
 )
@@ -180,7 +181,9 @@ async def test_server_errors(
     assert "<html>" not in str(caught.value)
 
 
-async def test_chat_migrated_is_permanent(botapi: BotApiServer, notifier: TelegramNotifier) -> None:
+async def test_chat_migrated_is_the_channels_failure(
+    botapi: BotApiServer, notifier: TelegramNotifier
+) -> None:
     botapi.fail_next(
         1,
         status=400,
@@ -189,7 +192,7 @@ async def test_chat_migrated_is_permanent(botapi: BotApiServer, notifier: Telegr
     )
     with pytest.raises(DeliveryError) as caught:
         await notifier.send(alert())
-    assert caught.value.permanent is True
+    assert caught.value.permanent is False and caught.value.channel is True
     assert "-1001234567890" in str(caught.value)
 
 
@@ -239,7 +242,8 @@ async def test_the_token_never_shows(
     finally:
         await telegram.aclose()
     error = caught.value
-    assert error.permanent is True  # 401 Unauthorized: a bad token will not get better
+    # 401 Unauthorized: the channel cannot take posts until the token is fixed
+    assert error.permanent is False and error.channel is True
     assert "Unauthorized" in str(error)
     chain: BaseException | None = error
     while chain is not None:
@@ -260,3 +264,36 @@ async def test_aclose_is_idempotent(botapi: BotApiServer) -> None:
     await telegram.aclose()
     assert telegram.kind == "telegram"
     assert telegram.supports_edit is True
+
+
+async def test_edit_with_the_same_text_is_done_not_edited(
+    botapi: BotApiServer, notifier: TelegramNotifier
+) -> None:
+    message_id = await notifier.send(alert())
+    assert await notifier.edit(alert(message_id=message_id)) is False  # "not modified"
+    assert botapi.edits == []
+
+
+async def test_checks_say_whether_the_bot_may_post(botapi: BotApiServer) -> None:
+    from notifiers.telegram import TelegramClient
+
+    client = TelegramClient(token=botapi.token, api_url=botapi.url)
+    try:
+        bot_id, name = await client.whoami()
+        assert name == "@quality_test_bot"
+        assert "the bot is administrator" in await client.check_chat("@quality_test", bot_id)
+        with pytest.raises(DeliveryError, match="chat not found") as caught:
+            await client.check_chat("@quality_tset", bot_id)
+        assert caught.value.channel
+        botapi.set_bot_status("@quality_test", "member")
+        with pytest.raises(DeliveryError, match="administrator of the channel"):
+            await client.check_chat("@quality_test", bot_id)
+    finally:
+        await client.aclose()
+    wrong = TelegramClient(token="123456:WRONG-token", api_url=botapi.url)
+    try:
+        with pytest.raises(DeliveryError, match="Unauthorized") as caught:
+            await wrong.whoami()
+        assert caught.value.channel and "WRONG" not in str(caught.value)
+    finally:
+        await wrong.aclose()

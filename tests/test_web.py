@@ -238,3 +238,39 @@ def test_the_server_answers_get_and_head_and_refuses_writes(app: WebApp) -> None
         missing.value.close()
     finally:
         server.stop()
+
+
+def test_a_channel_that_cannot_take_posts_is_shown_everywhere(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wrong token: the dashboard says so at the top, /healthz names the channel
+    (still 200: a restart would not help), and a gauge is 1."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:WRONG-token")
+    monkeypatch.setenv("TELEGRAM_API_URL", botapi.url)
+    monkeypatch.setenv("MONITOR_DB_URL", db_url)
+    config = write_config(tmp_path, newssite)
+    assert main(["--config", str(config), "run", "--once"]) == 0
+    store = Store(db_url)
+    try:
+        status = Status(mode="serve", replica="test-1")
+        status.set_ready()
+        metrics = Metrics(replica="test-1", mode="serve")
+        metrics.watch(store)
+        app = WebApp(store, load_config(config), status, metrics)
+        code, html = page(app, "/")
+        assert code == 200
+        line = re.search(r"<p class=error id=channel-main>(.*?)</p>", html)
+        assert line and "Unauthorized" in line.group(1)
+        assert f"{RELEVANT_STORIES + 1} alerts wait" in line.group(1)
+        code, body = page(app, "/healthz")
+        answer = json.loads(body)
+        assert code == 200 and answer["status"] == "ok"
+        assert "Unauthorized" in answer["channels_failing"]["main"]
+        assert 'quality_monitor_channel_failing{channel="main"} 1.0' in page(app, "/metrics")[1]
+        assert "WRONG-token" not in html + body
+    finally:
+        store.close()

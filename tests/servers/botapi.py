@@ -393,6 +393,9 @@ class _Chat:
     title: str | None = None
     username: str | None = None
     first_name: str | None = None
+    # What the bot is in this chat (getChatMember): "administrator", "member",
+    # "left", "kicked"; in a private chat "member", or "blocked" by the user.
+    bot_status: str = "administrator"
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type}
@@ -624,8 +627,30 @@ class BotApiServer:
                     record = _Chat(chat_id, type, first_name=title or "Tester")
                 else:
                     record = _Chat(chat_id, type, title or f"Test chat {chat_id}")
+            if type != "channel":
+                record.bot_status = "member"
             self._chats[chat_id] = record
             return chat_id
+
+    def set_bot_status(self, chat: str | int, status: str) -> None:
+        """Make the bot ``administrator``, ``member``, ``left`` or ``kicked`` in a
+        known chat, or (a private chat) ``blocked`` by its user. Sends then
+        fail as Telegram's do: 403 "bot is not a member of the channel chat",
+        "bot was kicked from the group chat", "bot was blocked by the user",
+        or 400 "need administrator rights in the channel chat"."""
+        if status not in ("administrator", "member", "left", "kicked", "blocked"):
+            raise ValueError(status)
+        with self._lock:
+            found = self._resolve(chat)
+            if found is None:
+                raise KeyError(chat)
+            found.bot_status = status
+
+    def set_token(self, token: str) -> None:
+        """Accept ``token`` from now on (and answer 401 to the old one): the
+        operator fixed the token, or revoked it at @BotFather."""
+        with self._lock:
+            self._token = token
 
     def chat_id(self, chat: str | int) -> int:
         """The numeric id of a known chat (``"@name"``, ``"-1001"`` or ``-1001``)."""
@@ -947,7 +972,70 @@ class BotApiServer:
             raise _ApiError(400, "Bad Request: can't parse link preview options")
         return options
 
+    def _check_may_post(self, chat: _Chat) -> None:
+        """Refuse a post where the bot may not write, with Telegram's words."""
+        kind = "channel" if chat.type == "channel" else "group"
+        if chat.bot_status == "blocked":
+            raise _ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat.bot_status == "kicked":
+            raise _ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
+        if chat.bot_status == "left":
+            raise _ApiError(403, f"Forbidden: bot is not a member of the {kind} chat")
+        if chat.type == "channel" and chat.bot_status != "administrator":
+            raise _ApiError(400, "Bad Request: need administrator rights in the channel chat")
+
     # ------------------------------------------------------------- methods
+
+    def _get_chat(self, params: _Params) -> Any:
+        with self._lock:
+            chat = self._resolve(params.get_str("chat_id"))
+            if chat is None or (chat.bot_status in ("left", "kicked") and chat.type != "channel"):
+                raise _ApiError(400, "Bad Request: chat not found")
+            data = chat.as_dict()
+        data["accent_color_id"] = 0
+        data["max_reaction_count"] = 11
+        return data
+
+    def _get_chat_member(self, params: _Params) -> Any:
+        user_id = params.get_int("user_id")
+        if user_id is None:
+            raise _ApiError(400, "Bad Request: user_id is empty")
+        with self._lock:
+            chat = self._resolve(params.get_str("chat_id"))
+            if chat is None:
+                raise _ApiError(400, "Bad Request: chat not found")
+            bot_id = int(self._token.split(":", 1)[0])
+            if user_id != bot_id:
+                raise _ApiError(400, "Bad Request: user not found")
+            status = chat.bot_status
+        user = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "Quality Test Bot",
+            "username": self.bot_username,
+        }
+        if status == "administrator":
+            return {
+                "status": "administrator",
+                "user": user,
+                "can_be_edited": False,
+                "is_anonymous": False,
+                "can_manage_chat": True,
+                "can_delete_messages": True,
+                "can_manage_video_chats": False,
+                "can_restrict_members": False,
+                "can_promote_members": False,
+                "can_change_info": False,
+                "can_invite_users": True,
+                "can_post_stories": False,
+                "can_edit_stories": False,
+                "can_delete_stories": False,
+                "can_post_messages": True,
+                "can_edit_messages": True,
+            }
+        if status == "kicked":
+            return {"status": "kicked", "user": user, "until_date": 0}
+        return {"status": "left" if status == "blocked" else status, "user": user}
 
     def _get_me(self, params: _Params) -> Any:
         return {
@@ -972,6 +1060,7 @@ class BotApiServer:
             chat = self._resolve(params.get_str("chat_id"))
         if chat is None:
             raise _ApiError(400, "Bad Request: chat not found")
+        self._check_may_post(chat)
         text, entities = self._formatted(params)
         preview = self._link_preview(params)
         markup = self._reply_markup(params)
@@ -1017,6 +1106,7 @@ class BotApiServer:
             chat = self._resolve(params.get_str("chat_id"))
         if chat is None:
             raise _ApiError(400, "Bad Request: chat not found")
+        self._check_may_post(chat)
         message_id = params.get_int("message_id")
         if message_id is None:
             raise _ApiError(400, "Bad Request: message identifier is not specified")
@@ -1129,6 +1219,8 @@ class BotApiServer:
 
     _METHODS: ClassVar[dict[str, Callable[[BotApiServer, _Params], Any]]] = {
         "getme": _get_me,
+        "getchat": _get_chat,
+        "getchatmember": _get_chat_member,
         "sendmessage": _send_message,
         "editmessagetext": _edit_message_text,
         "getupdates": _get_updates,
