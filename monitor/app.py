@@ -120,6 +120,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 )
             )
             stack.push_async_callback(outlets.aclose)
+            await _check_telegram_at_start(outlets)
             ctx = Context(
                 config=config,
                 store=store,
@@ -324,6 +325,44 @@ def _summarise(reports: list[PollReport]) -> None:
         len(failed),
         (": " + ", ".join(f"{r.source_id} ({r.error})" for r in failed)) if failed else "",
     )
+
+
+async def check_channels(config: Config, settings: Settings) -> list[tuple[bool, str]]:
+    """The token and each enabled Telegram channel's chat, checked with the Bot
+    API (getMe, getChat, getChatMember): one ``(ok, line)`` each; nothing
+    without a token or a Telegram channel."""
+    from notifiers.telegram import TelegramClient, check_telegram
+
+    chats = {
+        c.id: c.chat.strip()
+        for c in config.channels
+        if c.enabled and c.kind == "telegram" and c.chat.strip()
+    }
+    if settings.telegram_token is None or not chats:
+        return []
+    client = TelegramClient(
+        token=settings.telegram_token.get_secret_value(), api_url=settings.telegram_api_url
+    )
+    try:
+        return await check_telegram(client, chats)
+    finally:
+        await client.aclose()
+
+
+async def _check_telegram_at_start(outlets: Any) -> None:
+    """Say at start, one line each, whether the token works and the bot may post
+    to each Telegram channel: a mistake shows before the first alert waits."""
+    from notifiers.telegram import TelegramNotifier, check_telegram
+
+    chats = {cid: n.chat for cid, n in outlets.notifiers.items() if isinstance(n, TelegramNotifier)}
+    client = outlets.shared.telegram() if chats else None
+    if client is None:
+        return
+    for ok, line in await check_telegram(client, chats):
+        if ok:
+            log.info("%s", line)
+        else:
+            log.error("%s", line)
 
 
 def stored_states(settings: Settings) -> dict[str, Any]:

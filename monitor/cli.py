@@ -1,7 +1,8 @@
 """``quality-monitor``: run | serve | check | classify | eval | story | digest | health | migrate.
 
 Exit status: 0 on success (a failing source is reported, not fatal), 2 for an
-invalid configuration or command line, 1 when the database cannot be used.
+invalid configuration or command line, 1 when the database cannot be used;
+``check --fetch``: 1 when a source or a Telegram channel failed its check.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from monitor import __version__
+from monitor.clock import iso, shown
 from monitor.config import Config, Settings, load_config
 from monitor.errors import ConfigError, ConfigProblem, StoreError
 
@@ -51,7 +54,7 @@ class _Formatter(logging.Formatter):
     """
 
     def __init__(self, *, json_lines: bool, secrets: Sequence[str], replica: str) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s")
         self._json = json_lines
         self._replica = replica
         secrets = [x for x in secrets if x and len(x) >= 4]
@@ -59,6 +62,10 @@ class _Formatter(logging.Formatter):
         self._secrets = sorted(
             {*secrets, *(quote(x, safe="") for x in secrets)}, key=len, reverse=True
         )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # China time with its offset, as everything a person reads (monitor/clock.py)
+        return iso(datetime.fromtimestamp(record.created, UTC))
 
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
@@ -73,7 +80,7 @@ class _Formatter(logging.Formatter):
             return self._clean(text)
         message = self._clean(record.getMessage())
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": self.formatTime(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": message,
@@ -173,24 +180,37 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     )
     if not args.fetch:
         return 0
-    from monitor.app import check_fetch
+    from monitor.app import check_channels, check_fetch
 
     rows = asyncio.run(check_fetch(config, settings))
     width = max((len(r["source"]) for r in rows), default=6)
     # status/entries/newest/time/error: this fetch; last ok/fails/flags: what the monitor stored
     print(
         f"{'source':<{width}}  {'kind':<6} {'status':<7} {'entries':>7}  {'newest':<10}  "
-        f"{'time':>6}  {'last ok':<16}  {'fails':>5}  {'flags':<14}  error"
+        f"{'time':>6}  {'last ok (China time)':<20}  {'fails':>5}  {'flags':<14}  error"
     )
     for r in rows:
-        last_ok = r["last_ok"].strftime("%Y-%m-%d %H:%M") if r["last_ok"] else "-"
         fails = "-" if r["failures"] is None else str(r["failures"])
         print(
             f"{r['source']:<{width}}  {r['kind']:<6} {r['status']:<7} {r['entries']:>7}  "
-            f"{r['newest'] or '-':<10}  {r['seconds']:>5.1f}s  {last_ok:<16}  {fails:>5}  "
-            f"{','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
+            f"{r['newest'] or '-':<10}  {r['seconds']:>5.1f}s  {shown(r['last_ok']):<20}  "
+            f"{fails:>5}  {','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
         )
-    return 0
+    failed = [r["source"] for r in rows if r["status"] == "error"]
+    channels = asyncio.run(check_channels(config, settings))
+    if channels:
+        print()
+    for ok, line in channels:
+        print(("ok      " if ok else "FAILED  ") + line)
+    broken = [line for ok, line in channels if not ok]
+    print(
+        f"\n{len(rows) - len(failed)} of {len(rows)} sources answered"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; {len(broken)} Telegram checks failed" if broken else "")
+        + f" (checked {shown(datetime.now(UTC), seconds=True)})"
+    )
+    # 0: everything answered; 1: a source or a channel did not; 2: invalid configuration
+    return 1 if failed or broken else 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:

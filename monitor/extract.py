@@ -20,7 +20,7 @@ from typing import Any
 import trafilatura
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+from monitor.clock import CHINA as CHINA_TZ
 
 _DATE = re.compile(
     r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"

@@ -32,13 +32,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from monitor import __version__
+from monitor.clock import CHINA as CST
 from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.metrics import Metrics
@@ -47,7 +48,6 @@ from storage.store import SourceState, Store, StoryFilter, StoryRow
 
 log = logging.getLogger("monitor.web")
 
-CST = timezone(timedelta(hours=8), "CST")
 PAGE_SIZE = 50
 DB_TIMEOUT = 5.0  # seconds /healthz waits for the database
 STALL_LIMIT = 60.0  # seconds without an event-loop heartbeat before /healthz fails

@@ -27,11 +27,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.triggers.cron import CronTrigger
 
+from monitor.clock import CHINA  # schedules and headings are in China time
 from monitor.errors import DeliveryError, StoreError
 from monitor.model import Story
 from notifiers.base import Digest, Notifier, accepts
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("monitor.digest")
 
-CHINA = timezone(timedelta(hours=8), "CST")  # schedules and headings are in China time
 MAX_DIGEST = 5000  # stories in one digest at most; the rest go in the next one
 MAX_BACKOFF = 600.0
 SUBSCRIBER_BACKLOG = 30  # a subscriber's chat gets a digest past this many waiting posts

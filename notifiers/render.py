@@ -17,9 +17,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from urllib.parse import urlsplit
 
+from monitor.clock import CHINA as _CHINA
 from monitor.model import CATEGORY_LABELS_ZH, Mention, Story
 
 __all__ = [
@@ -88,7 +89,6 @@ PROVINCE_LABELS_ZH: dict[str, str] = {
 
 # Dates are shown as the readers of Chinese news sites see them. China has one
 # time zone and no daylight saving, so a fixed offset is exact.
-_CHINA = timezone(timedelta(hours=8), "CST")
 
 _SENTENCE_ENDS = frozenset("。！？!?")
 _LATIN_SENTENCE_ENDS = frozenset(".")  # only before whitespace: "3.5" and "gov.cn" are not ends

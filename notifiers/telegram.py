@@ -39,8 +39,10 @@ job, the bot-wide rate (about 30 a second) is :class:`TelegramClient`'s.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from http import HTTPStatus
@@ -67,7 +69,7 @@ from notifiers.ratelimit import RateLimiter
 from notifiers.redact import protect, redact
 from notifiers.render import DigestPart, render_digest_telegram, render_telegram
 
-__all__ = ["TelegramClient", "TelegramNotifier"]
+__all__ = ["TelegramClient", "TelegramNotifier", "check_telegram"]
 
 _NOT_MODIFIED = "message is not modified"
 
@@ -416,3 +418,31 @@ class TelegramNotifier:
         """Close the HTTP connections if they are this notifier's own (idempotent)."""
         if self._owns_client:
             await self.client.aclose()
+
+
+async def check_telegram(
+    client: TelegramClient, chats: Mapping[str, str], *, timeout: float = 15.0
+) -> list[tuple[bool, str]]:
+    """Whether the token works (getMe) and the bot may post to each channel's
+    chat (getChat, getChatMember): one ``(ok, line)`` each, token first, for
+    the log at start and for ``check --fetch``. ``chats``: channel id → chat.
+    Never raises: a check that cannot be made is a line that says why."""
+    lines: list[tuple[bool, str]] = []
+    try:
+        bot_id, name = await asyncio.wait_for(client.whoami(), timeout)
+    except (DeliveryError, TimeoutError) as exc:
+        why = str(exc) or f"no answer within {timeout:g}s"
+        hint = "; check TELEGRAM_BOT_TOKEN (from @BotFather)" if "Unauthorized" in why else ""
+        lines.append((False, f"telegram: the bot token does not work: {why}{hint}"))
+        return lines
+    lines.append((True, f"telegram: token accepted: bot {name}"))
+    for channel_id, chat in chats.items():
+        try:
+            what = await asyncio.wait_for(client.check_chat(chat, bot_id), timeout)
+        except (DeliveryError, TimeoutError) as exc:
+            lines.append(
+                (False, f"channel {channel_id}: cannot post to {chat}: {exc or 'no answer'}")
+            )
+            continue
+        lines.append((True, f"channel {channel_id}: may post to {chat}: {what}"))
+    return lines

@@ -236,7 +236,7 @@ def test_telegram_outage_loses_nothing(
 def test_429_is_waited_out_and_posts_keep_their_order(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, env: str
 ) -> None:
-    botapi.fail_next(1, status=429, retry_after=1)
+    botapi.fail_next(1, status=429, retry_after=1, method="sendMessage")
     config = write_config(tmp_path, newssite)
     assert run_once(config) == 0
     assert len(botapi.sent) == RELEVANT_STORIES
@@ -259,7 +259,9 @@ def test_429_is_waited_out_and_posts_keep_their_order(
 def test_permanent_refusal_marks_failed_and_does_not_block(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, env: str
 ) -> None:
-    botapi.fail_next(1, status=400, description="Bad Request: message is too long")
+    botapi.fail_next(
+        1, status=400, description="Bad Request: message is too long", method="sendMessage"
+    )
     config = write_config(tmp_path, newssite)
     assert run_once(config) == 0
     assert len(botapi.sent) == RELEVANT_STORIES - 1
@@ -397,7 +399,9 @@ def test_a_configuration_mistake_loses_no_alert(
     held = store.held_channels()
     assert list(held) == ["main"] and held["main"][0] == RELEVANT_STORIES + 1
     store.close()
-    assert err.count("cannot post") == 1, err  # once, not once per alert
+    assert err.count("cannot post:") == 1, err  # once, not once per alert
+    # and said at start, before anything waited: the token, or the chat
+    assert "the bot token does not work" in err or "cannot post to @quality_t" in err
     summary = [line for line in err.splitlines() if " delivered " in line]
     assert "channel main cannot take posts" in summary[-1]
     assert "WRONG-token" not in err

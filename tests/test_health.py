@@ -235,13 +235,13 @@ def test_check_fetch_shows_kind_entries_and_the_stored_state(
     )
     db = tmp_path / "m.db"
     monkeypatch.setenv("MONITOR_DB_URL", f"sqlite:///{db}")
-    assert main(["--config", str(config), "check", "--fetch"]) == 0
+    assert main(["--config", str(config), "check", "--fetch"]) == 1  # "down" failed
     assert not db.exists()  # check never creates a database
     first = capsys.readouterr().out
     assert main(["--config", str(config), "run", "--once"]) == 0
     capsys.readouterr()
-    assert main(["--config", str(config), "check", "--fetch"]) == 0
-    out = capsys.readouterr().out
+    assert main(["--config", str(config), "check", "--fetch"]) == 1
+    out = capsys.readouterr().out.split("\n\n")[0]
     header, *lines = out.splitlines()[1:]
     assert header.split()[:5] == ["source", "kind", "status", "entries", "newest"]
     assert "last ok" in header and "fails" in header and "flags" in header

@@ -77,7 +77,7 @@ def test_a_run_logs_json_lines_without_the_token_or_the_db_password(
 ) -> None:
     """A real `run --once` at DEBUG with JSON logs: every line parses, each
     source has its lines, and neither the bot token nor the password shows."""
-    botapi.fail_next(1, status=400, description="Bad Request: chat not found")
+    botapi.fail_next(1, status=400, description="Bad Request: chat not found", method="sendMessage")
     config = write_config(
         tmp_path,
         newssite,

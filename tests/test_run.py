@@ -73,11 +73,49 @@ def test_check_fetch_prints_a_table_per_source(
     url: {newssite.url}/fault/500
 """
     config = write_config(tmp_path, newssite, extra=extra)
-    assert main(["--config", str(config), "check", "--fetch"]) == 0
+    # a script can tell: 1 when a source failed
+    assert main(["--config", str(config), "check", "--fetch"]) == 1
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    table = out.split("\n\n")[0]
+    rows = {line.split()[0]: line for line in table.splitlines()[2:]}
     assert set(rows) == {"site-rss", "site-gbk", "site-mislabelled", "broken-500"}
     assert " ok " in rows["site-rss"] and " error " in rows["broken-500"]
     assert "HTTP 500" in rows["broken-500"]
     assert "2025-" in rows["site-gbk"]  # the newest date
     assert not any(path.startswith("/news/") for path in newssite.hits)  # nothing followed
+
+
+def test_check_fetch_exit_status_and_the_telegram_checks(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """0 when every source answers and the bot may post to every channel; 1 when
+    the chat is misspelt (one line says which); 2 for an invalid file."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", botapi.token)
+    monkeypatch.setenv("TELEGRAM_API_URL", botapi.url)
+    monkeypatch.setenv("MONITOR_DB_URL", f"sqlite:///{tmp_path / 'm.db'}")
+    config = write_config(tmp_path, newssite)
+    assert main(["--config", str(config), "check", "--fetch"]) == 0
+    out = capsys.readouterr().out
+    assert "ok      telegram: token accepted: bot @quality_test_bot" in out
+    assert "ok      channel main: may post to @quality_test" in out
+    assert "3 of 3 sources answered" in out and "CST)" in out
+
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("@quality_test", "@quality_tset"),
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "check", "--fetch"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED  channel main: cannot post to @quality_tset:" in out and "chat not found" in out
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:WRONG-token")
+    assert main(["--config", str(config), "check", "--fetch"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED  telegram: the bot token does not work" in out and "WRONG" not in out
+
+    config.write_text("version: 1\nsources: [{id: X}]\n", encoding="utf-8")
+    assert main(["--config", str(config), "check", "--fetch"]) == 2
