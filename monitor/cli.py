@@ -393,33 +393,49 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-c", "--config", help="sources.yaml to use (default: $MONITOR_CONFIG or sources.yaml)"
     )
+    # -c is accepted after the command too (`check -c sources.yaml`); SUPPRESS
+    # keeps a -c given before the command when none follows it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help="sources.yaml to use")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="poll every enabled source on its schedule and deliver alerts")
+    p = sub.add_parser(
+        "run", parents=[common], help="poll every enabled source on its schedule and deliver alerts"
+    )
     p.add_argument("--once", action="store_true", help="one pass over all sources, deliver, exit")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check", help="validate the configuration (exit 2 with every error)")
+    p = sub.add_parser(
+        "check", parents=[common], help="validate the configuration (exit 2 with every error)"
+    )
     p.add_argument("--fetch", action="store_true", help="also fetch each source once and report")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
-        "classify", help="classify text files (first line is the title; - for stdin)"
+        "classify",
+        parents=[common],
+        help="classify text files (first line is the title; - for stdin)",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("eval", help="score the classifier and deduplicator on a labelled corpus")
+    p = sub.add_parser(
+        "eval", parents=[common], help="score the classifier and deduplicator on a labelled corpus"
+    )
     p.add_argument("corpus", metavar="CORPUS.jsonl")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("story", help="show a story's articles and why they were grouped")
+    p = sub.add_parser(
+        "story", parents=[common], help="show a story's articles and why they were grouped"
+    )
     p.add_argument("id", type=int)
     p.set_defaults(func=cmd_story)
 
     p = sub.add_parser(
-        "digest", help="send (or with --dry-run print) a digest of the stories found lately"
+        "digest",
+        parents=[common],
+        help="send (or with --dry-run print) a digest of the stories found lately",
     )
     p.add_argument(
         "--since", type=_since, default=86400.0, help="how far back: 24h (default), 7d, 90m"
@@ -429,7 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser(
-        "serve", help="serve the dashboard, /healthz, /readyz and /metrics without polling"
+        "serve",
+        parents=[common],
+        help="serve the dashboard, /healthz, /readyz and /metrics without polling",
     )
     p.add_argument("--host", help="address to listen on (default: $MONITOR_HTTP_HOST or 127.0.0.1)")
     p.add_argument(
@@ -439,13 +457,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "health",
+        parents=[common],
         help="exit 0 when the running process's /healthz answers ok (with MONITOR_HTTP_PORT), "
         "else when the configuration loads and the database answers",
     )
     p.set_defaults(func=cmd_health)
 
     p = sub.add_parser(
-        "migrate", help="database schema: upgrade (default), current revision, or history"
+        "migrate",
+        parents=[common],
+        help="database schema: upgrade (default), current revision, or history",
     )
     p.add_argument(
         "action", nargs="?", choices=["upgrade", "current", "history"], default="upgrade"

@@ -13,12 +13,13 @@ environment, so secrets never live in the file.
 from __future__ import annotations
 
 import codecs
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import soupsieve
@@ -123,7 +124,8 @@ def _encoding(value: str) -> str:
 
 
 Encoding = Annotated[str, AfterValidator(_encoding)]
-SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+SourceId = Annotated[str, Field(pattern=_ID_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -738,7 +740,8 @@ def parse_config(text: str, *, name: str = "sources.yaml", env: Mapping[str, str
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem(name, line, "", f"not valid YAML: {problem}")]) from None
+        message = f"not valid YAML: {_yaml_in_words(problem)}"
+        raise ConfigError([ConfigProblem(name, line, "", message)]) from None
     except RecursionError:  # the YAML parser itself recurses per level of nesting
         raise ConfigError(
             [ConfigProblem(name, None, "", f"not valid YAML: nested more than {_MAX_DEPTH} deep")]
@@ -772,20 +775,32 @@ def parse_config(text: str, *, name: str = "sources.yaml", env: Mapping[str, str
             line, field = _line_for(loc, lines)
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                message = "unknown key"
+                message = "unknown key" + _did_you_mean(str(loc[-1]), _KNOWN_KEYS)
             elif err["type"] == "missing":
                 message = f"missing required key {loc[-1]!r}"
+            elif err["type"] == "string_pattern_mismatch":
+                pattern = err.get("ctx", {}).get("pattern", "")
+                message = _PATTERN_WORDS.get(pattern, message)
+                message = f"{message} (got {err['input']!r})"
             elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 line, field = _line_for((*loc, "kind"), lines)
-                kind = err["input"].get("kind") if isinstance(err["input"], dict) else None
-                known = ", ".join(
-                    err.get("ctx", {}).get("expected_tags", "").replace("'", "").split(", ")
-                )
-                message = (
-                    f"unknown kind {kind!r} (known: {known})"
-                    if kind
-                    else f"missing required key 'kind' ({known})"
-                )
+                given = err["input"] if isinstance(err["input"], dict) else {}
+                kind = given.get("kind")
+                known = ", ".join(_KINDS.get(str(loc[0]), ()))
+                if kind:
+                    message = f"unknown kind {kind!r} (known: {known})" + _did_you_mean(
+                        str(kind), _KINDS.get(str(loc[0]), ())
+                    )
+                else:
+                    message = f"missing required key 'kind' (one of: {known})"
+                    unknown = [str(k) for k in given if str(k) not in _KNOWN_KEYS]
+                    typo = difflib.get_close_matches("kind", unknown, 1, 0.6)
+                    if typo:
+                        line, field = _line_for((*loc, typo[0]), lines)
+                        message = (
+                            f"unknown key {typo[0]!r}: did you mean 'kind'? "
+                            f"(kind is required, one of: {known})"
+                        )
             elif "Duplicate" in message or "duplicate" in message:
                 continue  # reported with its line by _duplicate_ids
             problems.append(ConfigProblem(name, line, field, message))
@@ -794,6 +809,86 @@ def parse_config(text: str, *, name: str = "sources.yaml", env: Mapping[str, str
             return config
     problems.sort(key=lambda p: (p.line or 0, p.field))
     raise ConfigError(problems)
+
+
+# ── mistakes in words ───────────────────────────────────────────────────────
+# What the validators and the YAML parser say, said so that someone who has
+# never read YAML's grammar or a regular expression knows what to change.
+
+
+def _kinds(union: Any) -> tuple[str, ...]:
+    models = get_args(union)
+    return tuple(kind for m in models for kind in get_args(m.model_fields["kind"].annotation))
+
+
+_KINDS = {"sources": _kinds(AnySource), "channels": _kinds(AnyChannel)}
+
+
+def _keys_of(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    """Every key a configuration model and the models inside it accept."""
+    if model in seen:
+        return set()
+    seen.add(model)
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        keys.add(info.alias or name)
+        stack = [info.annotation]
+        while stack:
+            kind = stack.pop()
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                keys |= _keys_of(kind, seen)
+            stack.extend(get_args(kind))
+    return keys
+
+
+_KNOWN_KEYS = tuple(sorted(_keys_of(Config, set())))
+
+_PATTERN_WORDS = {
+    _ID_PATTERN: (
+        "an id is lowercase letters, digits, '-', '_' and '.', starting with a letter "
+        "or digit, at most 64 characters"
+    ),
+    r"^[a-z0-9-]+$": "a host prefix is lowercase letters, digits and '-'",
+}
+
+# The YAML parser's words → what to do about them.
+_YAML_WORDS = (
+    (
+        "found character '\\t'",
+        "a tab character: YAML indents with spaces only; replace the tab with spaces",
+    ),
+    (
+        "mapping values are not allowed here",
+        "a key is indented more or less than the keys beside it (indent with spaces; the "
+        "keys of one item start in the same column, under its '- '), or a value holds ': ' "
+        "(put it in quotes)",
+    ),
+    (
+        "expected <block end>",
+        "the indentation does not line up: the keys of one item start in the same column "
+        "(after '- ', indented under 'sources:' or 'channels:'), with spaces",
+    ),
+    (
+        "could not find expected ':'",
+        "a line is not 'key: value' (a colon is missing, or a value with ': ' or '#' needs quotes)",
+    ),
+    ("did not find expected key", "a line is not 'key: value' at the indentation expected"),
+    ("found unexpected end of stream", "a quote or a bracket is not closed"),
+    ("did not find expected ',' or ']'", "a '[' list is not closed with ']'"),
+    ("did not find expected ',' or '}'", "a '{' mapping is not closed with '}'"),
+)
+
+
+def _yaml_in_words(problem: str) -> str:
+    for words, meaning in _YAML_WORDS:
+        if words in problem:
+            return f"{meaning} (the YAML parser says: {problem})"
+    return problem
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), 1, 0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _duplicate_ids(data: dict[str, Any], name: str, lines: dict[Path_, int]) -> list[ConfigProblem]:

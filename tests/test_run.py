@@ -119,3 +119,14 @@ def test_check_fetch_exit_status_and_the_telegram_checks(
 
     config.write_text("version: 1\nsources: [{id: X}]\n", encoding="utf-8")
     assert main(["--config", str(config), "check", "--fetch"]) == 2
+
+
+def test_the_config_option_goes_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mine.yaml"
+    config.write_text("version: 1\nsources: []\n", encoding="utf-8")
+    for argv in (["-c", str(config), "check"], ["check", "-c", str(config)]):
+        assert main(argv) == 0, argv
+        assert capsys.readouterr().out.startswith(f"{config}: OK")
+    assert main(["--config", str(tmp_path / "nowhere.yaml"), "check", "--config", str(config)]) == 0
