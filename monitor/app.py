@@ -50,14 +50,24 @@ def replica_id() -> str:
 
 
 def start_web(
-    store: Store, config: Config, settings: Settings, status: Status, metrics: Metrics, port: int
+    store: Store,
+    config: Config,
+    settings: Settings,
+    status: Status,
+    metrics: Metrics,
+    port: int,
+    *,
+    chosen_by: tuple[str, str] = ("environment", "MONITOR_HTTP_PORT"),
 ) -> WebServer:
-    """The dashboard, /healthz, /readyz and /metrics, in a thread of their own."""
+    """The dashboard, /healthz, /readyz and /metrics, in a thread of their own.
+
+    ``chosen_by`` names where the port came from (file and field of the
+    error): the environment, ``serve --port`` or ``serve``'s default."""
     try:
         server = WebServer(WebApp(store, config, status, metrics), settings.http_host, port)
     except OSError as exc:
         where = f"cannot listen on {settings.http_host}:{port}: {exc.strerror or exc}"
-        raise ConfigError([ConfigProblem("environment", None, "MONITOR_HTTP_PORT", where)]) from exc
+        raise ConfigError([ConfigProblem(chosen_by[0], None, chosen_by[1], where)]) from exc
     return server.start()
 
 
@@ -217,10 +227,13 @@ def serve(config: Config, settings: Settings, *, host: str | None, port: int | N
         status = Status(mode="serve", replica=replica)
         if host is not None:
             settings = replace(settings, http_host=host)
-        chosen = port if port is not None else settings.http_port
-        web = start_web(
-            store, config, settings, status, metrics, SERVE_PORT if chosen is None else chosen
-        )
+        if port is not None:
+            chosen, by = port, ("command line", "--port")
+        elif settings.http_port is not None:
+            chosen, by = settings.http_port, ("environment", "MONITOR_HTTP_PORT")
+        else:
+            chosen, by = SERVE_PORT, ("command line", f"serve's default port {SERVE_PORT}")
+        web = start_web(store, config, settings, status, metrics, chosen, chosen_by=by)
         stop = threading.Event()
         signals = (signal.SIGINT, signal.SIGTERM)
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}

@@ -333,10 +333,33 @@ def _filter_term(value: str) -> str:
 FilterTerm = Annotated[str, AfterValidator(_filter_term)]
 
 
+def _province_named(value: object) -> object:
+    """四川, 四川省, Sichuan, SC → CN-SC: the names the bot's /subscribe takes
+    (monitor/names.py); anything else is left for the code check to report."""
+    from monitor.names import parse_province
+
+    if isinstance(value, str):
+        return parse_province(value) or value
+    return value
+
+
+def _category_named(value: object) -> object:
+    """政策文件, 发布会, policy_document → the category, as /subscribe reads them."""
+    from monitor.names import parse_category
+
+    if isinstance(value, str):
+        return parse_category(value) or value
+    return value
+
+
 class ChannelFilter(_Model):
     relevant: bool = Field(True, description="only stories the classifier judged relevant")
-    provinces: list[ProvinceCode] | None = None
-    categories: list[Category] | None = None
+    provinces: list[Annotated[ProvinceCode, BeforeValidator(_province_named)]] | None = Field(
+        None, description="codes (CN-SC) or names as /subscribe takes them (四川, Sichuan)"
+    )
+    categories: list[Annotated[Category, BeforeValidator(_category_named)]] | None = Field(
+        None, description="categories (policy_document) or their Chinese names (政策文件)"
+    )
     languages: list[Literal["en", "zh-Hans", "zh-Hant"]] | None = None
     min_score: float = 0.0
     include: list[FilterTerm] = Field(

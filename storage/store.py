@@ -947,21 +947,32 @@ class Store:
         if where.relevant is not None:
             conditions.append(stories.c.relevant.is_(where.relevant))
         if where.query:
+            # Titles and summaries are stored in their normal form (simplified,
+            # glosses dropped, half-width digits: monitor/normalize.py), so each
+            # word is looked for in that form too: 質量強省 finds 质量强省.
+            from monitor.normalize import normalize_text
+
             words = [w for w in where.query.split() if w][:8]
-            for word in words:
-                in_articles = exists().where(
-                    articles.c.story_id == stories.c.id,
-                    or_(
-                        articles.c.title.icontains(word, autoescape=True),
-                        articles.c.original_title.icontains(word, autoescape=True),
-                        articles.c.source_name.icontains(word, autoescape=True),
-                    ),
-                )
+            for raw in words:
+                forms = dict.fromkeys((raw, normalize_text(raw)))
                 conditions.append(
                     or_(
-                        stories.c.title.icontains(word, autoescape=True),
-                        stories.c.summary.icontains(word, autoescape=True),
-                        in_articles,
+                        *(
+                            or_(
+                                stories.c.title.icontains(word, autoescape=True),
+                                stories.c.summary.icontains(word, autoescape=True),
+                                exists().where(
+                                    articles.c.story_id == stories.c.id,
+                                    or_(
+                                        articles.c.title.icontains(word, autoescape=True),
+                                        articles.c.original_title.icontains(word, autoescape=True),
+                                        articles.c.source_name.icontains(word, autoescape=True),
+                                    ),
+                                ),
+                            )
+                            for word in forms
+                            if word
+                        )
                     )
                 )
         with self._read() as conn:

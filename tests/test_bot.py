@@ -167,6 +167,12 @@ async def test_search(bot: Bot) -> None:
     assert reply["text"].startswith("搜索：品字标（1–1 / 1）")
     assert "浙江品字标认证 <新规> & 解读" in reply["text"]
     assert "暂无报道" in (await bot.ask("/search 不存在的词"))["text"]
+    # a query in traditional characters finds what its simplified form finds
+    add_stories(bot.store, 1, start=60, title="第60条 四川质量强省推进会召开")
+    simplified = (await bot.ask("/search 质量强省"))["text"]
+    traditional = (await bot.ask("/search 質量強省"))["text"]
+    assert "四川质量强省推进会召开" in simplified and "四川质量强省推进会召开" in traditional
+    assert "（1–5 / 5）" in simplified and "（1–5 / 5）" in traditional  # the same stories
     assert "用法" in (await bot.ask("/search"))["text"]
     assert "太长" in (await bot.ask("/search " + "质量" * 20))["text"]
 

@@ -104,3 +104,20 @@ def test_check_reports_apprise_urls_apprise_does_not_understand(
     assert "s3cr3t" not in err
     monkeypatch.setenv("CHAT_URL", "dingtalk://s3cr3tt0kenvalue/")
     assert main(["--config", str(path), "check"]) == 0
+
+
+def test_filters_take_the_names_the_bot_takes() -> None:
+    """`provinces: [四川]` and `categories: [政策文件]`, as /subscribe 四川 政策文件."""
+    from notifiers.bot import parse_subscription
+
+    loaded = config(
+        "  - {id: a, kind: console, filter: "
+        "{provinces: [四川, Guangdong, CN-ZJ, 廣東省], categories: [政策文件, 发布会, meeting]}}"
+    )
+    chosen = loaded.channels[0].filter
+    assert chosen.provinces == ["CN-SC", "CN-GD", "CN-ZJ", "CN-GD"]
+    assert chosen.categories == ["policy_document", "press_conference", "meeting"]
+    wanted = parse_subscription(["四川", "政策文件"])
+    assert wanted.provinces[0] in chosen.provinces and wanted.categories[0] in chosen.categories
+    with pytest.raises(ConfigError, match="'火星' is not"):
+        config("  - {id: a, kind: console, filter: {provinces: [火星]}}")

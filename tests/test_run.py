@@ -130,3 +130,25 @@ def test_the_config_option_goes_before_or_after_the_command(
         assert main(argv) == 0, argv
         assert capsys.readouterr().out.startswith(f"{config}: OK")
     assert main(["--config", str(tmp_path / "nowhere.yaml"), "check", "--config", str(config)]) == 0
+
+
+def test_serve_on_a_taken_port_blames_what_chose_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    config = tmp_path / "sources.yaml"
+    config.write_text("version: 1\nsources: []\n", encoding="utf-8")
+    monkeypatch.setenv("MONITOR_DB_URL", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.delenv("MONITOR_HTTP_PORT", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "-c", str(config), "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert f"command line: --port: cannot listen on 127.0.0.1:{port}" in err
+        assert "MONITOR_HTTP_PORT" not in err
+        monkeypatch.setenv("MONITOR_HTTP_PORT", str(port))
+        assert main(["serve", "-c", str(config)]) == 2
+        assert "environment: MONITOR_HTTP_PORT: cannot listen" in capsys.readouterr().err
