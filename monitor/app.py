@@ -19,7 +19,7 @@ from monitor.dedup import Concepts
 from monitor.errors import ConfigError, ConfigProblem, StoreError
 from monitor.fetch import Fetcher
 from monitor.metrics import MeasuredFetcher, Metrics
-from monitor.pipeline import INDEX_WINDOW, Context, PollReport, load_index, poll_all
+from monitor.pipeline import INDEX_WINDOW, Context, load_index, poll_all
 from monitor.retention import apply_retention
 from monitor.web import Status, WebApp, WebServer
 from notifiers.base import Notifier
@@ -153,7 +153,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 hooks=outlets.hooks,
                 on_update={c.id: c.on_update for c in config.channels},
             )
-            from monitor.scheduler import Runner, record_poll
+            from monitor.scheduler import Runner, cycle_line, every_source_failed, record_poll
 
             if once:
                 enabled = [s for s in config.sources if s.enabled]
@@ -167,24 +167,26 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 reports = await poll_all([s for s in enabled if s.id in mine], ctx)
                 for report in reports:
                     record_poll(report, metrics=metrics)
-                _summarise(reports)
                 await db(ownership.close)
                 await db(apply_retention, store, config.retention, owner=replica, now=utcnow())
                 try:
                     delivery = await deliverer.drain(max_wait=ONCE_MAX_WAIT)
                 finally:
                     await deliverer.release()
+                # One line for the whole pass: what was polled, found and sent.
                 log.info(
-                    "delivered %d, edited %d, failed %d, still pending %d%s",
-                    delivery.sent,
-                    delivery.edited,
-                    delivery.failed,
+                    "%s, still pending %d%s",
+                    cycle_line(
+                        reports, delivered=(delivery.sent, delivery.edited, delivery.failed)
+                    ),
                     delivery.deferred,
                     "".join(
                         f"; channel {cid} cannot take posts ({why}): its alerts wait for the fix"
                         for cid, why in sorted(delivery.failing.items())
                     ),
                 )
+                if (hint := every_source_failed(reports)) is not None:
+                    log.warning("%s", hint)
                 return 0
 
             runner = Runner(
@@ -323,21 +325,6 @@ async def digest(
     finally:
         await shared.aclose()
         store.close()
-
-
-def _summarise(reports: list[PollReport]) -> None:
-    failed = [r for r in reports if r.status == "error"]
-    log.info(
-        "polled %d sources: %d new entries, %d articles, %d new stories, %d alerts queued; "
-        "%d failed%s",
-        len(reports),
-        sum(r.new for r in reports),
-        sum(r.articles for r in reports),
-        sum(r.stories for r in reports),
-        sum(r.alerts for r in reports),
-        len(failed),
-        (": " + ", ".join(f"{r.source_id} ({r.error})" for r in failed)) if failed else "",
-    )
 
 
 async def check_channels(config: Config, settings: Settings) -> list[tuple[bool, str]]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.clock import shown as shown_time
 from monitor.errors import StoreError
 from monitor.pipeline import Context, PollReport, Source, poll
 from monitor.retention import CHECK_EVERY, apply_retention
@@ -87,6 +88,10 @@ class Runner:
         self.bot = bot
         if bot is not None:
             bot.on_queued = self._wake_delivery.set  # /resend, /resume: deliver now
+        # The cycle in progress: polls since the last cycle line, and what went out.
+        self._cycle: list[PollReport] = []
+        self._cycle_delivered = [0, 0, 0]  # sent, edited, failed
+        self._unreachable_said = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,6 +119,7 @@ class Runner:
                 source, self.ctx, schedule=(self.replica, self._next_run(source.id))
             )
             record_poll(report, metrics=self.metrics)
+            self._count_poll(report)
             if report.alerts:
                 self._wake_delivery.set()
         except StoreError as exc:
@@ -122,6 +128,32 @@ class Runner:
             self._busy.discard(source.id)
             if task is not None:
                 self._tasks.discard(task)
+
+    def _count_poll(self, report: PollReport) -> None:
+        """Add a poll to the cycle; a cycle ends when every source this replica
+        polls has been polled, or when one comes round again: then one line says
+        what the cycle did and when the next poll is due."""
+        if any(r.source_id == report.source_id for r in self._cycle):
+            self._end_cycle()
+        self._cycle.append(report)
+        if {r.source_id for r in self._cycle} >= set(self.ownership.owned):
+            self._end_cycle()
+
+    def _end_cycle(self) -> None:
+        reports, self._cycle = self._cycle, []
+        if not reports:
+            return
+        delivered = (self._cycle_delivered[0], self._cycle_delivered[1], self._cycle_delivered[2])
+        self._cycle_delivered = [0, 0, 0]
+        jobs = self._scheduler.get_jobs() if self._scheduler is not None else []
+        due = [j.next_run_time for j in jobs if j.next_run_time is not None]
+        log.info(
+            "%s", cycle_line(reports, delivered=delivered, next_poll=min(due) if due else None)
+        )
+        hint = every_source_failed(reports)
+        if hint is not None and not self._unreachable_said:
+            log.warning("%s", hint)
+        self._unreachable_said = hint is not None
 
     def _next_run(self, source_id: str) -> datetime | None:
         """When the scheduler runs this source's job next (it has moved on by the
@@ -166,6 +198,8 @@ class Runner:
                 report = await self.deliverer.drain()
                 if report.sent or report.failed:
                     log.info("delivered %d, failed %d", report.sent, report.failed)
+                for i, n in enumerate((report.sent, report.edited, report.failed)):
+                    self._cycle_delivered[i] += n
             except StoreError as exc:
                 log.error("delivery: database error: %s", exc)
             if last:
@@ -365,6 +399,47 @@ def _first_run(
     if last_polled is None:
         return soon
     return max(soon, last_polled + timedelta(seconds=interval))
+
+
+# ── one line per cycle ──────────────────────────────────────────────────────
+
+NO_SOURCE_ANSWERS = (
+    "every source failed ({failed} of {polled}): most likely this machine cannot reach "
+    "them (no network, or a proxy is needed: HTTPS_PROXY and HTTP_PROXY are read from the "
+    "environment). Try `make demo` (a local news site, no network needed) and "
+    "`quality-monitor check --fetch` (each source's error)"
+)
+
+
+def cycle_line(
+    reports: Sequence[PollReport],
+    *,
+    delivered: tuple[int, int, int] | None = None,
+    next_poll: datetime | None = None,
+) -> str:
+    """The one line a cycle of polls gets: sources polled, what they brought,
+    what went out (``delivered``: sent, edited, failed), when the next poll is."""
+    failed = [r for r in reports if r.status == "error"]
+    line = (
+        f"polled {len(reports)} sources: {sum(r.new for r in reports)} new entries, "
+        f"{sum(r.articles for r in reports)} articles, {sum(r.stories for r in reports)} "
+        f"new stories, {sum(r.alerts for r in reports)} alerts queued; {len(failed)} failed"
+    )
+    if failed:
+        shown = ", ".join(f"{r.source_id} ({r.error})" for r in failed[:5])
+        line += f": {shown}" + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+    if delivered is not None:
+        line += f"; delivered {delivered[0]}, edited {delivered[1]}, failed {delivered[2]}"
+    if next_poll is not None:
+        line += f"; next poll at {shown_time(next_poll)}"
+    return line
+
+
+def every_source_failed(reports: Sequence[PollReport]) -> str | None:
+    """What to say when no source answered at all (said once, not per source)."""
+    if reports and all(r.status == "error" for r in reports):
+        return NO_SOURCE_ANSWERS.format(failed=len(reports), polled=len(reports))
+    return None
 
 
 def _log_report(report: PollReport) -> None:

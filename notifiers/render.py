@@ -186,7 +186,9 @@ def _hashtag(label: str | None) -> str | None:
 
 
 def _date(story: Story) -> str | None:
-    when: datetime | None = story.published or story.first_seen
+    # An undated article shows no date: the day it was found would read as the
+    # day it was published (the dashboard shows when it was first seen).
+    when: datetime | None = story.published
     if when is None:
         return None
     if when.tzinfo is not None:

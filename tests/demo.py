@@ -45,18 +45,43 @@ channels:
 """
 
 
+# What one pass finds, said the same way in the banner, the log line and the
+# README ("make demo"); tests/test_demo.py checks that the three agree.
+ARTICLES = 12  # texts on the site, 7 of them about quality work
+RELEVANT_ARTICLES = 7
+ENTRIES = 15  # list entries: the RSS feed lists 7, the GBK page 6, the mislabelled page 2
+STORIES = 11  # one per event: 3 texts are listed twice, and 2 texts report one event
+POSTS = 6  # the relevant stories: 7 relevant texts, 2 of them one event
+
+BANNER = f"""\
+demo news site at {{url}}: {ARTICLES} articles, {RELEVANT_ARTICLES} of them about quality work.
+Expect {ENTRIES} new entries from three sources ({ARTICLES} articles, three of them listed by two
+sources), grouped into {STORIES} new stories (the Chinese and English reports of the Sichuan
+press conference are one story, and so is an article listed twice); {POSTS} of the stories
+are relevant, so {POSTS} alerts are printed below. Also expected, on purpose:
+  * "stale: the newest item is from 2025 … days ago": the site's articles are dated 2025,
+    so each source looks like a site that stopped publishing; this is the source-health
+    check at work (flagged when the newest item is older than 5 times the usual gap
+    between items, and at least 10 days old);
+  * "source demo-broken: … HTTP 500": a source that always fails, to show that a failing
+    source is reported with its cause while the others carry on;
+  * one article has no date on its page: its post shows none rather than today's.
+"""
+
+
 def run_demo() -> int:
     with NewsSite() as site, tempfile.TemporaryDirectory(prefix="quality-monitor-demo-") as tmp:
         config = Path(tmp) / "sources.yaml"
         config.write_text(CONFIG.format(url=site.url), encoding="utf-8")
         os.environ.pop("TELEGRAM_BOT_TOKEN", None)
         os.environ["MONITOR_DB_URL"] = f"sqlite:///{Path(tmp) / 'demo.db'}"
+        print(BANNER.format(url=site.url), flush=True)
+        status = main(["--config", str(config), "run", "--once"])
         print(
-            f"demo news site at {site.url} (twelve articles, seven about quality work)\n",
+            "\nrunning again: the lists are unchanged (HTTP 304 or the same bytes), so no "
+            "article is fetched and nothing new is posted\n",
             flush=True,
         )
-        status = main(["--config", str(config), "run", "--once"])
-        print("\nrunning again: nothing new should be posted\n", flush=True)
         status = status or main(["--config", str(config), "run", "--once"])
         return status
 

@@ -39,6 +39,7 @@ def story(i: int, province: str | None, **changes: Any) -> Story:
         "category": "meeting",
         "language": "zh-Hans",
         "source_name": "测试站",
+        "published": datetime(2025, 9, 11, 1, 0, tzinfo=UTC),
         "first_seen": datetime(2025, 9, 11, 1, 0, tzinfo=UTC),
     }
     return Story(**(fields | changes))

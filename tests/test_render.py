@@ -154,12 +154,13 @@ def test_also_reported_line(botapi: BotApiServer, client: httpx.Client) -> None:
     assert post(client, botapi, html)["ok"]
 
 
-def test_date_falls_back_to_first_seen_and_is_china_time() -> None:
+def test_the_date_is_china_time_and_an_undated_article_shows_none() -> None:
     # 17:00 UTC on 30 April is already 1 May in Beijing.
     late = datetime(2024, 4, 30, 17, 0, tzinfo=UTC)
     assert render_telegram(story(published=late)).endswith("· 2024-05-01")
+    # found today, published who knows when: not shown as today's news
     html = render_telegram(story(published=None, first_seen=datetime(2024, 6, 2, 8)))
-    assert html.endswith("来源: 四川省人民政府 · 2024-06-02")
+    assert html.endswith("来源: 四川省人民政府")
     assert render_telegram(story(published=None)).endswith("来源: 四川省人民政府")
 
 

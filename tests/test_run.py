@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,8 +60,46 @@ def test_run_polls_delivers_and_stops_cleanly_on_a_signal(
             process.kill()
     assert process.returncode == 0, err
     assert "watching 3 sources" in err
+    # one line for the cycle of polls: what it found and when the next poll is due
+    cycle = [line for line in err.splitlines() if "INFO    polled 3 sources:" in line]
+    assert len(cycle) == 1, err
+    assert "11 new stories, 6 alerts queued; 0 failed" in cycle[0]
+    assert re.search(r"; next poll at \d{4}-\d\d-\d\d \d\d:\d\d CST", cycle[0]), cycle[0]
     assert "stopped" in err
     assert "Traceback" not in err
+
+
+def test_run_says_once_when_no_source_answers(tmp_path: Path) -> None:
+    """No network: one line per cycle and one plain hint, not only a wall of errors."""
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        "version: 1\ndefaults: {interval: 10s, timeout: 1s}\nsources:\n"
+        + "".join(
+            f"  - {{id: s{i}, name: s{i}, kind: rss, url: 'http://127.0.0.1:9/{i}.xml'}}\n"
+            for i in range(3)
+        ),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "MONITOR_DB_URL": f"sqlite:///{tmp_path / 'm.db'}"}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(12)  # the first cycle (spread over a second), then the backoff's cycle
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    cycles = [line for line in err.splitlines() if "polled 3 sources:" in line]
+    assert cycles and "3 failed" in cycles[0] and "next poll at" in cycles[0]
+    assert err.count("every source failed (3 of 3)") == 1, err  # said once
+    assert "no network, or a proxy" in err and "make demo" in err and "check --fetch" in err
 
 
 def test_check_fetch_prints_a_table_per_source(
