@@ -36,6 +36,8 @@ import statistics
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from monitor.clock import CHINA
+
 EMPTY, STALE, FAILING = "empty", "stale", "failing"
 _SMOOTHING = 0.3  # weight of the newest observation in the learned values
 _MIN_GAP = 3600.0  # items listed on the same day are one hour apart, not zero
@@ -179,14 +181,20 @@ def observe(
             flag(
                 STALE,
                 True,
-                f"the newest item is from {health.newest.date().isoformat()}, "
+                f"the newest item is from {_day(health.newest)}, "
                 f"{_span(age)} ago; it usually publishes every {_span(health.cadence)}",
             )
         else:
-            flag(STALE, False, f"a recent item again ({health.newest.date().isoformat()})")
+            flag(STALE, False, f"a recent item again ({_day(health.newest)})")
 
     if changes:
         last = changes[-1]
         note = f"{last.flag}: {last.message}" if last.raised else f"{last.flag} ok: {last.message}"
         health = replace(health, note=note, changed_at=now)
     return replace(health, flags=frozenset(flags)), changes
+
+
+def _day(when: datetime) -> str:
+    """The day an item is dated, in China time (a list's "2026-12-03" is 16:00 UTC
+    the day before: the UTC date would show it a day early)."""
+    return when.astimezone(CHINA).date().isoformat()

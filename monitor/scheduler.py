@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.clock import iso
 from monitor.clock import shown as shown_time
 from monitor.errors import StoreError
 from monitor.pipeline import Context, PollReport, Source, poll
@@ -186,7 +187,7 @@ class Runner:
             until = state.backoff_until if state is not None else None
         if until is None or until <= self.ctx.clock():
             return False
-        log.debug("source %s: failing, next try after %s", source.id, until.isoformat())
+        log.debug("source %s: failing, next try after %s", source.id, iso(until))
         return True
 
     async def _delivery_loop(self, finish: asyncio.Event) -> None:
@@ -246,7 +247,7 @@ class Runner:
                     log.info(
                         "source %s: taken over, next poll at %s",
                         source_id,
-                        first_run.isoformat(timespec="seconds"),
+                        iso(first_run),
                     )
             with contextlib.suppress(StoreError):
                 for source_id in gained:

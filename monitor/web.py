@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from monitor import __version__
 from monitor.clock import CHINA as CST
+from monitor.clock import shown
 from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.metrics import Metrics
@@ -569,7 +570,7 @@ def _date(value: datetime | None) -> str:
 
 
 def _time(value: datetime | None) -> str:
-    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M") if value else "—"
+    return shown(value, empty="—")  # China time with its zone (monitor/clock.py)
 
 
 def _shorten(text: str, n: int) -> str:

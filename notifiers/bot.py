@@ -64,6 +64,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from monitor.clock import shown
 from monitor.model import CATEGORY_LABELS_ZH, Story
 from monitor.names import parse_category, parse_province
 from notifiers.digest import CHINA
@@ -178,7 +179,7 @@ def _ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "尚无"
     seconds = max(0, int((now - when).total_seconds()))
-    local = when.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    local = shown(when)  # China time with its zone
     if seconds < 120:
         return f"{local}（刚刚）"
     if seconds < 7200:

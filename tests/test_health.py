@@ -53,6 +53,13 @@ def test_stale_is_raised_once_and_cleared_by_a_recent_item() -> None:
     assert [(c.flag, c.raised) for c in changes] == [(STALE, False)] and not health.flags
 
 
+def test_the_stale_message_gives_the_day_in_china_time() -> None:
+    # A list's "2025-10-13" is midnight in China: 16:00 UTC on 12 October.
+    dated = tuple(datetime(2025, 10, 13 - d, tzinfo=UTC) - timedelta(hours=8) for d in range(4))
+    _health, changes = observe(Health(), Poll(NOW, "ok", 1800, entries=4, dates=dated))
+    assert "the newest item is from 2025-10-13," in changes[0].message
+
+
 def test_a_holiday_week_is_not_stale() -> None:
     _, changes = observe(Health(), Poll(NOW, "ok", 1800, entries=3, dates=days_ago(8, 9, 10)))
     assert not changes  # 8 days < stale_min even for a daily publisher
