@@ -142,3 +142,17 @@ def test_the_database_password_is_never_logged(tmp_path: Path) -> None:
 
 class _NoSite:
     url = "http://127.0.0.1:9"
+
+
+def test_log_times_are_china_time_with_their_offset() -> None:
+    """One convention (monitor/clock.py): ISO 8601 with +08:00, in text and JSON."""
+    import re
+    from datetime import UTC, datetime
+
+    record = _record("source sc-amr: ok")
+    record.created = datetime(2026, 12, 2, 16, 30, 5, tzinfo=UTC).timestamp()
+    text = _Formatter(json_lines=False, secrets=[], replica="r").format(record)
+    assert text.startswith("2026-12-03T00:30:05+08:00 ERROR   source sc-amr: ok")
+    line = _json(_Formatter(json_lines=True, secrets=[], replica="r"), record)
+    assert line["time"] == "2026-12-03T00:30:05+08:00"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", str(line["time"]))
