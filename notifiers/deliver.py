@@ -128,15 +128,12 @@ class Deliverer:
             await hook(self, report)
         await self._db(self._store.skip_unconfigured, self._configured)
         while not self._stopping():
-            now = time.monotonic()
             rows = await self._db(
                 self._store.claim_outbox,
                 self._owner,
                 self._clock(),
                 self._lease,
-                channels=sorted(
-                    c for c in self._notifiers if c not in self._down or self._down[c][1] <= now
-                ),
+                channels=sorted(c for c in self._notifiers if not self.holds_back(c)),
             )
             if rows:
                 by_channel: defaultdict[str, list[OutboxRow]] = defaultdict(list)
@@ -300,6 +297,11 @@ class Deliverer:
             log.warning(
                 "channel %s: posting works again; the alerts that waited go out", channel_id
             )
+
+    def holds_back(self, channel_id: str) -> bool:
+        """The channel cannot take posts and is not due for another try here."""
+        down = self._down.get(channel_id)
+        return down is not None and down[1] > time.monotonic()
 
     async def pace(self, channel_id: str, interval: float) -> None:
         """Wait until ``channel_id`` may take its next post (digests share the pace)."""

@@ -305,6 +305,8 @@ class BacklogDigests:
             threshold = self._thresholds(channel_id)
             if not threshold or count <= threshold or channel_id not in active:
                 continue
+            if deliverer.holds_back(channel_id):
+                continue  # it cannot take posts: no digest until it is tried again
             result = await self._sender.send(
                 channel_id,
                 self._notifiers[channel_id],

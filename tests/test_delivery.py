@@ -297,3 +297,25 @@ def test_a_20000_character_article_with_a_hostile_title_end_to_end(
         assert store.counts().get("outbox_failed", 0) == 0
     finally:
         store.close()
+
+
+async def test_a_backlog_for_a_channel_that_cannot_take_posts_waits_whole(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    """Past backlog_digest, the digest meets the same refusal: nothing is given up,
+    the channel is not asked again at every drain, and after the fix it all goes."""
+    channel = '  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s, backlog_digest: 5}'
+    wired = wire(channel)
+    add_stories(store, 12, ["main"])
+    botapi.set_bot_status("@quality_test", "kicked")
+    report = await wired.deliverer.drain()
+    assert report.failed == 0 and "kicked" in report.failing["main"]
+    assert {r["status"] for r in outbox_rows(store, "main")} == {"pending"}
+    calls = len(botapi.calls)
+    await wired.deliverer.drain()
+    assert len(botapi.calls) == calls  # held back here for a while: no request
+    botapi.set_bot_status("@quality_test", "administrator")
+    fresh = wire(channel)
+    await fresh.deliverer.drain()
+    assert {r["status"] for r in outbox_rows(store, "main")} == {"sent"}
+    assert sorted(ids_in(p["text"] for p in botapi.sent)) == list(range(12))  # each once
