@@ -60,6 +60,37 @@ def test_wrong_token_is_401_and_unknown_method_404(
     assert (status, body["description"]) == (404, "Not Found")
 
 
+def test_a_new_token_and_the_bots_place_in_each_chat(
+    botapi: BotApiServer, client: httpx.Client
+) -> None:
+    """What the channel checks and the channel-level refusals rest on."""
+    status, body = call(client, botapi, "getChat", chat_id="@quality_test")
+    assert status == 200 and body["result"]["type"] == "channel"
+    bot_id = int(botapi.token.split(":")[0])
+    status, body = call(client, botapi, "getChatMember", chat_id="@quality_test", user_id=bot_id)
+    assert body["result"]["status"] == "administrator" and body["result"]["can_post_messages"]
+    status, body = call(client, botapi, "getChat", chat_id="@nowhere")
+    assert (status, body["description"]) == (400, "Bad Request: chat not found")
+    for state, answer in [
+        ("member", (400, "Bad Request: need administrator rights in the channel chat")),
+        ("left", (403, "Forbidden: bot is not a member of the channel chat")),
+        ("kicked", (403, "Forbidden: bot was kicked from the channel chat")),
+    ]:
+        botapi.set_bot_status("@quality_test", state)
+        status, body = call(client, botapi, "sendMessage", chat_id="@quality_test", text="x")
+        assert (status, body["description"]) == answer, state
+        _, member = call(client, botapi, "getChatMember", chat_id="@quality_test", user_id=bot_id)
+        assert member["result"]["status"] == state
+    user = botapi.add_chat(5151, type="private")
+    botapi.set_bot_status(user, "blocked")
+    status, body = call(client, botapi, "sendMessage", chat_id=user, text="x")
+    assert (status, body["description"]) == (403, "Forbidden: bot was blocked by the user")
+    old = botapi.token
+    botapi.set_token("123456:NEW-token")
+    assert client.post(f"{botapi.url}/bot{old}/getMe").status_code == 401
+    assert call(client, botapi, "getMe")[0] == 200
+
+
 @pytest.mark.parametrize(
     "html",
     [
