@@ -198,10 +198,16 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         )
     failed = [r["source"] for r in rows if r["status"] == "error"]
     channels = asyncio.run(check_channels(config, settings))
-    if channels:
+    telegram = [c.id for c in config.channels if c.enabled and c.kind == "telegram"]
+    if channels or telegram:
         print()
     for ok, line in channels:
         print(("ok      " if ok else "FAILED  ") + line)
+    if telegram and settings.telegram_token is None:
+        print(
+            f"note    telegram: TELEGRAM_BOT_TOKEN is not set: {', '.join(telegram)} "
+            "inactive here (alerts go to the console)"
+        )
     broken = [line for ok, line in channels if not ok]
     print(
         f"\n{len(rows) - len(failed)} of {len(rows)} sources answered"

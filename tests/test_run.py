@@ -156,6 +156,12 @@ def test_check_fetch_exit_status_and_the_telegram_checks(
     out = capsys.readouterr().out
     assert "FAILED  telegram: the bot token does not work" in out and "WRONG" not in out
 
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN")
+    assert main(["--config", str(config), "check", "--fetch"]) == 0
+    assert "note    telegram: TELEGRAM_BOT_TOKEN is not set: main inactive" in (
+        capsys.readouterr().out
+    )
+
     config.write_text("version: 1\nsources: [{id: X}]\n", encoding="utf-8")
     assert main(["--config", str(config), "check", "--fetch"]) == 2
 
