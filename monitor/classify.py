@@ -344,14 +344,15 @@ def classify(
 def _about_the_policy(strong: list[Evidence], medium: list[Evidence], weak_count: int) -> bool:
     """More than a passing mention: the policy, its events or programmes named
     in the title, more than once, or with quality said elsewhere too; or the
-    work it organises in the title or of several kinds."""
+    work it organises of several kinds. (The work alone in a title is not
+    enough: 品牌建设, quality management and 质量奖 head company news too.)"""
     medium_terms = {e.term for e in medium}
     strong_weight = sum(e.weight for e in strong)
     return (
-        any(e.where == "title" for e in strong + medium)
+        any(e.where == "title" for e in strong)
         or strong_weight >= 4.5
         or (strong_weight > 0 and (weak_count > 0 or bool(medium_terms)))
-        or len(medium_terms) >= 2
+        or len(medium_terms) >= 3
     )
 
 
@@ -439,7 +440,7 @@ def _province(
             Evidence("national bodies and events", "body", round(national, 2), "province")
         )
         return "CN", evidence
-    if len(ranked) >= 3 and best[1] < 2 * ranked[1][1] and (national or len(ranked) >= 4):
+    if len(ranked) >= 3 and best[1] < 2 * ranked[1][1]:
         # A list of provinces with none ahead (a national index by region,
         # the winners of a national award): the story is the nation's.
         evidence.append(Evidence(f"{len(ranked)} provinces, none ahead", "body", 0.0, "province"))

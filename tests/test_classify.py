@@ -287,6 +287,14 @@ def test_older_names_places_and_wordings_are_relevant(
         # foreign and construction awards
         ("Deming Prize winners named", "Two firms received the Deming Prize for quality awards."),
         ("建设工程质量奖评选结果公示", "省建筑业协会公示优质工程名单,鲁班奖推荐项目10个。"),
+        # the work the policy organises, alone in a title, heads company news too
+        ("考上名牌大学的三个秘诀", "高考志愿填报指南,名牌大学录取分数线。"),
+        (
+            "公司荣获客户颁发的质量奖",
+            "我公司获得某汽车厂年度优秀供应商质量奖,质量管理体系得到认可。",
+        ),
+        ("品牌建设助力企业出海", "某家电企业分享品牌建设经验,海外销售增长。"),
+        ("Quality management course opens", "The university opened a quality management course."),
         # a term named only to say the text is not about it
         ("产业园区规划发布", "规划聚焦产业布局和招商,文中未涉及质量强市或质量工作部署。"),
     ],
