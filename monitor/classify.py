@@ -196,6 +196,11 @@ def _load(directory: Path) -> Lexicon:
     def terms(items: list[str]) -> TermSet:
         return TermSet(str(x) for x in items)
 
+    def with_mirror_forms(items: list[str]) -> TermSet:
+        # 品质 for 质量, as mirror sites write it: 品质强省, 品质提升
+        raws = [str(x) for x in items]
+        return TermSet([*raws, *(r.replace("质量", "品质") for r in raws if "质量" in r)])
+
     from monitor.lexicon import place_names  # the geographic half of the lexicon
 
     rel = data["relevance"]
@@ -206,8 +211,8 @@ def _load(directory: Path) -> Lexicon:
     internal = data.get("internal") or {}
     named_of = _named_terms(place_names())
     return Lexicon(
-        strong=terms(rel["strong"]),
-        medium=terms(rel["medium"]),
+        strong=with_mirror_forms(rel["strong"]),
+        medium=with_mirror_forms(rel["medium"]),
         weak=terms(rel["weak"]),
         masks=TermSet(str(m).lower() for m in data["masks"]),
         negative=terms(data["negative"]),

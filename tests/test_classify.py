@@ -253,6 +253,13 @@ def test_the_lexicon_is_extended_from_configuration(lexicon: Lexicon) -> None:
             "Ningbo's plan to invigorate the city through quality sets 2027 targets.",
             "CN-ZJ",
         ),
+        # a mirror's 品質 for 質量, in traditional script
+        ("品質強省推進會召開", "福建省召開品質強省推進會,部署品質提升工作。", "CN-FJ"),
+        (
+            "Jiangxi to build a strong quality province",
+            "Jiangxi set out steps for building a quality province by 2030.",
+            "CN-JX",
+        ),
         # a national conference named with its host city inside: national
         (
             "第八届中国质量(泉州)大会开幕",
@@ -280,7 +287,9 @@ def test_older_names_places_and_wordings_are_relevant(
     [
         # 高质量发展大会: economic news, not a quality conference
         ("全省高质量发展大会召开", "会议部署产业集群、招商引资和高质量发展重点任务。"),
-        # other 强省 programmes
+        # other 强省 programmes; the world's quality month is not China's
+        ("制造强国战略解读", "专家解读制造强国、航天强国和交通强国战略,推动制造业发展。"),
+        ("World Quality Month events", "ASQ members mark World Quality Month each November."),
         ("教育强省建设推进会召开", "会议部署教育强省、文化强省和科技强省建设。"),
         # a company's own 质量月
         ("公司举办质量月知识竞赛", "某电子公司质量部组织员工参加质量月知识竞赛,提升质量意识。"),
