@@ -352,6 +352,7 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
     import time
 
     from monitor.errors import SourceError
+    from monitor.extract import CHINA_TZ
     from monitor.listing import read_listing
 
     states = stored_states(settings)
@@ -373,6 +374,7 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
                 "kind": source.kind,
                 "status": "ok",
                 "entries": 0,
+                "list": None,
                 "newest": None,
                 "error": None,
                 "last_ok": state.last_success_at if state else None,
@@ -382,11 +384,14 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
             try:
                 listing = await read_listing(source, fetcher, timeout=config.timeout(source))
                 entries = listing.entries
-                if listing.warnings:
-                    row["error"] = "; ".join(listing.warnings)
+                problems = [*([listing.notice] if listing.notice else []), *listing.warnings]
+                if problems:
+                    row["error"] = "; ".join(problems)
                 row["entries"] = len(entries)
+                row["list"] = listing.origin
                 newest = max((e.published for e in entries if e.published), default=None)
-                row["newest"] = newest.date().isoformat() if newest else None
+                # The day as the page shows it: list dates are China time (UTC+8).
+                row["newest"] = newest.astimezone(CHINA_TZ).date().isoformat() if newest else None
             except SourceError as exc:
                 row["status"], row["error"] = "error", exc.reason
             except Exception as exc:  # report, never crash the table

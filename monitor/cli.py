@@ -174,21 +174,25 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if not args.fetch:
         return 0
     from monitor.app import check_fetch
+    from monitor.extract import CHINA_TZ
 
     rows = asyncio.run(check_fetch(config, settings))
     width = max((len(r["source"]) for r in rows), default=6)
-    # status/entries/newest/time/error: this fetch; last ok/fails/flags: what the monitor stored
+    # status/entries/newest/list/time/error: this fetch; last ok/fails/flags: what the monitor
+    # stored. Dates and times are China time, as the sites show them.
     print(
         f"{'source':<{width}}  {'kind':<6} {'status':<7} {'entries':>7}  {'newest':<10}  "
-        f"{'time':>6}  {'last ok':<16}  {'fails':>5}  {'flags':<14}  error"
+        f"{'list':<9}  {'time':>6}  {'last ok':<16}  {'fails':>5}  {'flags':<14}  error"
     )
     for r in rows:
-        last_ok = r["last_ok"].strftime("%Y-%m-%d %H:%M") if r["last_ok"] else "-"
+        last_ok = (
+            r["last_ok"].astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if r["last_ok"] else "-"
+        )
         fails = "-" if r["failures"] is None else str(r["failures"])
         print(
             f"{r['source']:<{width}}  {r['kind']:<6} {r['status']:<7} {r['entries']:>7}  "
-            f"{r['newest'] or '-':<10}  {r['seconds']:>5.1f}s  {last_ok:<16}  {fails:>5}  "
-            f"{','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
+            f"{r['newest'] or '-':<10}  {r['list'] or '-':<9}  {r['seconds']:>5.1f}s  "
+            f"{last_ok:<16}  {fails:>5}  {','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
         )
     return 0
 

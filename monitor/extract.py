@@ -101,6 +101,16 @@ def parse_date(text: str | None, *, now: datetime | None = None) -> datetime | N
     return value.astimezone(UTC)
 
 
+def date_span(text: str) -> tuple[int, int] | None:
+    """Where the first date of ``text`` is (a full date, else a month and day), or None.
+
+    For telling a date apart from the words around it (a list item's
+    "发布时间：2025年9月10日", "[09-10]") without needing the year.
+    """
+    m = _DATE.search(text) or _MONTH_DAY.search(text)
+    return m.span() if m else None
+
+
 def _month_day(text: str, now: datetime) -> datetime | None:
     m = _MONTH_DAY.search(text)
     if not m:
