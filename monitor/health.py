@@ -176,12 +176,6 @@ def observe(
         # Validators are kept only after a good read: a 304 means the list is back as it was.
         flag(EMPTY, False, "the list is as it was when it last had items")
 
-    if poll.status == "ok" and poll.list_notice:
-        flag(SELECTORS, True, poll.list_notice)
-    elif poll.status == "ok" and poll.list_origin is not None:
-        how = "the configured selectors read the list again"
-        flag(SELECTORS, False, how if poll.list_origin == "selectors" else "no list: configured")
-
     if poll.status == "ok" and poll.dates:
         newest = max(poll.dates)
         learned = cadence_of(poll.dates)
@@ -202,6 +196,13 @@ def observe(
             )
         else:
             flag(STALE, False, f"a recent item again ({_day(health.newest)})")
+
+    # Last: the note keeps the last change, and this one says what to write.
+    if poll.status == "ok" and poll.list_notice:
+        flag(SELECTORS, True, poll.list_notice)
+    elif poll.status == "ok" and poll.list_origin is not None:
+        how = "the configured selectors read the list again"
+        flag(SELECTORS, False, how if poll.list_origin == "selectors" else "no list: configured")
 
     if changes:
         last = changes[-1]

@@ -111,13 +111,24 @@ def parse_list(result: FetchResult, source: Any) -> list[Entry]:
         date=selectors.date,
         now=result.fetched_at,
     )
-    if entries:
+    # A date selector that matches in no item broke too (the item's text then stands in).
+    undated = bool(entries and selectors.date) and not any(
+        i.select_one(selectors.date) for i in items
+    )
+    if entries and not undated:
         return Parsed(entries, origin="selectors")
     # A template change: read the page as if no selectors were given, and say so.
-    what = "matched nothing" if not items else "gave no links"
+    if entries:  # the date's selector broke
+        broken = f"date selector {selectors.date!r} matched nothing"
+    elif items:
+        broken = f"list selector {selectors.item!r} gave no links"
+    else:
+        broken = f"list selector {selectors.item!r} matched nothing"
     found = detect(soup, result.final_url, source_id=source.id, now=result.fetched_at)
+    if entries and not any(e.published for e in found.entries):
+        return Parsed(entries, origin="selectors")  # no dated list either: keep what we have
     if not found.entries:
-        raise ParseError(source.id, f"list selector {selectors.item!r} {what}")
+        raise ParseError(source.id, broken)
     update = (
         f"update list to {found.selectors}"
         if found.selectors is not None
@@ -126,6 +137,5 @@ def parse_list(result: FetchResult, source: Any) -> list[Entry]:
     return Parsed(
         found.entries,
         origin="detection",
-        notice=f"list selector {selectors.item!r} {what}; the list was found without it "
-        f"({len(found.entries)} items): {update}",
+        notice=f"{broken}; the list was found without it ({len(found.entries)} items): {update}",
     )

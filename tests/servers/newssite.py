@@ -14,6 +14,8 @@ Paths::
     /mislabelled/list.html     UTF-8 bytes declared charset=gbk in header and meta,
                                relative links news/<id>.html
     /mislabelled/news/<id>.html  article page, UTF-8 bytes declared gbk
+    /with-feed/list.html       the GBK list's articles, UTF-8, advertising /feed.xml in
+                               <link rel="alternate" type="application/rss+xml">
     /news/<id>.html            every article
     /news/zh/<id>.html         every Chinese article (the canonical URL of those)
     /robots.txt                allows everything
@@ -805,6 +807,16 @@ class NewsSite:
             if self.redesigned:  # no list at all (a challenge page, a broken site)
                 text = re.sub(r"<li><a [^>]*>([^<]*)</a>.*?</li>", r"<li>\1</li>", text)
             return Page(text.encode("gbk"), "text/html; charset=GBK", changed)
+        if path == "/with-feed/list.html":  # the GBK list's page, advertising the RSS feed
+            listed = [a for a in articles if "gbk" in a["listed_in"]]
+            text = render_list(
+                listed, charset="utf-8", link_prefix="../news/zh/", column="工作动态"
+            )
+            link = (
+                '<link rel="alternate" type="application/rss+xml" title="RSS" href="/feed.xml" />'
+            )
+            text = text.replace("</head>", f"{link}\n</head>")
+            return Page(text.encode("utf-8"), "text/html; charset=utf-8", changed)
         if path == "/mislabelled/list.html":
             listed = [a for a in articles if "mislabelled" in a["listed_in"]]
             text = render_list(listed, charset="gbk", link_prefix="news/", column="统计信息")
