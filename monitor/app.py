@@ -342,6 +342,28 @@ def stored_states(settings: Settings) -> dict[str, Any]:
         return {}
 
 
+async def suggest_source(url: str, settings: Settings) -> Any:
+    """``suggest``: a sources.yaml entry for ``url`` (monitor/suggest.py), fetched with
+    the configuration's HTTP settings when it loads, else the defaults (a file with a
+    mistake in it must not stop anyone from adding a source)."""
+    from monitor.config import HttpSettings, load_config
+    from monitor.suggest import suggest
+
+    http = HttpSettings()
+    if settings.config_path.exists():
+        with contextlib.suppress(ConfigError):
+            http = load_config(settings.config_path).http
+    async with Fetcher(
+        concurrency=http.concurrency,
+        per_host=http.per_host,
+        user_agent=http.user_agent,
+        max_bytes=http.max_bytes,
+        max_redirects=http.max_redirects,
+        retries=1,
+    ) as fetcher:
+        return await suggest(url, fetcher)
+
+
 async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]]:
     """Fetch and parse each enabled source once; store nothing.
 
