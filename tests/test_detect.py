@@ -192,3 +192,16 @@ sources:
         "gbk"
     )
     assert rows["chosen"][4] == newest and rows["found"][4] == newest
+
+
+def test_a_link_listed_twice_is_one_entry_as_the_html_reader_gives_it() -> None:
+    page = """<html><head><title>通知公告_示例局</title></head><body><ul class="l">
+    <li><a href="/a/1.html">置顶：关于质量月活动的通知</a><span>2025-09-12</span></li>
+    <li><a href="/a/1.html">关于质量月活动的通知</a><span>2025-09-12</span></li>
+    <li><a href="/a/2.html">关于计量培训的通知</a><span>2025-09-10</span></li></ul></body></html>"""
+    found = detect(page, "https://x.example.cn/tzgg/")
+    assert [e.url for e in found.entries] == [
+        "https://x.example.cn/a/1.html",
+        "https://x.example.cn/a/2.html",
+    ]
+    assert found.selectors is not None and found.selectors.item == "ul.l > li"

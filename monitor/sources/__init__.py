@@ -19,6 +19,8 @@ whose entries were recovered.
 
 Adding a kind is a module here that calls :func:`register`, plus its schema
 entry in ``monitor/config.py``. The built-in kinds use the same door.
+``detect`` is no kind: it finds a page's list without selectors, for ``html``
+sources without ``list:`` (or whose selectors broke) and for ``suggest``.
 """
 
 from __future__ import annotations

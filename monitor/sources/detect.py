@@ -185,9 +185,14 @@ def detect(
     for group in groups:
         group.score = _score(group, names)
     best = max(groups, key=lambda g: g.score)  # the first of equals: document order
-    for item in best.items:
+    seen: set[str] = set()
+    kept = []
+    for item in best.items:  # as the html reader does: absolute links, each once
         item.url = join(base_url, item.url)
-    best.items = [i for i in best.items if i.url.startswith(("http://", "https://"))]
+        if item.url.startswith(("http://", "https://")) and item.url not in seen:
+            seen.add(item.url)
+            kept.append(item)
+    best.items = kept
     if not best.items:
         return Detection()
     entries = tuple(
