@@ -1,4 +1,5 @@
-"""``quality-monitor``: run | serve | check | classify | eval | story | digest | health | migrate.
+"""``quality-monitor``: run | serve | check | suggest | classify | eval | story | digest | health |
+migrate.
 
 Exit status: 0 on success (a failing source is reported, not fatal), 2 for an
 invalid configuration or command line, 1 when the database cannot be used;
@@ -184,17 +185,20 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
     rows = asyncio.run(check_fetch(config, settings))
     width = max((len(r["source"]) for r in rows), default=6)
-    # status/entries/newest/time/error: this fetch; last ok/fails/flags: what the monitor stored
+    # status/entries/newest/list/time/error: this fetch; last ok/fails/flags: what the monitor
+    # stored. Dates and times are China time, as the sites show them.
     print(
         f"{'source':<{width}}  {'kind':<6} {'status':<7} {'entries':>7}  {'newest':<10}  "
-        f"{'time':>6}  {'last ok (China time)':<20}  {'fails':>5}  {'flags':<14}  error"
+        f"{'list':<9}  {'time':>6}  {'last ok (China time)':<20}  {'fails':>5}  {'flags':<14}  "
+        "error"
     )
     for r in rows:
         fails = "-" if r["failures"] is None else str(r["failures"])
         print(
             f"{r['source']:<{width}}  {r['kind']:<6} {r['status']:<7} {r['entries']:>7}  "
-            f"{r['newest'] or '-':<10}  {r['seconds']:>5.1f}s  {shown(r['last_ok']):<20}  "
-            f"{fails:>5}  {','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
+            f"{r['newest'] or '-':<10}  {r['list'] or '-':<9}  {r['seconds']:>5.1f}s  "
+            f"{shown(r['last_ok']):<20}  {fails:>5}  {','.join(r['flags']) or '-':<14}  "
+            f"{r['error'] or ''}"
         )
     failed = [r["source"] for r in rows if r["status"] == "error"]
     channels = asyncio.run(check_channels(config, settings))
@@ -217,6 +221,29 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     )
     # 0: everything answered; 1: a source or a channel did not; 2: invalid configuration
     return 1 if failed or broken else 0
+
+
+def cmd_suggest(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import suggest_source
+    from monitor.errors import SourceError
+    from monitor.suggest import render_yaml
+
+    try:
+        found = asyncio.run(suggest_source(args.url, settings))
+    except SourceError as exc:
+        print(f"{args.url}: {exc.reason}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(found.as_json(), ensure_ascii=False))
+    elif found.source:
+        print(render_yaml(found), end="")
+    for note in found.notes if not args.json else ():
+        print(f"note: {note}", file=sys.stderr)
+    if not found.source:
+        if not args.json:
+            print(f"{args.url}: no feed and no list of dated links found", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -416,6 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fetch", action="store_true", help="also fetch each source once and report")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "suggest",
+        parents=[common],
+        help="fetch a list page and print a ready sources.yaml entry for it",
+    )
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser(
         "classify",

@@ -246,7 +246,9 @@ class RssSource(_SourceBase):
 
 class HtmlSource(_SourceBase):
     kind: Literal["html"]
-    list: ListSelectors
+    list: ListSelectors | None = Field(
+        None, description="the list's selectors; without them the list is found on the page"
+    )
 
 
 class JcmsSource(_SourceBase):

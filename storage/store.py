@@ -157,7 +157,7 @@ class SourceState:
     cadence_seconds: float | None = None
     usual_entries: float | None = None
     newest_entry_at: datetime | None = None
-    health_flags: tuple[str, ...] = ()  # empty | stale | failing
+    health_flags: tuple[str, ...] = ()  # empty | stale | failing | selectors
     health_note: str | None = None
     health_changed_at: datetime | None = None
 

@@ -104,9 +104,12 @@ def test_every_mistake_is_listed_at_once() -> None:
     assert len(problems(text)) == 3
 
 
-def test_html_source_needs_list_selectors() -> None:
+def test_html_source_without_list_selectors_is_valid() -> None:
+    # The list is then found on the page (monitor/sources/detect.py).
     text = GOOD.replace('    list: {item: "ul.news li", link: "a", date: "span.date"}\n', "")
-    assert any("missing required key 'list'" in m for _, _, m in problems(text))
+    assert text != GOOD
+    [_feed, page] = parse_config(text, env={}).sources
+    assert page.kind == "html" and page.list is None
 
 
 def test_broken_yaml_names_its_line() -> None:
