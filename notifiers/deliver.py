@@ -259,7 +259,7 @@ class Deliverer:
                 # Sent but not marked: the documented double-send window. Say it loudly.
                 log.exception("channel %s: story %s sent but not marked", channel_id, story.id)
                 raise
-            if self._metrics is not None:
+            if self._metrics is not None and changed is not False:
                 self._metrics.sent.labels(channel_id, row.kind).inc()
                 if row.kind == "post" and story.first_seen is not None:
                     self._metrics.delivery_latency.observe(
