@@ -756,7 +756,7 @@ class Store:
         with self._read() as conn:
             oldest = (
                 select(outbox.c.channel_id, func.min(outbox.c.id).label("first"))
-                .where(outbox.c.status == "pending", outbox.c.kind == "post")
+                .where(outbox.c.status == "pending")
                 .group_by(outbox.c.channel_id)
                 .subquery()
             )

@@ -16,7 +16,7 @@ from notifiers.deliver import Deliverer
 from notifiers.outlets import Outlets, build_outlets
 from notifiers.render import telegram_length
 from storage.runner import DbRunner
-from storage.store import Store
+from storage.store import Store, utcnow
 from tests.servers.botapi import MAX_MESSAGE_UNITS, BotApiServer, parse_html
 from tests.servers.newssite import NewsSite
 from tests.stories import (
@@ -319,3 +319,18 @@ async def test_a_backlog_for_a_channel_that_cannot_take_posts_waits_whole(
     await fresh.deliverer.drain()
     assert {r["status"] for r in outbox_rows(store, "main")} == {"sent"}
     assert sorted(ids_in(p["text"] for p in botapi.sent)) == list(range(12))  # each once
+
+
+async def test_an_edit_to_a_channel_that_cannot_take_posts_waits_and_is_reported(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    wired = wire('  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s}')
+    (story_id,) = add_stories(store, 1, ["main"])
+    assert (await wired.deliverer.drain()).sent == 1
+    with store.transaction() as tx:
+        tx.enqueue_edits(story_id, utcnow())
+    botapi.set_bot_status("@quality_test", "left")
+    report = await wired.deliverer.drain()
+    assert report.failed == 0 and "not a member" in report.failing["main"]
+    assert [r["status"] for r in outbox_rows(store, "main")] == ["sent", "pending"]
+    assert store.held_channels()["main"][0] == 1
