@@ -123,17 +123,27 @@ class Deliverer:
     async def drain(self, *, max_wait: float = 0.0) -> DeliveryReport:
         """Deliver everything due; wait up to ``max_wait`` s for deferred rows to come due."""
         report = DeliveryReport()
-        deadline = time.monotonic() + max_wait
+        try:
+            await self._drain(report, time.monotonic() + max_wait)
+        finally:
+            # every channel still failing here, whether tried in this drain or not
+            report.failing.update({c: down[0] for c, down in self._down.items()})
+        return report
+
+    async def _drain(self, report: DeliveryReport, deadline: float) -> None:
         for hook in self._hooks:
             await hook(self, report)
         await self._db(self._store.skip_unconfigured, self._configured)
         while not self._stopping():
+            # A channel that failed in this drain is not tried again in it.
             rows = await self._db(
                 self._store.claim_outbox,
                 self._owner,
                 self._clock(),
                 self._lease,
-                channels=sorted(c for c in self._notifiers if not self.holds_back(c)),
+                channels=sorted(
+                    c for c in self._notifiers if not self.holds_back(c) and c not in report.failing
+                ),
             )
             if rows:
                 by_channel: defaultdict[str, list[OutboxRow]] = defaultdict(list)
@@ -143,18 +153,16 @@ class Deliverer:
                     *(self._channel(cid, batch, report) for cid, batch in by_channel.items())
                 )
                 continue
-            report.failing.update({c: down[0] for c, down in self._down.items()})
             upcoming = await self._db(self._store.next_due, self._clock())
             if upcoming is None:
-                return report
+                return
             wait = (upcoming - self._clock()).total_seconds()
             if wait <= 0:
                 # due but not deliverable now (inactive channel, edit waiting for its post)
-                return report
+                return
             if time.monotonic() + wait > deadline:
-                return report
+                return
             await asyncio.sleep(wait)
-        return report
 
     async def _channel(
         self, channel_id: str, rows: list[OutboxRow], report: DeliveryReport

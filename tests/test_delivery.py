@@ -334,3 +334,26 @@ async def test_an_edit_to_a_channel_that_cannot_take_posts_waits_and_is_reported
     assert report.failed == 0 and "not a member" in report.failing["main"]
     assert [r["status"] for r in outbox_rows(store, "main")] == ["sent", "pending"]
     assert store.held_channels()["main"][0] == 1
+
+
+async def test_a_failing_channel_is_logged_once_and_its_recovery_once(
+    store: Store,
+    botapi: BotApiServer,
+    wire: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("notifiers.deliver.CHANNEL_RETRY", 0.0)  # try again at every drain
+    wired = wire('  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s}')
+    add_stories(store, 3, ["main"])
+    botapi.set_bot_status("@quality_test", "left")
+    with caplog.at_level("INFO", logger="monitor.deliver"):
+        for _ in range(3):
+            await wired.deliverer.drain()
+        assert botapi.calls.count("sendMessage") == 3  # tried each time, one post each
+        botapi.set_bot_status("@quality_test", "administrator")
+        assert (await wired.deliverer.drain()).sent == 3
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot post" in m for m in messages) == 1
+    assert sum("posting works again" in m for m in messages) == 1
+    assert ids_in(p["text"].split("\n")[1] for p in botapi.sent) == [0, 1, 2]
