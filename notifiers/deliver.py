@@ -175,6 +175,9 @@ class Deliverer:
                 )
                 log.info("channel %s: stopping; %d alerts handed back for later", channel_id, left)
                 return
+            # Taken before the story is read: an edit armed after this moment
+            # may carry an article the post does not show (mark_sent keeps it).
+            rendered_at = self._clock()
             story = await self._db(self._store.story, row.story_id)
             if story is None:
                 await self._db(self._store.mark_failed, row.id, "story vanished", self._clock())
@@ -204,7 +207,6 @@ class Deliverer:
                     self._store.release_claims, self._owner, [r.id for r in rows[i + 1 :]]
                 )
                 return
-            rendered_at = self._clock()  # the story was read before this moment
             changed: bool | None = True
             try:
                 update = self._on_update.get(channel_id, "edit")
