@@ -341,7 +341,13 @@ def _province_named(value: object) -> object:
     from monitor.names import parse_province
 
     if isinstance(value, str):
-        return parse_province(value) or value
+        code = parse_province(value)
+        if code is None and not _PROVINCE.match(value):
+            raise ValueError(
+                f"{value!r} is neither a province code (CN-SC, or CN for national) nor a "
+                "province name (四川, 四川省, Sichuan)"
+            )
+        return code or value
     return value
 
 

@@ -119,5 +119,7 @@ def test_filters_take_the_names_the_bot_takes() -> None:
     assert chosen.categories == ["policy_document", "press_conference", "meeting"]
     wanted = parse_subscription(["四川", "政策文件"])
     assert wanted.provinces[0] in chosen.provinces and wanted.categories[0] in chosen.categories
-    with pytest.raises(ConfigError, match="'火星' is not"):
+    with pytest.raises(
+        ConfigError, match=r"'火星' is neither a province code .* nor a province name"
+    ):
         config("  - {id: a, kind: console, filter: {provinces: [火星]}}")

@@ -285,6 +285,19 @@ CASES: list[tuple[str, str, str, str]] = [
         "ISO 3166-2:CN",
     ),
     (
+        "channel-filter-province-name",
+        "version: 1\nchannels:\n  - id: main\n    kind: console\n"
+        "    filter: {provinces: [四川, 火星]}  # <-\n",
+        "channels[0].filter.provinces[1]",
+        "'火星' is neither a province code (CN-SC, or CN for national) nor a province name",
+    ),
+    (
+        "channel-kind-misspelt-as-a-key",
+        "version: 1\nchannels:\n  - id: main\n    knid: telegram  # <-\n",
+        "channels[0].knid",
+        "unknown key 'knid': did you mean 'kind'? (kind is required, one of: telegram",
+    ),
+    (
         "channel-filter-language",
         "version: 1\nchannels:\n  - id: main\n    kind: console\n"
         "    filter: {languages: [fr]}  # <-\n",
