@@ -238,3 +238,51 @@ def test_the_server_answers_get_and_head_and_refuses_writes(app: WebApp) -> None
         missing.value.close()
     finally:
         server.stop()
+
+
+def test_idle_connections_are_closed_and_do_not_stop_healthz(app: WebApp) -> None:
+    """Clients that connect and send nothing, or half a request, are cut off after
+    the idle timeout; past the connection limit a request gets 503 at once, and
+    once the idlers are gone /healthz answers 200 again."""
+    import socket
+
+    server = WebServer(app, "127.0.0.1", 0, idle_timeout=1.0, max_connections=50).start()
+    idlers: list[socket.socket] = []
+    try:
+        for i in range(120):
+            s = socket.create_connection(server.address, timeout=10)
+            if i % 2:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+            idlers.append(s)
+        time.sleep(0.3)
+        with pytest.raises(urllib.error.HTTPError) as busy:
+            urllib.request.urlopen(server.url + "/healthz", timeout=10)
+        assert busy.value.code == 503  # answered at once, not queued behind the idlers
+        busy.value.close()
+        for s in idlers:  # the server closes each one within the timeout
+            s.settimeout(5)
+            assert s.recv(100) == b""
+        with urllib.request.urlopen(server.url + "/healthz", timeout=10) as r:
+            assert r.status == 200
+            assert json.loads(r.read())["status"] == "ok"
+    finally:
+        for s in idlers:
+            s.close()
+        server.stop()
+
+
+def test_a_server_stops_promptly_with_connections_open(app: WebApp) -> None:
+    import socket
+
+    server = WebServer(app, "127.0.0.1", 0).start()
+    with urllib.request.urlopen(server.url + "/healthz", timeout=10) as r:
+        assert r.status == 200
+    address = server.address
+    idle = socket.create_connection(address, timeout=10)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5
+    assert idle.recv(100) == b""  # closed by the server, not left hanging
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=2)
+    idle.close()
