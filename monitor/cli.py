@@ -24,6 +24,7 @@ from urllib.parse import quote
 from monitor import __version__
 from monitor.config import Config, Settings, load_config
 from monitor.errors import ConfigError, ConfigProblem, StoreError
+from notifiers.redact import redact_url
 
 log = logging.getLogger("monitor")
 
@@ -63,7 +64,7 @@ class _Formatter(logging.Formatter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_url(text)  # credentials written into any URL (sources, webhooks)
 
     def format(self, record: logging.LogRecord) -> str:
         if not self._json:

@@ -490,11 +490,45 @@ class BotSettings(_Model):
 
     @model_validator(mode="after")
     def _webhook(self) -> BotSettings:
-        if self.mode == "webhook" and self.webhook_url is None:
-            raise ValueError("mode webhook needs webhook_url (the public URL Telegram calls)")
         if self.secret is not None and not self.secret.get_secret_value():
             object.__setattr__(self, "secret", None)
+        if self.webhook_url is not None:
+            parts = urlsplit(self.webhook_url)
+            if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+                raise ValueError(
+                    f"webhook_url {_show_url(self.webhook_url)!r}: Telegram calls https URLs "
+                    "only (http works for a loopback address, with a Bot API server of your own)"
+                )
+        if self.mode != "webhook":
+            return self
+        if self.webhook_url is None:
+            raise ValueError("mode webhook needs webhook_url (the public URL Telegram calls)")
+        if self.secret is None:
+            raise ValueError(
+                "mode webhook needs secret (such as ${TELEGRAM_WEBHOOK_SECRET}): without it "
+                "anyone who can reach the port could send commands as any user"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.secret.get_secret_value()):
+            raise ValueError("secret: 1 to 256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return self
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _show_url(url: str) -> str:
+    from notifiers.redact import redact_url  # the one way a URL is shown
+
+    return redact_url(url)
 
 
 def _term(value: str) -> str:

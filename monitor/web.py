@@ -49,6 +49,7 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.metrics import Metrics
 from monitor.model import CATEGORY_LABELS_ZH, Category
+from notifiers.redact import redact_url
 from storage.store import SourceState, Store, StoryFilter, StoryRow
 
 log = logging.getLogger("monitor.web")
@@ -297,12 +298,13 @@ class WebApp:
             f"<td>{_time(p['started_at'])}</td><td>{_e(p['status'])}</td>"
             f"<td>{p['seconds']:.1f}s</td><td>{p['entries']}</td><td>{p['new']}</td>"
             f"<td>{p['articles']}</td><td>{p['stories']}</td>"
-            f"<td>{_e(p['replica'] or '')}</td><td>{_e(p['error'] or '')}</td></tr>"
+            f"<td>{_e(p['replica'] or '')}</td><td>{_e(redact_url(p['error'] or ''))}</td></tr>"
             for p in polls
         )
         name = source.name if source is not None else source_id
         kind = source.kind if source is not None else "no longer configured"
-        url = _link(source.url, source.url) if source is not None else ""
+        shown = redact_url(source.url) if source is not None else ""  # no credentials, even linked
+        url = _link(shown, shown) if source is not None else ""
         body = f"""
 <p class=back><a href="/">← dashboard</a></p>
 <h2>{_e(name)} <small>{_e(source_id)} · {_e(kind)}</small></h2>
@@ -507,7 +509,10 @@ def _alerts(alerts: list[dict[str, Any]]) -> str:
     for a in alerts:
         if a["kind"] != "post":
             continue
-        title = _e(a["last_error"] or (f"sent {_time(a['sent_at'])}" if a["sent_at"] else ""))
+        title = _e(
+            redact_url(a["last_error"] or "")
+            or (f"sent {_time(a['sent_at'])}" if a["sent_at"] else "")
+        )
         out.append(
             f"<span class='alert {_e(a['status'])}' title='{title}'>"
             f"{_e(a['channel_id'])}: {_e(a['status'])}</span>"
@@ -558,7 +563,8 @@ def _time(value: datetime | None) -> str:
 
 
 def _shorten(text: str, n: int) -> str:
-    text = " ".join(text.split())
+    """One line of at most ``n`` characters, without credentials (an error names URLs)."""
+    text = " ".join(redact_url(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import html
 import logging
 import re
@@ -67,7 +68,7 @@ from telegram.request import HTTPXRequest
 from monitor.model import CATEGORY_LABELS_ZH, Category, Story
 from notifiers.digest import CHINA
 from notifiers.ratelimit import RateLimiter
-from notifiers.redact import protect
+from notifiers.redact import protect, redact_url
 from notifiers.render import (
     province_label_zh,
     render_story_list_telegram,
@@ -273,6 +274,32 @@ class _SharedRateLimiter(BaseRateLimiter[None]):
 # ── the service ─────────────────────────────────────────────────────────────
 
 
+class WebhookSecret(str):
+    """The webhook secret, compared in constant time.
+
+    python-telegram-bot checks each request's ``X-Telegram-Bot-Api-Secret-Token``
+    with ``token != secret``, which returns as soon as a character differs and so
+    tells a prober, by its timing, how much of a guess is right. Python asks the
+    right operand first when its type is a subclass of the left's, so a ``str``
+    subclass whose ``__ne__`` (and ``__eq__``) use :func:`hmac.compare_digest`
+    makes that comparison constant-time without patching the library; to
+    everything else (``setWebhook``'s JSON) it is the plain string.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return NotImplemented
+        return hmac.compare_digest(self.encode(), other.encode())
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return NotImplemented if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__
+
+
 class BotService:
     """Runs the bot while this replica holds the ``telegram-bot`` lease."""
 
@@ -405,7 +432,10 @@ class BotService:
     async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         assert app.updater is not None and self.settings.webhook_url is not None
         path = urlsplit(self.settings.webhook_url).path.lstrip("/")
-        secret = self.settings.secret.get_secret_value() if self.settings.secret else None
+        # The configuration requires a secret in webhook mode; without one, any POST
+        # to the port would be taken for Telegram's, with whatever sender it names.
+        assert self.settings.secret is not None
+        secret = WebhookSecret(self.settings.secret.get_secret_value())
         await app.updater.start_webhook(
             listen=self.settings.listen,
             port=self.settings.port,
@@ -779,7 +809,7 @@ class BotService:
             lines.append("")
         for source, state in unwell:
             flags = ", ".join(state.health_flags) or "failing"
-            why = state.last_error or state.health_note or ""
+            why = redact_url(state.last_error or state.health_note or "")
             failures = state.consecutive_failures
             detail = f"连续失败 {failures} 次" if failures else ""
             bits = "；".join(b for b in (detail, shorten(why, 120) if why else "") if b)
@@ -804,7 +834,7 @@ class BotService:
         for source_id, failures, error in totals.sources_failing[:10]:
             lines.append(
                 f"• {_esc(source_id)}：连续 {failures} 次"
-                + (f"（{_esc(shorten(error, 100))}）" if error else "")
+                + (f"（{_esc(shorten(redact_url(error), 100))}）" if error else "")
             )
         if paused:
             names = "全部频道" if ALL_CHANNELS in paused else "、".join(sorted(paused))

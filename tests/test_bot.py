@@ -249,6 +249,18 @@ async def test_sources_and_status(bot: Bot) -> None:
     assert "抓取出错的来源：1 个" in status and "sc-amr：连续 1 次" in status
 
 
+async def test_sources_and_status_do_not_show_credentials_in_urls(bot: Bot) -> None:
+    """An error stored with a URL's credentials in it (as older versions did):
+    /sources and /status, open to anyone, show the URL without them."""
+    error = "https://bob:Pass1word@site.example/feed?apikey=Key2value&page=1: HTTP 500"
+    with bot.store.transaction() as tx:
+        tx.source_failed("sc-amr", error, utcnow())
+    for command in ("/sources", "/status"):
+        text = (await bot.ask(command))["text"]
+        assert "https://***@site.example/feed?apikey=***" in text, text
+        assert "Pass1word" not in text and "Key2value" not in text and "bob" not in text
+
+
 async def test_operator_commands(bot: Bot) -> None:
     assert "仅限管理员" in (await bot.ask("/pause"))["text"]
     assert "仅限管理员" in (await bot.ask("/resend 1"))["text"]
@@ -343,7 +355,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
+async def test_webhook_mode(
+    store: Store, botapi: BotApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Updates POSTed with the secret are answered; without it or with a wrong
+    one they are refused (403) and not executed, the secret compared in
+    constant time."""
+    import hmac
+
+    compared: list[bytes] = []
+    original = hmac.compare_digest
+
+    def compare_digest(a: bytes, b: bytes) -> bool:
+        compared.append(b)
+        return original(a, b)
+
+    monkeypatch.setattr("notifiers.bot.hmac.compare_digest", compare_digest)
     port = _free_port()
     db = DbRunner()
     outlets = build_outlets(
@@ -351,7 +378,8 @@ async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
             CHANNELS,
             extra=(
                 "bot: {mode: webhook, webhook_url: 'https://bot.example.org/tg/update', "
-                f"listen: 127.0.0.1, port: {port}, secret: '${{HOOK_SECRET}}'}}"
+                f"listen: 127.0.0.1, port: {port}, secret: '${{HOOK_SECRET}}', "
+                f"operators: [{OPERATOR}]}}"
             ),
             env={"HOOK_SECRET": "webhook-secret-123"},
         ),
@@ -379,13 +407,31 @@ async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
             },
         }
         botapi.add_chat(USER, type="private")
+        botapi.add_chat(OPERATOR, type="private")
+        forged = {
+            "update_id": 2,
+            "message": {
+                "message_id": 2,
+                "date": 1700000000,
+                "chat": {"id": OPERATOR, "type": "private", "first_name": "O"},
+                "from": {"id": OPERATOR, "is_bot": False, "first_name": "O"},
+                "text": "/pause",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            },
+        }
         async with httpx.AsyncClient() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "webhook-secret-12"}):
+                refused = await http.post(
+                    f"http://127.0.0.1:{port}/tg/update", json=forged, headers=headers
+                )
+                assert refused.status_code == 403
             wrong = await http.post(
                 f"http://127.0.0.1:{port}/tg/update",
                 json=update,
                 headers={"X-Telegram-Bot-Api-Secret-Token": "guess"},
             )
             assert wrong.status_code == 403
+            assert b"guess" in compared  # the library's check went through compare_digest
             right = await http.post(
                 f"http://127.0.0.1:{port}/tg/update",
                 json=update,
@@ -398,6 +444,9 @@ async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
             await asyncio.sleep(0.02)
         replies = [m for m in botapi.sent if m["chat"] == USER]
         assert len(replies) == 1 and "/latest" in replies[0]["text"]
+        # the forged /pause from the operator's id was not executed
+        assert not [m for m in botapi.sent if m["chat"] == OPERATOR]
+        assert ChatStore(store).paused() == {}
     finally:
         await outlets.aclose()
         db.close()

@@ -104,3 +104,39 @@ def test_check_reports_apprise_urls_apprise_does_not_understand(
     assert "s3cr3t" not in err
     monkeypatch.setenv("CHAT_URL", "dingtalk://s3cr3tt0kenvalue/")
     assert main(["--config", str(path), "check"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("bot", "expected"),
+    [
+        (
+            "bot: {mode: webhook, webhook_url: 'https://b.example/u', listen: 0.0.0.0}",
+            "test.yaml:4: bot: mode webhook needs secret",
+        ),
+        (
+            "bot: {mode: webhook, webhook_url: 'https://b.example/u', secret: '${S:-}'}",
+            "test.yaml:4: bot: mode webhook needs secret",
+        ),
+        (
+            "bot: {mode: webhook, webhook_url: 'https://b.example/u', secret: 'a b'}",
+            "bot: secret: 1 to 256 characters A-Z",
+        ),
+        (
+            "bot: {mode: webhook, webhook_url: 'http://u:pw@b.example/u', secret: s}",
+            "test.yaml:4: bot: webhook_url 'http://***@b.example/u': Telegram calls https",
+        ),
+    ],
+)
+def test_webhook_mode_needs_a_secret_and_https(bot: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config("  - {id: a, kind: console}", extra=bot)
+    assert expected in str(caught.value)
+    assert "pw@" not in str(caught.value)
+
+
+def test_webhook_mode_over_loopback_http_with_a_secret_is_valid() -> None:
+    bot = config(
+        "  - {id: a, kind: console}",
+        extra="bot: {mode: webhook, webhook_url: 'http://127.0.0.1:8081/u', secret: ab-1_Z}",
+    ).bot
+    assert bot is not None and bot.secret is not None

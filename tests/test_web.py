@@ -286,3 +286,42 @@ def test_a_server_stops_promptly_with_connections_open(app: WebApp) -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(address, timeout=2)
     idle.close()
+
+
+def test_credentials_in_a_source_url_are_not_shown(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source whose URL carries ``user:password@`` and ``?apikey=`` and fails:
+    its page, its error on the dashboard and its fetch log show neither."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", botapi.token)
+    monkeypatch.setenv("TELEGRAM_API_URL", botapi.url)
+    monkeypatch.setenv("MONITOR_DB_URL", db_url)
+    port = newssite.url.rsplit(":", 1)[1]
+    config = write_config(
+        tmp_path,
+        newssite,
+        extra=f"""\
+  - id: keyed
+    name: with credentials
+    kind: rss
+    url: https://bob:SourcePass1@127.0.0.1:{port}/fault/500?access_token=SourceKey99
+""",
+    )
+    assert main(["--config", str(config), "run", "--once"]) == 0
+    store = Store(db_url)
+    try:
+        status = Status(mode="serve", replica="t")
+        app = WebApp(store, load_config(config), status, Metrics(replica="t", mode="serve"))
+        for path in ("/", "/sources/keyed"):
+            code, html = page(app, path)
+            assert code == 200
+            assert "SourcePass1" not in html and "SourceKey99" not in html and "bob" not in html
+        _, html = page(app, "/sources/keyed")
+        assert "https://***@127.0.0.1" in html and "access_token=***" in html
+        assert "<tr class=failing>" in html  # the failed poll is listed, its error redacted
+    finally:
+        store.close()
