@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from monitor.model import Category, DocumentFacts, Evidence, Verdict
+from notifiers.filters import TimedRegex  # re: terms come from sources.yaml: a time limit
 
 _LEXICON_DIR = Path(__file__).parent / "lexicon"
 _TITLE_WEIGHT = 3.0
@@ -85,10 +86,10 @@ class TermSet:
         self.raws = tuple(dict.fromkeys(str(r) for r in raws))
         english: list[str] = []
         chinese: list[str] = []
-        regexes: list[tuple[str, re.Pattern[str]]] = []
+        regexes: list[tuple[str, TimedRegex]] = []
         for raw in self.raws:
             if raw.startswith("re:"):
-                regexes.append((raw[3:], re.compile(raw[3:], re.IGNORECASE)))
+                regexes.append((raw[3:], TimedRegex(raw[3:], what=f"lexicon term {raw!r}")))
             elif raw.isascii():
                 english.append(" ".join(raw.lower().split()))
             else:

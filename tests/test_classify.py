@@ -222,3 +222,24 @@ def test_the_lexicon_is_extended_from_configuration(lexicon: Lexicon) -> None:
     verdict = judge(extended, "", text)
     assert verdict.relevant and verdict.category == "meeting"
     assert lexicon.extend(None) is lexicon
+
+
+def test_a_backtracking_lexicon_term_is_cut_off(
+    lexicon: Lexicon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ``re:`` term from sources.yaml that backtracks for ever on one article
+    is given up after the filters' time limit: the article is still judged,
+    in well under a second, and the pattern is named once in the log."""
+    import logging
+    import time
+
+    from monitor.config import LexiconExtension
+
+    extended = lexicon.extend(LexiconExtension(strong=["re:(x+x+)+y", "re:质量强(省|市)"]))
+    caplog.set_level(logging.WARNING)
+    started = time.perf_counter()
+    for _ in range(2):
+        verdict = judge(extended, "四川召开质量强省推进会", "推进会 " + "x" * 5000)
+    assert time.perf_counter() - started < 2.0
+    assert verdict.relevant and verdict.province == "CN-SC"
+    assert caplog.text.count("lexicon term 're:(x+x+)+y' gave up after 50 ms") == 1
