@@ -56,6 +56,10 @@ log = logging.getLogger("monitor.web")
 
 CST = timezone(timedelta(hours=8), "CST")
 PAGE_SIZE = 50
+MAX_QUERY = 200  # characters of the search box; past that the query is cut (and said so)
+MAX_PAGE = 100_000  # pages of results; a larger number is the last of these
+MAX_ID = 2**63 - 1  # the largest id a database row can have
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)  # dates the filter takes
 DB_TIMEOUT = 5.0  # seconds /healthz waits for the database
 STALL_LIMIT = 60.0  # seconds without an event-loop heartbeat before /healthz fails
 IDLE_TIMEOUT = 10.0  # seconds a connection may take to send a request head, or stay idle
@@ -154,8 +158,9 @@ class WebApp:
                 return Response(200, body, content_type)
             if route == "/":
                 return self.index(query)
-            if route.startswith("/stories/") and route.removeprefix("/stories/").isdigit():
-                return self.story(int(route.removeprefix("/stories/")))
+            number = route.removeprefix("/stories/")
+            if route.startswith("/stories/") and number.isdigit() and int(number) <= MAX_ID:
+                return self.story(int(number))
             if route.startswith("/sources/"):
                 return self.source(route.removeprefix("/sources/"))
         except MonitorError as exc:
@@ -220,7 +225,7 @@ class WebApp:
 
     def index(self, query: dict[str, str]) -> Response:
         where, form, problems = _filter(query)
-        page = max(1, _int(query.get("page"), 1))
+        page = min(max(1, _int(query.get("page"), 1)), MAX_PAGE)
         stories, total = self.store.find_stories(
             where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
@@ -340,12 +345,20 @@ def _filter(query: dict[str, str]) -> tuple[StoryFilter, dict[str, str], list[st
         if not form[name]:
             return None
         try:
-            return date.fromisoformat(form[name])
+            value = date.fromisoformat(form[name])
         except ValueError:
-            problems.append(f"{name}: {form[name]!r} is not a date (YYYY-MM-DD)")
+            problems.append(f"{name}: {form[name][:40]!r} is not a date (YYYY-MM-DD)")
             form[name] = ""
             return None
+        if not FIRST_DAY <= value <= LAST_DAY:
+            problems.append(f"{name}: {form[name]} is out of range ({FIRST_DAY} to {LAST_DAY})")
+            form[name] = ""
+            return None
+        return value
 
+    if len(form["q"]) > MAX_QUERY:
+        problems.append(f"q: only the first {MAX_QUERY} characters are searched")
+        form["q"] = form["q"][:MAX_QUERY].strip()
     since, until = day("from"), day("to")
     category = form["category"]
     if category and category not in {c.value for c in Category}:

@@ -91,6 +91,7 @@ log = logging.getLogger("monitor.bot")
 
 LEASE = "telegram-bot"
 LEASE_TTL = 30.0  # seconds; renewed every third of it
+MAX_OFFSET = 1_000_000  # stories a list can page through
 MAX_QUERY_BYTES = 48  # /search terms ride in the buttons' callback data (64 bytes)
 
 PUBLIC_COMMANDS = (
@@ -272,6 +273,15 @@ class _SharedRateLimiter(BaseRateLimiter[None]):
 
 
 # ── the service ─────────────────────────────────────────────────────────────
+
+
+def _offset(text: str) -> int:
+    """A page offset from a button's data; ValueError unless 0 ≤ offset ≤ MAX_OFFSET
+    (the data comes back from the client, which may have made it up)."""
+    offset = int(text)
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValueError(f"offset {text!r} out of range")
+    return offset
 
 
 class WebhookSecret(str):
@@ -658,12 +668,12 @@ class BotService:
             if data.startswith("l|"):
                 _, province, offset = data.split("|", 2)
                 text, markup = await self._latest_page(
-                    None if province == "-" else province, int(offset)
+                    None if province == "-" else province, _offset(offset)
                 )
             elif data.startswith("s|"):
                 _, rest = data.split("|", 1)
                 term, _, offset = rest.rpartition("|")
-                text, markup = await self._search_page(term, int(offset))
+                text, markup = await self._search_page(term, _offset(offset))
             elif data.startswith("u|"):
                 text, markup = await self._unsubscribe_button(update, data)
             else:
@@ -897,7 +907,7 @@ class BotService:
         if not await self._operator_only(update):
             return
         words = context.args or []
-        if not words or not words[0].isdigit():
+        if not words or not words[0].isdigit() or len(words[0]) > 18:  # 18 digits: an int64
             await self._reply(update, "用法：/resend 报道编号 [频道…]")
             return
         story_id = int(words[0])

@@ -261,6 +261,25 @@ async def test_sources_and_status_do_not_show_credentials_in_urls(bot: Bot) -> N
         assert "Pass1word" not in text and "Key2value" not in text and "bob" not in text
 
 
+async def test_made_up_button_data_and_huge_numbers_are_refused(bot: Bot) -> None:
+    """Button data comes back from the client: an offset past any list, or
+    negative, is an invalid button, not a database error; so is a story
+    number no row can have."""
+    add_stories(bot.store, 6)
+    reply = await bot.ask("/latest")
+    for data in ("l|-|" + "9" * 30, "l|-|-5", "s|质量|" + "9" * 40):
+        answers = len(bot.api.callback_answers)
+        bot.api.push_callback(data, message_id=reply["message_id"])
+        for _ in range(500):
+            if len(bot.api.callback_answers) > answers:
+                break
+            await asyncio.sleep(0.02)
+        assert bot.api.callback_answers[-1]["text"] == "无效的按钮", data
+    text = (await bot.ask("/resend " + "9" * 25, user=OPERATOR))["text"]
+    assert "用法" in text
+    assert "最新报道" in (await bot.ask("/latest"))["text"]  # and the bot still answers
+
+
 async def test_operator_commands(bot: Bot) -> None:
     assert "仅限管理员" in (await bot.ask("/pause"))["text"]
     assert "仅限管理员" in (await bot.ask("/resend 1"))["text"]

@@ -325,3 +325,25 @@ def test_credentials_in_a_source_url_are_not_shown(
         assert "<tr class=failing>" in html  # the failed poll is listed, its error redacted
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        ("/?q=" + "质" * 30000, 200, "only the first 200 characters are searched"),
+        ("/?q=" + "%25_" * 20000, 200, "only the first 200 characters are searched"),
+        ("/?show=all&q=" + "+".join(["ab" * 60] * 50), 200, "only the first 200"),
+        ("/?page=" + "9" * 30, 200, "<p id=total>"),
+        ("/?page=" + "9" * 5000, 200, "<p id=total>"),
+        ("/?to=9999-12-31", 200, "to: 9999-12-31 is out of range"),
+        ("/?from=0001-01-01", 200, "from: 0001-01-01 is out of range"),
+        ("/stories/" + "9" * 30, 404, "Nothing at"),
+        ("/sources/" + "x" * 5000, 404, "There is no source"),
+    ],
+)
+def test_oversized_input_is_answered_not_an_error(
+    app: WebApp, path: str, status: int, says: str
+) -> None:
+    code, html = page(app, path)
+    assert code == status, html[-500:]
+    assert says in html
