@@ -164,9 +164,13 @@ def _apprise_problems(config: Config, settings: Settings) -> list[ConfigProblem]
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.config import config_warnings
+
     config = _load(settings)
     if problems := _apprise_problems(config, settings):
         raise ConfigError(problems)
+    for warning in config_warnings(settings.config_path):
+        print(f"warning: {warning}", file=sys.stderr)
     enabled = [s for s in config.sources if s.enabled]
     print(
         f"{settings.config_path}: OK: {len(config.sources)} sources "
