@@ -26,6 +26,12 @@ crash), since Telegram allows one ``getUpdates`` consumer per bot.
 
 Replies are rate-limited with the channels' posts (one bot-wide limit) and
 every field from the web is escaped as in channel posts.
+
+In a group anyone may read (``/latest``, ``/search``, the list of the group's
+subscriptions), but only the group's administrators (``getChatMember``: owner
+or administrator; an anonymous administrator writes as the group itself) may
+change what the group receives: ``/subscribe``, ``/unsubscribe`` and their
+buttons. A chat holds at most :data:`MAX_SUBSCRIPTIONS` subscriptions.
 """
 
 from __future__ import annotations
@@ -92,6 +98,8 @@ log = logging.getLogger("monitor.bot")
 LEASE = "telegram-bot"
 LEASE_TTL = 30.0  # seconds; renewed every third of it
 MAX_OFFSET = 1_000_000  # stories a list can page through
+MAX_SUBSCRIPTIONS = 50  # per chat; one /subscribe of 35 provinces × 7 categories made 245
+ADMIN_STATUSES = frozenset({"creator", "administrator"})  # getChatMember's, for groups
 MAX_QUERY_BYTES = 48  # /search terms ride in the buttons' callback data (64 bytes)
 
 PUBLIC_COMMANDS = (
@@ -552,6 +560,35 @@ class BotService:
             user.username is not None and f"@{user.username.lower()}" in self.operators
         )
 
+    async def _may_change_subscriptions(self, update: Update, bot: Any) -> bool:
+        """Whether whoever sent ``update`` may change its chat's subscriptions: in a
+        private chat its user; in a group or channel only an administrator. One
+        ``getChatMember`` per change (changes are rare; a cache would outlive a
+        demotion); when Telegram cannot say, the answer is no."""
+        chat = update.effective_chat
+        if chat is None:
+            return False
+        if chat.type == "private":
+            return True
+        message = update.message
+        if message is not None and message.sender_chat is not None:
+            return message.sender_chat.id == chat.id  # an anonymous admin, or the channel
+        user = update.effective_user
+        if user is None:
+            return False
+        try:
+            member = await bot.get_chat_member(chat.id, user.id)
+        except TelegramError as exc:
+            log.info("bot: cannot tell whether %s administers chat %s: %s", user.id, chat.id, exc)
+            return False
+        return member.status in ADMIN_STATUSES
+
+    async def _admins_only(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        if await self._may_change_subscriptions(update, context.bot):
+            return True
+        await self._reply(update, "在群组中，只有管理员可以更改订阅。")
+        return False
+
     async def _operator_only(self, update: Update) -> bool:
         if self._is_operator(update):
             return True
@@ -675,6 +712,9 @@ class BotService:
                 term, _, offset = rest.rpartition("|")
                 text, markup = await self._search_page(term, _offset(offset))
             elif data.startswith("u|"):
+                if not await self._may_change_subscriptions(update, context.bot):
+                    await query.answer("在群组中，只有管理员可以更改订阅。", show_alert=True)
+                    return
                 text, markup = await self._unsubscribe_button(update, data)
             else:
                 await query.answer()
@@ -728,12 +768,26 @@ class BotService:
             text, markup = await self._list_subscriptions(chat.id)
             await self._reply(update, text, markup)
             return
+        if not await self._admins_only(update, context):
+            return
         wanted = parse_subscription(words)
         if wanted.unknown:
             await self._reply(
                 update,
                 f"不认识：{_esc('、'.join(wanted.unknown))}。省份如 四川、CN-GD，类别如 "
                 + "、".join(CATEGORY_LABELS_ZH.values()),
+            )
+            return
+        # The cap is checked before anything is added, so a refused /subscribe adds
+        # nothing; PTB handles one update at a time, so no other command races it.
+        have = {(s.province, s.category) for s in await self.db(self.chats.subscriptions, chat.id)}
+        new = {(p, c) for p in wanted.provinces for c in wanted.categories} - have
+        if len(have) + len(new) > MAX_SUBSCRIPTIONS:
+            await self._reply(
+                update,
+                f"订阅太多：一个聊天最多 {MAX_SUBSCRIPTIONS} 项，现有 {len(have)} 项，"
+                f"这次要新增 {len(new)} 项，未做更改。可以少选几个省份或类别，"
+                "或用 /subscribe all 订阅全部相关报道（算一项）。",
             )
             return
         user = update.effective_user
@@ -760,6 +814,8 @@ class BotService:
         if not words:
             text, markup = await self._list_subscriptions(chat.id)
             await self._reply(update, text, markup)
+            return
+        if not await self._admins_only(update, context):
             return
         wanted = parse_subscription(words)
         if wanted.unknown:

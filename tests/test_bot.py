@@ -280,6 +280,63 @@ async def test_made_up_button_data_and_huge_numbers_are_refused(bot: Bot) -> Non
     assert "最新报道" in (await bot.ask("/latest"))["text"]  # and the bot still answers
 
 
+GROUP = -100777
+ADMIN, MEMBER = 501, 502
+
+
+async def _in_group(bot: Bot, text: str, user: int) -> dict[str, Any]:
+    before = len(bot.replies(GROUP))
+    bot.api.push_group_message(text, chat_id=GROUP, user_id=user)
+    return await bot.next_reply(GROUP, before, 10.0)
+
+
+async def test_in_a_group_only_administrators_change_subscriptions(bot: Bot) -> None:
+    bot.api.add_chat(GROUP, type="supergroup")
+    bot.api.add_member(GROUP, ADMIN, "administrator")
+    bot.api.add_member(GROUP, MEMBER, "member")
+    chats = ChatStore(bot.store)
+
+    refused = await _in_group(bot, "/subscribe 四川", MEMBER)
+    assert "只有管理员" in refused["text"] and chats.subscriptions(GROUP) == []
+    assert "已订阅" in (await _in_group(bot, "/subscribe 四川", ADMIN))["text"]
+    assert "只有管理员" in (await _in_group(bot, "/subscribe 广东", 503))["text"]  # not a member
+    assert [s.province for s in chats.subscriptions(GROUP)] == ["CN-SC"]
+    assert "只有管理员" in (await _in_group(bot, "/unsubscribe all", MEMBER))["text"]
+    assert len(chats.subscriptions(GROUP)) == 1
+
+    # anyone may list them; only an administrator's press of a button counts
+    listing = await _in_group(bot, "/subscribe", MEMBER)
+    assert "当前订阅" in listing["text"]
+    answers = len(bot.api.callback_answers)
+    bot.api.push_callback("u|all", message_id=listing["message_id"], user_id=MEMBER, chat_id=GROUP)
+    for _ in range(500):
+        if len(bot.api.callback_answers) > answers:
+            break
+        await asyncio.sleep(0.02)
+    assert "只有管理员" in bot.api.callback_answers[-1]["text"]
+    assert len(chats.subscriptions(GROUP)) == 1
+    bot.api.push_callback("u|all", message_id=listing["message_id"], user_id=ADMIN, chat_id=GROUP)
+    for _ in range(500):
+        if not chats.subscriptions(GROUP):
+            break
+        await asyncio.sleep(0.02)
+    assert chats.subscriptions(GROUP) == []
+
+
+async def test_subscriptions_per_chat_are_capped(bot: Bot) -> None:
+    provinces = "四川 广东 浙江 江苏 山东 河南 湖北 湖南"
+    categories = "policy_document press_conference meeting campaign_event award_brand "
+    categories += "statistics_report other"
+    reply = await bot.ask(f"/subscribe {provinces} {categories}")  # 8 × 7 = 56
+    assert "最多 50 项" in reply["text"] and "这次要新增 56 项" in reply["text"]
+    assert ChatStore(bot.store).subscriptions(USER) == []  # nothing added
+    reply = await bot.ask("/subscribe 四川 广东 浙江 江苏 山东 河南 湖北 " + categories)  # 49
+    assert "已订阅" in reply["text"] and len(ChatStore(bot.store).subscriptions(USER)) == 49
+    assert "已订阅" in (await bot.ask("/subscribe all"))["text"]  # the 50th
+    assert "这次要新增 1 项" in (await bot.ask("/subscribe 湖南"))["text"]
+    assert len(ChatStore(bot.store).subscriptions(USER)) == 50
+
+
 async def test_operator_commands(bot: Bot) -> None:
     assert "仅限管理员" in (await bot.ask("/pause"))["text"]
     assert "仅限管理员" in (await bot.ask("/resend 1"))["text"]
