@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import h11
@@ -687,7 +687,8 @@ class _Asgi:
 
 
 class _Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline for each request's head.
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's head and a
+    cap on open connections that makes room by closing idle ones.
 
     uvicorn closes a keep-alive connection that stays quiet after a response,
     but not one that never finishes its first request: a client that connects
@@ -695,13 +696,38 @@ class _Protocol(H11Protocol):
     file descriptor) for as long as it likes. Here the whole request head must
     arrive within ``timeout_keep_alive`` of the connection opening or of the
     previous response, or the connection is closed.
+
+    And past ``max_open`` open connections, a new one closes the oldest that
+    has not sent a complete request head (idle, or a request still trickling
+    in), so that idle connections can neither exhaust file descriptors nor
+    keep a probe out: ``/healthz`` answers at once. Only when every connection
+    is busy with a request does a new request get uvicorn's 503.
     """
 
+    max_open: ClassVar[int] = MAX_CONNECTIONS
     _head_deadline: asyncio.TimerHandle | None = None
+    _opened = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._opened = self.loop.time()
         self._arm()
+        if len(self.connections) > self.max_open:
+            self._close_oldest_idle()
+
+    def _idle(self) -> bool:
+        return (
+            self.conn.their_state is h11.IDLE
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
+        )
+
+    def _close_oldest_idle(self) -> None:
+        idle = [
+            c for c in self.connections if c is not self and isinstance(c, _Protocol) and c._idle()
+        ]
+        if idle:
+            min(idle, key=lambda c: c._opened).transport.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -732,9 +758,10 @@ class WebServer:
     thousand threads and, with 1,024 file descriptors, starved the polls and
     ``/healthz`` itself. uvicorn serves every connection from one event loop;
     a connection that does not send its request head within ``idle_timeout``
-    (or stays quiet that long after a response) is closed, and past
-    ``max_connections`` open connections or requests in progress a request is
-    answered 503 at once instead of queueing. The socket is bound in the
+    (or stays quiet that long after a response) is closed; past
+    ``max_connections`` open connections a new one closes the oldest idle one,
+    and when all are busy with requests a request is answered 503 at once
+    instead of queueing (see :class:`_Protocol`). The socket is bound in the
     constructor, so a port in use is an ``OSError`` there, as before.
     """
 
@@ -763,13 +790,14 @@ class WebServer:
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self._asgi,
-                http=_Protocol,
+                http=type("_Protocol", (_Protocol,), {"max_open": max_connections}),
                 ws="none",
                 lifespan="off",
                 interface="asgi3",
                 timeout_keep_alive=max(1, round(idle_timeout)),
                 timeout_graceful_shutdown=STOP_TIMEOUT,
-                limit_concurrency=max_connections,
+                # one more than the connections kept open: uvicorn counts with >=
+                limit_concurrency=max_connections + 1,
                 backlog=BACKLOG,
                 server_header=False,
                 access_log=False,
