@@ -794,7 +794,7 @@ class WebServer:
                 ws="none",
                 lifespan="off",
                 interface="asgi3",
-                timeout_keep_alive=max(1, round(idle_timeout)),
+                timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]  # a float works
                 timeout_graceful_shutdown=STOP_TIMEOUT,
                 # one more than the connections kept open: uvicorn counts with >=
                 limit_concurrency=max_connections + 1,
@@ -805,7 +805,6 @@ class WebServer:
                 log_level="warning",
             )
         )
-        self._server.config.timeout_keep_alive = idle_timeout  # fractions, for tests
         self._thread: threading.Thread | None = None
 
     @property
