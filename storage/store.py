@@ -874,7 +874,9 @@ class Store:
         if where.relevant is not None:
             conditions.append(stories.c.relevant.is_(where.relevant))
         if where.query:
-            words = [w for w in where.query.split() if w][:8]
+            # At most 8 words of 100 characters: SQLite refuses a LIKE pattern past
+            # 50,000 bytes ("pattern too complex"), and no title holds a longer word.
+            words = [w[:100] for w in where.query.split() if w][:8]
             for word in words:
                 in_articles = exists().where(
                     articles.c.story_id == stories.c.id,
