@@ -143,6 +143,7 @@ async def _fetch_final(
             last_modified=validators.last_modified,
             encoding=source.encoding,
             render=render and request.method == "GET",
+            origin=source.url,  # a step or a redirect to another internal host is refused
         )
         if result.not_modified or source.kind not in sources.STEPPERS:
             return result, request.key, made, validators  # no thread hop for one-step kinds
