@@ -48,6 +48,7 @@ log = logging.getLogger("monitor.pipeline")
 Source = AnySource
 INDEX_WINDOW = timedelta(days=180)  # how far back the story index reaches at start
 _FEED_TEXT_ENOUGH = 200  # a feed entry with this much text can stand in for its page
+TITLE_MAX = 300  # characters of a title kept (a feed once sent 9 million)
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,6 +536,8 @@ def _process(
     entry: Entry, source: Source, title: str, body: str, published: datetime | None, ctx: Context
 ) -> Processed:
     """The pure steps, in order."""
+    if len(title) > TITLE_MAX:  # cut before any step spends time on it
+        title = title[: TITLE_MAX - 1] + "…"
     normal = normalize_article(title, body)
     if len(normal.text) < 20:
         raise ExtractError(source.id, f"{entry.url}: article text too short after cleaning")
@@ -542,7 +545,7 @@ def _process(
         source_id=source.id,
         url=entry.url,
         canonical_url=ctx.canonical(entry.url),
-        title=normal.title or normal.text[:60],
+        title=(normal.title or normal.text[:60])[:TITLE_MAX],
         text=normal.text,
         language=normal.language,
         text_hash=text_hash(normal.text),

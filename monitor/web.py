@@ -50,6 +50,8 @@ log = logging.getLogger("monitor.web")
 CST = timezone(timedelta(hours=8), "CST")
 PAGE_SIZE = 50
 DB_TIMEOUT = 5.0  # seconds /healthz waits for the database
+MAX_ID = 2**63 - 1  # the largest row id either database stores
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)  # the dates the filter takes
 STALL_LIMIT = 60.0  # seconds without an event-loop heartbeat before /healthz fails
 
 
@@ -142,8 +144,11 @@ class WebApp:
                 return Response(200, body, content_type)
             if route == "/":
                 return self.index(query)
-            if route.startswith("/stories/") and route.removeprefix("/stories/").isdigit():
-                return self.story(int(route.removeprefix("/stories/")))
+            story_id = route.removeprefix("/stories/")
+            if route.startswith("/stories/") and story_id.isdigit():
+                if int(story_id) > MAX_ID:  # no such row: the database cannot even hold it
+                    return _page(404, "No such story", f"<p>There is no story {_e(story_id)}.</p>")
+                return self.story(int(story_id))
             if route.startswith("/sources/"):
                 return self.source(route.removeprefix("/sources/"))
         except MonitorError as exc:
@@ -327,11 +332,18 @@ def _filter(query: dict[str, str]) -> tuple[StoryFilter, dict[str, str], list[st
         if not form[name]:
             return None
         try:
-            return date.fromisoformat(form[name])
+            value = date.fromisoformat(form[name])
         except ValueError:
             problems.append(f"{name}: {form[name]!r} is not a date (YYYY-MM-DD)")
             form[name] = ""
             return None
+        if not FIRST_DAY <= value <= LAST_DAY:  # the day after 9999-12-31 does not exist
+            problems.append(
+                f"{name}: {form[name]} is out of range ({FIRST_DAY} to {LAST_DAY}); ignored"
+            )
+            form[name] = ""
+            return None
+        return value
 
     since, until = day("from"), day("to")
     category = form["category"]

@@ -91,6 +91,8 @@ log = logging.getLogger("monitor.bot")
 LEASE = "telegram-bot"
 LEASE_TTL = 30.0  # seconds; renewed every third of it
 MAX_QUERY_BYTES = 48  # /search terms ride in the buttons' callback data (64 bytes)
+MAX_ID = 2**63 - 1  # the largest row id either database stores
+MAX_OFFSET = 100_000  # a page offset from a button (a client may send any callback data)
 
 PUBLIC_COMMANDS = (
     ("latest", "最新报道（可加省份，如 /latest 四川）"),
@@ -219,6 +221,11 @@ def _story(row: StoryRow) -> Story:
         first_seen=row.first_seen,
         score=row.score,
     )
+
+
+def _offset(text: str) -> int:
+    """A button's page offset, clamped: a forged one must not overflow the database."""
+    return max(0, min(int(text), MAX_OFFSET))
 
 
 def _esc(text: str) -> str:
@@ -628,12 +635,12 @@ class BotService:
             if data.startswith("l|"):
                 _, province, offset = data.split("|", 2)
                 text, markup = await self._latest_page(
-                    None if province == "-" else province, int(offset)
+                    None if province == "-" else province, _offset(offset)
                 )
             elif data.startswith("s|"):
                 _, rest = data.split("|", 1)
                 term, _, offset = rest.rpartition("|")
-                text, markup = await self._search_page(term, int(offset))
+                text, markup = await self._search_page(term, _offset(offset))
             elif data.startswith("u|"):
                 text, markup = await self._unsubscribe_button(update, data)
             else:
@@ -871,7 +878,7 @@ class BotService:
             await self._reply(update, "用法：/resend 报道编号 [频道…]")
             return
         story_id = int(words[0])
-        if not await self.db(self.chats.story_exists, story_id):
+        if story_id > MAX_ID or not await self.db(self.chats.story_exists, story_id):
             await self._reply(update, f"没有编号为 {story_id} 的报道。")
             return
         known = {c.id for c in self.config.channels if c.enabled}

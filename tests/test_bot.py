@@ -160,6 +160,16 @@ async def test_latest_is_paged_with_buttons(bot: Bot) -> None:
     assert "不认识的省份" in (await bot.ask("/latest 火星"))["text"]
 
 
+async def test_oversized_numbers_are_answered_not_overflowed(bot: Bot) -> None:
+    add_stories(bot.store, 6)
+    reply = await bot.ask("/latest")
+    huge = "9" * 30  # past any integer column: SQLite raised OverflowError on it
+    edited = await bot.press(f"l|-|{huge}", reply["message_id"])  # a forged button
+    assert edited["text"] and ids_in(edited["text"].split("\n")) == []
+    text = (await bot.ask(f"/resend {huge}", user=OPERATOR))["text"]
+    assert f"没有编号为 {huge} 的报道" in text
+
+
 async def test_search(bot: Bot) -> None:
     add_stories(bot.store, 3)
     add_stories(bot.store, 1, start=50, title="第50条 浙江品字标认证 <新规> & 解读")

@@ -327,6 +327,16 @@ async def test_pages_too_short_to_keep_are_not_fetched_again(
     assert [p for p in newssite.hits if "/fault/short/" in p] == ["/fault/short/4"]
 
 
+async def test_a_huge_title_is_cut(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    ctx = context(make_config(newssite, fault_source(newssite, "/fault/long-title.xml?n=50000")))
+    [report] = await poll_all(ctx.config.sources, ctx)
+    assert report.articles == 1, report
+    [story] = ctx.store.recent_stories()
+    assert story.title.startswith("质量强省") and len(story.title) <= 300
+
+
 async def test_a_list_that_dribbles_fails_the_poll_at_the_deadline(
     newssite: NewsSite, context: Callable[[Config], Context]
 ) -> None:

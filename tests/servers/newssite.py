@@ -28,6 +28,7 @@ Paths::
     /fault/drip?every=S        a 200 whose body comes one byte every S seconds
     /fault/redirect?to=URL     a 302 to URL
     /fault/links.xml?to=URL…   an RSS feed with one item per ``to`` (short descriptions)
+    /fault/long-title.xml?n=N  one item whose title is 质量强省 N times
     /fault/many.xml?n=N[&kind=page|short]  an RSS feed of N items, newest first, linking
                                to /fault/page/<k> (an article) or /fault/short/<k> (a page
                                with a line of text, too short to keep)
@@ -1145,6 +1146,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "links.xml":
             links = [(f"链接 {i}", to, "短") for i, to in enumerate(query.get("to", []))]
             self._send(200, _feed(links), rss, head)
+        elif name == "long-title.xml":
+            title = "质量强省" * min(int(query.get("n", ["1000"])[0]), 1_000_000)
+            self._send(200, _feed([(title, f"{root}/fault/page/1", "")]), rss, head)
         elif name == "many.xml":
             count = min(int(query.get("n", ["10"])[0]), 5000)
             kind = query.get("kind", ["page"])[0]
