@@ -65,12 +65,14 @@ from monitor.sources import Request
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _SUPERSETS = {"gbk": "gb18030", "gb2312": "gb18030", "gb_2312-80": "gb18030", "x-gbk": "gb18030"}
+# The codec each BOM names, byte order included: "utf-16" alone, passed on as a
+# feed's charset, was read little-endian (a UTF-16-BE feed failed).
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16-LE's, which begins the same (FF FE)
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16-LE's, which begins the same (FF FE)
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Without a BOM, an XML document's first two characters (``<?``) or its first
 # one (``<``) still say how wide its characters are (XML 1.0, appendix F).
@@ -101,7 +103,7 @@ def decode(
     """Bytes → (text, codec name). Never raises."""
     for bom, name in _BOMS:
         if content.startswith(bom):
-            return content.decode(name, errors="replace"), name
+            return content[len(bom) :].decode(name, errors="replace"), name
     for start, name in _XML_STARTS:
         if content.startswith(start):
             return content.decode(name, errors="replace"), name
