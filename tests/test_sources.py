@@ -508,3 +508,66 @@ def test_utf16_and_utf32_feeds_are_read_with_or_without_a_bom(codec: str, bom: b
     assert [e.title for e in entries] == ["一", "二"]
     alone = feedparser.parse(content)
     assert [e.title for e in alone.entries] == ["一", "二", "三"]  # the third: no article link
+
+
+# ── article pages read as their readers see them ────────────────────────────
+
+_PARAS = "".join(
+    f"<p>第{i}段：全省市场监管系统开展产品质量专项抽查，抽查企业{i * 37}家，"
+    f"合格率提高{i}个百分点。</p>"
+    for i in range(1, 6)
+)
+_DISCLAIMER = (
+    "<p>免责声明：本站文章仅供参考，不构成投资建议，据此操作风险自负。投资有风险，入市需谨慎。</p>"
+)
+
+
+def test_a_disclaimer_alone_sends_extraction_to_recall() -> None:
+    # Precision-first trafilatura drops the <header> box and keeps the disclaimer.
+    html = f"<html><body><header>{_PARAS}</header><div>{_DISCLAIMER * 3}</div></body></html>"
+    page = extract_article(html, "http://x.cn/a.html")
+    assert page.text.startswith("第1段：") and "第5段" in page.text
+
+
+def test_the_whole_page_fallback_keeps_a_header_that_wraps_the_body() -> None:
+    from bs4 import BeautifulSoup
+
+    from monitor.extract import block_text, drop_furniture
+
+    html = (
+        "<html><body><header><nav><a href='/'>首页</a></nav><header>站点</header>"
+        f"<h1>标题</h1>{_PARAS}</header></body></html>"
+    )
+    body = BeautifulSoup(html, "lxml").body
+    assert body is not None
+    text = block_text(drop_furniture(body))
+    assert "第3段" in text and "首页" not in text and "站点" not in text
+
+
+@pytest.mark.parametrize(
+    ("head", "title"),
+    [
+        ("<title>全省产品质量抽查合格率提高-新华网</title>", "全省产品质量抽查合格率提高"),
+        ("<title>关于开展质量月活动的通知_四川省人民政府</title>", "关于开展质量月活动的通知"),
+        ("<meta property='og:title' content='抽查结果公布｜质量频道'>", "抽查结果公布"),
+        (
+            "<meta name='ArticleTitle' content='抽查结果公布-工作动态'>"
+            "<meta name='ColumnName' content='工作动态'>",
+            "抽查结果公布",
+        ),
+        ("<title>推进质量强省-工业互联网</title>", "推进质量强省-工业互联网"),  # a topic, no site
+    ],
+)
+def test_a_site_name_glued_to_the_title_is_dropped(head: str, title: str) -> None:
+    page = extract_article(f"<html><head>{head}</head><body>{_PARAS}</body></html>", "http://x.cn/")
+    assert page.title == title
+
+
+def test_a_date_under_the_headline_without_a_label_is_found() -> None:
+    html = (
+        "<html><body><div class='top'>今天是2026年1月1日</div>"
+        "<h1>全省产品质量抽查合格率提高</h1><div class='info'>2026-03-02 09:30 来源：本网</div>"
+        f"<div class='content'>{_PARAS}</div></body></html>"
+    )
+    page = extract_article(html, "http://x.cn/a.html")
+    assert page.published == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
