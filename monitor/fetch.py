@@ -202,6 +202,7 @@ class _Resolver:
     a host's many pages cost one lookup a minute, not one each."""
 
     TTL = 60.0
+    GRACE = 10.0  # seconds an answer still serves the connection its check led to
     SIZE = 4096
 
     def __init__(self) -> None:
@@ -229,9 +230,12 @@ class _Resolver:
         return found
 
     def checked(self, host: str) -> tuple[str, ...] | None:
-        """The answer the last check used, however old (the connection follows it)."""
+        """The answer the check before this connection used (a check refreshes an
+        old answer first, so a current one is it); None: look the host up."""
         cached = self._cache.get(host)
-        return cached[1] if cached is not None else None
+        if cached is None or cached[0] + self.GRACE < time.monotonic():
+            return None
+        return cached[1]
 
 
 class _PinnedBackend(httpcore.AsyncNetworkBackend):

@@ -30,8 +30,9 @@ Paths::
     /fault/links.xml?to=URL…   an RSS feed with one item per ``to`` (short descriptions)
     /fault/long-title.xml?n=N  one item whose title is 质量强省 N times
     /fault/many.xml?n=N[&kind=page|short]  an RSS feed of N items, newest first, linking
-                               to /fault/page/<k> (an article) or /fault/short/<k> (a page
-                               with a line of text, too short to keep)
+                               to /fault/page/<k> (an article; ?delay=S answers after S
+                               seconds) or /fault/short/<k> (a page with a line of text,
+                               too short to keep)
 
 The CMS families of ``../shared/research/chinese-sources.md``, built from the
 articles listed in ``gbk`` (the Chinese ones)::
@@ -1156,6 +1157,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _feed(items), rss, head)
         elif name.startswith("page/"):
             k = name.removeprefix("page/")
+            time.sleep(min(float(query.get("delay", ["0"])[0]), 30.0))
             text = (
                 f"<p>第{k}篇：市场监管局第{k}次产品质量抽查，共抽查企业{k}家，"
                 f"合格率比上年提高。编号{k}的报告同时发布。</p>"
