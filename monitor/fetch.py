@@ -398,7 +398,7 @@ class Fetcher:
                     "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
                     "Accept-Encoding": "gzip, deflate, br",
                 },
-                follow_redirects=False,  # followed hop by hop in _send, each hop checked
+                follow_redirects=False,  # followed hop by hop in _exchange, each one checked
                 limits=limits,
                 transport=transport,
                 verify=tls,

@@ -48,6 +48,7 @@ log = logging.getLogger("monitor.pipeline")
 Source = AnySource
 INDEX_WINDOW = timedelta(days=180)  # how far back the story index reaches at start
 _FEED_TEXT_ENOUGH = 200  # a feed entry with this much text can stand in for its page
+POLL_SHARE = 0.9  # of a source's interval, the most its poll may spend reading
 TITLE_MAX = 300  # characters of a title kept (a feed once sent 9 million)
 
 
@@ -322,10 +323,11 @@ async def _poll(
         keys = {ctx.canonical(e.url) for e in found}
         return len(await ctx.db(ctx.store.unseen, source.id, keys)) == len(keys)
 
-    # The poll's deadline: its interval, so that a poll never runs into its own
-    # next one (APScheduler would skip that, silently). Each request has its own
-    # deadline besides (the source's timeout); this bounds their sum.
-    budget = config.interval(source)
+    # The poll's deadline: nine tenths of its interval (the rest for its commit),
+    # so that a poll never runs into its own next one (APScheduler would skip
+    # that). Each request has its own deadline besides (the source's timeout);
+    # this bounds their sum.
+    budget = POLL_SHARE * config.interval(source)
     deadline = asyncio.get_running_loop().time() + budget
     try:
         async with asyncio.timeout_at(deadline):
