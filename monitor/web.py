@@ -51,6 +51,7 @@ CST = timezone(timedelta(hours=8), "CST")
 PAGE_SIZE = 50
 DB_TIMEOUT = 5.0  # seconds /healthz waits for the database
 MAX_ID = 2**63 - 1  # the largest row id either database stores
+MAX_PAGE = 100_000  # a page number past this is read as this one (its offset must fit)
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)  # the dates the filter takes
 STALL_LIMIT = 60.0  # seconds without an event-loop heartbeat before /healthz fails
 
@@ -213,7 +214,7 @@ class WebApp:
 
     def index(self, query: dict[str, str]) -> Response:
         where, form, problems = _filter(query)
-        page = max(1, _int(query.get("page"), 1))
+        page = min(max(1, _int(query.get("page"), 1)), MAX_PAGE)
         stories, total = self.store.find_stories(
             where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
