@@ -396,8 +396,9 @@ _RSS_HEAD = (
 AGREE = {
     "atom: no link, a URL id": (
         f"{_ATOM_HEAD}><entry><id>http://x.cn/a/1.html</id><title>一</title></entry>"
-        "<entry><id>tag:x.cn,2026:2</id><title>二</title></entry></feed>",
-        ["http://x.cn/a/1.html"],  # a tag: id is no link
+        "<entry><id>tag:x.cn,2026:2</id><title>二</title></entry>"
+        '<entry><id>http://x.cn/a/3.html</id><link href="ftp://x.cn/3"/></entry></feed>',
+        ["http://x.cn/a/1.html"],  # a tag: id is no link; an alternate, even ftp:, wins
         None,
     ),
     "atom: an enclosure before the alternate": (

@@ -313,7 +313,7 @@ def _atom_entry(entry: Any) -> _Fields | None:
             return None  # markup or an out-of-line body: feedparser's business
         fields[name] = None if element is None else (element.text or "").strip()
     summary, body = fields["summary"], fields["content"]
-    link = _first_link(alternates[-1] if alternates else None, fields["id"], *others)
+    link = _first_link(alternates[-1] if alternates else fields["id"], *others)
     return (
         link,
         fields["title"] or "",
