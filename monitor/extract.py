@@ -152,6 +152,9 @@ def _meta(soup: BeautifulSoup, names: tuple[str, ...]) -> str | None:
     return None
 
 
+_WEIGHINGS = 50  # furniture candidates whose size is checked; later ones simply go
+
+
 def drop_furniture(element: Tag) -> Tag:
     """Remove share bars, comments, related lists and the like from inside an element.
 
@@ -159,11 +162,14 @@ def drop_furniture(element: Tag) -> Tag:
     some templates wrap round the whole page, a ``share`` class on the
     article's box) is the page, and stays."""
     total = len(element.get_text())
+    weighed = 0  # each weighing reads the tag's text: a hostile page nests thousands
     for tag in element.select(_JUNK_INSIDE):
         if tag is element or tag.decomposed:
             continue
-        if len(tag.get_text()) > total / 2:
-            continue
+        if weighed < _WEIGHINGS:
+            weighed += 1
+            if len(tag.get_text()) > total / 2:
+                continue
         tag.decompose()
     return element
 
