@@ -504,11 +504,16 @@ class Fetcher:
                 headers["If-None-Match"] = etag
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
+        trusted = urlsplit(origin) if origin is not None else parts
         if render:
             if request.method != "GET":
                 raise FetchError(source_id, f"{url}: render: browser reads GET pages only")
+            # The page's own address is checked; what the browser then loads is its own.
+            try:
+                await self._check_address(httpx.URL(url), url, source_id, trusted, 0)
+            except OSError as exc:
+                raise FetchError(source_id, f"{url}: ConnectError: {exc}") from exc
             return await self._render(url, source_id, timeout, encoding)
-        trusted = urlsplit(origin) if origin is not None else parts
         attempt = 0
         while True:
             try:

@@ -303,3 +303,17 @@ def test_a_body_cut_inside_its_last_utf8_character_is_still_utf8() -> None:
     assert codec == "utf-8" and text.startswith("<p>质量强省</p>")
     text, codec = decode(body)
     assert codec == "utf-8" and text.endswith("\ufffd")
+
+
+async def test_a_page_for_the_browser_is_checked_before_it_is_loaded(
+    newssite: NewsSite, internal: NewsSite
+) -> None:
+    async with fetcher(retries=0) as f:
+        with pytest.raises(FetchError, match="refused"):
+            await f.get(
+                internal.url_for("/feed.xml"),
+                source_id="s",
+                origin=newssite.url_for("/feed.xml"),
+                render=True,  # refused before any browser starts (none is installed here)
+            )
+    assert not internal.hits
