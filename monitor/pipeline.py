@@ -3,6 +3,7 @@
 ::
 
     fetch list ─► parse ─► drop entries seen ─► (first poll: newest `backlog` only)
+        ─► (at most `max_articles`, oldest first)
         ─► fetch article ─► extract ─► normalise ─► classify ─► summarise ─► fingerprint
         ─► [db thread] same URL/text? ─► match story ─► articles + stories + outbox, one commit
 
@@ -10,7 +11,10 @@ The pure steps run off the event loop in worker threads so that fetching
 never waits on parsing; the commit runs in the database thread, where
 "look up recent stories, then insert" cannot interleave with another poll.
 An entry whose article could not be read is not marked seen: the next poll
-tries again, so nothing is lost.
+tries again, so nothing is lost; one whose page is too short to keep, or
+whose link the fetcher refuses (an internal address), is: asking again
+would give the same answer. Reading stops at nine tenths of the source's
+interval: what was read is stored, and the poll counts as failed.
 """
 
 from __future__ import annotations
