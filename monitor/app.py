@@ -115,6 +115,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                     user_agent=config.http.user_agent,
                     max_bytes=config.http.max_bytes,
                     max_redirects=config.http.max_redirects,
+                    allow_private=config.http.allow_private,
                     metrics=metrics,
                     list_urls={s.id: s.url for s in config.sources},
                 )
@@ -385,6 +386,7 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
         user_agent=config.http.user_agent,
         max_bytes=config.http.max_bytes,
         max_redirects=config.http.max_redirects,
+        allow_private=config.http.allow_private,
         retries=0,
     ) as fetcher:
 

@@ -13,6 +13,7 @@ environment, so secrets never live in the file.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -135,9 +136,14 @@ class _Model(BaseModel):
 
 class Defaults(_Model):
     interval: Interval = Field(1800.0, description="how often each source is polled")
-    timeout: Duration = Field(20.0, description="connect and read timeout of one request")
+    timeout: Duration = Field(
+        20.0, description="connect and read timeout of one request, and its total deadline"
+    )
     backlog: int = Field(
         3, ge=0, le=100, description="how many existing items a new source may post on first poll"
+    )
+    max_articles: int = Field(
+        50, ge=1, le=1000, description="new articles read per source per poll; the rest wait"
     )
     jitter: float = Field(
         0.1, ge=0, le=0.5, description="fraction of the interval added at random to each poll"
@@ -150,6 +156,23 @@ class Defaults(_Model):
     )
 
 
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_-]{1,63})*\.?$", re.I)
+
+
+def _private_host(value: str) -> str:
+    try:
+        ipaddress.ip_network(value.strip("[]"), strict=False)
+    except ValueError:
+        if not _HOST_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a host name, an address or a network such as 10.1.0.0/16"
+            ) from None
+    return value
+
+
+PrivateHost = Annotated[str, AfterValidator(_private_host)]
+
+
 class HttpSettings(_Model):
     concurrency: int = Field(32, ge=1, le=1000, description="requests in flight overall")
     per_host: int = Field(2, ge=1, le=100, description="requests in flight to one host")
@@ -159,6 +182,10 @@ class HttpSettings(_Model):
     )
     max_bytes: int = Field(10_000_000, ge=10_000, description="largest response read")
     max_redirects: int = Field(5, ge=0, le=20)
+    allow_private: list[PrivateHost] = Field(
+        default_factory=list,
+        description="internal hosts, addresses or networks that links and redirects may reach",
+    )
 
 
 class ListSelectors(_Model):
@@ -219,6 +246,7 @@ class _SourceBase(_Model):
     interval: Interval | None = None
     timeout: Duration | None = None
     backlog: int | None = Field(None, ge=0, le=100)
+    max_articles: int | None = Field(None, ge=1, le=1000)
     encoding: Encoding | None = None
     enabled: bool = True
     follow: bool = Field(True, description="fetch each new entry's article page")
@@ -639,6 +667,9 @@ class Config(_Model):
 
     def backlog(self, source: AnySource) -> int:
         return self.defaults.backlog if source.backlog is None else source.backlog
+
+    def max_articles(self, source: AnySource) -> int:
+        return source.max_articles or self.defaults.max_articles
 
 
 # ── loading with line numbers ───────────────────────────────────────────────

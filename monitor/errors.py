@@ -5,7 +5,7 @@
     MonitorError
     ├── ConfigError            sources.yaml or the environment is invalid (lists every problem)
     ├── SourceError            something went wrong with one source; carries ``source_id``
-    │   ├── FetchError         network, HTTP status, size or time limit
+    │   ├── FetchError         network, HTTP status, size or time limit, a refused address
     │   ├── ParseError         the feed or list page could not be read
     │   └── ExtractError       an article page gave no usable text
     ├── StoreError             the database refused or is unreachable
@@ -64,8 +64,14 @@ class SourceError(MonitorError):
 
 
 class FetchError(SourceError):
-    def __init__(self, source_id: str, message: str, *, status: int | None = None) -> None:
+    """``refused``: the fetcher would not make the request (an address it may not
+    reach); asking again cannot help."""
+
+    def __init__(
+        self, source_id: str, message: str, *, status: int | None = None, refused: bool = False
+    ) -> None:
         self.status = status
+        self.refused = refused
         super().__init__(source_id, message)
 
 

@@ -67,12 +67,17 @@ _END_MARKERS = re.compile(
     r"[\w（）()·、\s]{0,24}(?:记者|通讯员|撰稿|文/|图/)[\s:：]*[\u4e00-\u9fff·]{2,4}"
     r"(?:[\s、，,]+[\u4e00-\u9fff·]{2,4}){0,3}\s*[)）]?\s*$"
     r"|[【\[(（]?\s*(?:未经授权|未经许可|版权所有|本文来源|转载请注明).*"
-    r"|(?:责任编辑|编辑|审核|校对|监制|责编)[\s:：].{0,30}$"
+    r"|[【\[(（]?\s*(?:责任编辑|编辑|审核|校对|监制|责编)[\s:：].{0,30}$"
     r"|[(（]\s*(?:完|End|END|end)\s*[)）]\s*$"
     r"|(?:Editor|Reporter|Source)s?:.{0,60}$"
     r")"
 )
 _INLINE_END = re.compile(r"\s*[(（](?:End|END|完)[)）]\s*$")
+# An editor's credit in brackets closing the last paragraph: "…工作。【编辑:张三】".
+_TRAILING_CREDIT = re.compile(
+    r"\s*[【\[(（]\s*(?:责任编辑|编辑|责编|审核|校对|监制|审校|终审|初审)\s*[:：]"
+    r"[^】\]()（）\n]{0,40}[】\])）]\s*$"
+)
 _CAPTION = re.compile(
     r"(?:^|\W)(?:photo|图为|供图|摄影|图片来源)(?:\W|$)|[(（][^()（）]{0,20}摄[)）]$|摄$",
     re.IGNORECASE,
@@ -158,6 +163,7 @@ def cut_trailing_matter(text: str) -> str:
     "related" lists) is not part of this article. A marker in the first
     third of the text is a dateline, not an ending, and is left alone.
     """
+    text = _TRAILING_CREDIT.sub("", text)  # at the very end, wherever the end is
     lines = text.split("\n")
     total = sum(len(line) for line in lines) or 1
     seen = 0

@@ -101,6 +101,7 @@ MAX_OFFSET = 1_000_000  # stories a list can page through
 MAX_SUBSCRIPTIONS = 50  # per chat; one /subscribe of 35 provinces × 7 categories made 245
 ADMIN_STATUSES = frozenset({"creator", "administrator"})  # getChatMember's, for groups
 MAX_QUERY_BYTES = 48  # /search terms ride in the buttons' callback data (64 bytes)
+MAX_ID = 2**63 - 1  # the largest row id either database stores
 
 PUBLIC_COMMANDS = (
     ("latest", "最新报道（可加省份，如 /latest 四川）"),
@@ -967,7 +968,7 @@ class BotService:
             await self._reply(update, "用法：/resend 报道编号 [频道…]")
             return
         story_id = int(words[0])
-        if not await self.db(self.chats.story_exists, story_id):
+        if story_id > MAX_ID or not await self.db(self.chats.story_exists, story_id):
             await self._reply(update, f"没有编号为 {story_id} 的报道。")
             return
         known = {c.id for c in self.config.channels if c.enabled}

@@ -52,6 +52,15 @@ def test_a_second_article_glued_after_the_byline_is_cut() -> None:
     assert cut_trailing_matter(glued) == first
 
 
+def test_a_bracketed_editor_credit_at_the_end_is_dropped() -> None:
+    body = "市场监管部门开展产品质量抽查，合格率比上年提高。" * 3
+    assert cut_trailing_matter(f"{body}【编辑:王某】") == body
+    assert cut_trailing_matter(f"{body}\n（责任编辑：李某 ）") == body
+    glued = f"{body}\n【责任编辑：李某】\n下一篇：另一条新闻的正文。"
+    assert cut_trailing_matter(glued) == body
+    assert cut_trailing_matter(f"【编辑:王某】{body}") == f"【编辑:王某】{body}"  # not at the end
+
+
 def test_a_dateline_credit_at_the_start_is_kept() -> None:
     text = "本报记者 王某\n" + "质量强省建设取得阶段性成效。" * 10
     assert cut_trailing_matter(text) == text

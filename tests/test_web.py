@@ -137,6 +137,12 @@ def test_a_story_page_shows_its_articles_and_why_they_were_grouped(app: WebApp) 
     assert "<table id=articles>" in grouped
     status, _ = page(app, "/stories/999999")
     assert status == 404
+    # Oversized input is answered, not a 500 (OverflowError, "date value out of range").
+    assert page(app, "/stories/" + "9" * 30)[0] == 404
+    for query in ("to=9999-12-31", "from=0001-01-01"):
+        status, html = page(app, "/?" + query)
+        assert status == 200 and "out of range" in html, query
+    assert page(app, "/?page=" + "9" * 30)[0] == 200
 
 
 def test_a_source_page_shows_its_polls(app: WebApp) -> None:
