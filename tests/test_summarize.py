@@ -75,3 +75,28 @@ def test_headings_and_metadata_lines_are_not_sentences() -> None:
         "The conference opened on Monday in Hangzhou."
     )
     assert summarize("", text, "en") == "The conference opened on Monday in Hangzhou."
+
+
+def test_a_quotation_with_sentences_inside_stays_whole() -> None:
+    text = (
+        "9月1日,全省质量大会在成都召开。"
+        "会议指出:“要坚持质量第一。所谓跨越发展,是质和量两方面同时跨越。”"
+        "会议提出到2027年培育30个质量标杆,到2035年建成质量强省。"
+    )
+    summary = summarize("", normalize_article("", text).text, "zh-Hans")
+    # No sentence of the summary starts inside the quotation or leaves it open.
+    assert summary.count("“") == summary.count("”") == 1
+    assert "“要坚持质量第一。所谓跨越发展，是质和量两方面同时跨越。”" in summary
+    assert "2027年" in summary
+
+
+def test_sentences_keep_quotations_whole_and_fall_back_when_marks_do_not_pair() -> None:
+    from monitor.summarize import sentences
+
+    text = "他说:“好。很好。”会议结束。「是。」"
+    assert sentences(text, "zh-Hans") == ["他说:“好。很好。”", "会议结束。", "「是。」"]
+    assert sentences("他说:“好。很好。会议结束。", "zh-Hans") == [
+        "他说:“好。",
+        "很好。",
+        "会议结束。",
+    ]
