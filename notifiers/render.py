@@ -23,11 +23,13 @@ from urllib.parse import urlsplit
 from monitor.model import CATEGORY_LABELS_ZH, Mention, Story
 
 __all__ = [
+    "DEFAULT_LANGUAGE",
     "PROVINCE_LABELS_ZH",
     "TELEGRAM_MAX_UNITS",
     "DigestPart",
     "ProvinceLabel",
     "digest_groups",
+    "in_language",
     "mention_lines",
     "province_label_zh",
     "render_apprise",
@@ -131,6 +133,60 @@ def _decode_entity(match: re.Match[str]) -> str:
     if value == 0 or value >= 0x10FFFF or len(match.group(0).rstrip(";")) >= 10:
         return match.group(0)  # Telegram leaves it as typed
     return chr(value)
+
+
+# --------------------------------------------------------------------------- language
+
+DEFAULT_LANGUAGE = "zh-Hans"  # a channel's language unless it says otherwise (config.py)
+
+
+def _primary(language: str) -> str:
+    return language.strip().lower().partition("-")[0]
+
+
+def in_language(story: Story, language: str) -> Story:
+    """The story as its best report in ``language`` tells it. Pure.
+
+    A story is stored as its lead, the first report that arrived, whatever its
+    language; a channel reads one. When the lead is in the channel's language
+    (``zh-Hans`` takes ``zh-Hant`` too: its text is normalised to simplified)
+    the story is returned as it is. Otherwise the attached report in that
+    language with the highest relevance score (an exact language first, the
+    earliest of equals) gives the title, link, summary, outlet and date, and
+    the lead joins the other outlets under "也见于". With no report in the
+    language the story is unchanged. Applied at every send, so the edit that
+    follows a report in the channel's language switches the post to it.
+    """
+    want = _primary(language)
+    if not want or _primary(story.language) == want:
+        return story
+    candidates = [
+        (m.language.lower() != language.lower(), -m.score, index)
+        for index, m in enumerate(story.also)
+        if _primary(m.language) == want and m.title.strip()
+    ]
+    if not candidates:
+        return story
+    chosen = story.also[min(candidates)[2]]
+    lead = Mention(
+        story.source_name,
+        story.url,
+        story.language,
+        title=story.title,
+        summary=story.summary,
+        published=story.published,
+        score=story.score,
+    )
+    return replace(
+        story,
+        title=chosen.title,
+        url=chosen.url,
+        summary=chosen.summary,
+        language=chosen.language,
+        source_name=chosen.source_name,
+        published=chosen.published or story.published,
+        also=(lead, *(m for m in story.also if m is not chosen)),
+    )
 
 
 # --------------------------------------------------------------------------- model

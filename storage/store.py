@@ -1494,7 +1494,15 @@ def _story(conn: Connection, story_id: int) -> Story | None:
     if row is None:
         return None
     others = conn.execute(
-        select(articles.c.source_name, articles.c.url, articles.c.language)
+        select(
+            articles.c.source_name,
+            articles.c.url,
+            articles.c.language,
+            articles.c.title,
+            articles.c.summary,
+            articles.c.published,
+            articles.c.score,
+        )
         .where(articles.c.story_id == story_id, articles.c.match_level.is_not(None))
         .order_by(articles.c.id)
     ).all()
@@ -1510,7 +1518,18 @@ def _story(conn: Connection, story_id: int) -> Story | None:
         published=_utc(row.published),
         first_seen=_utc(row.first_seen),
         score=row.score,
-        also=tuple(Mention(o.source_name, o.url, o.language) for o in others),
+        also=tuple(
+            Mention(
+                o.source_name,
+                o.url,
+                o.language,
+                title=o.title,
+                summary=o.summary,
+                published=_utc(o.published),
+                score=o.score,
+            )
+            for o in others
+        ),
     )
 
 
