@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+from monitor.lexicon import province_label
 from monitor.model import CATEGORY_LABELS_ZH, Mention, Story
 
 __all__ = [
     "DEFAULT_LANGUAGE",
-    "PROVINCE_LABELS_ZH",
     "TELEGRAM_MAX_UNITS",
     "DigestPart",
     "ProvinceLabel",
@@ -49,44 +49,6 @@ ELLIPSIS = "…"
 
 ProvinceLabel = Callable[[str | None], str | None]
 
-# ISO 3166-2:CN (2017 codes) → the short name people write in a hashtag.
-PROVINCE_LABELS_ZH: dict[str, str] = {
-    "CN": "全国",
-    "CN-BJ": "北京",
-    "CN-TJ": "天津",
-    "CN-HE": "河北",
-    "CN-SX": "山西",
-    "CN-NM": "内蒙古",
-    "CN-LN": "辽宁",
-    "CN-JL": "吉林",
-    "CN-HL": "黑龙江",
-    "CN-SH": "上海",
-    "CN-JS": "江苏",
-    "CN-ZJ": "浙江",
-    "CN-AH": "安徽",
-    "CN-FJ": "福建",
-    "CN-JX": "江西",
-    "CN-SD": "山东",
-    "CN-HA": "河南",
-    "CN-HB": "湖北",
-    "CN-HN": "湖南",
-    "CN-GD": "广东",
-    "CN-GX": "广西",
-    "CN-HI": "海南",
-    "CN-CQ": "重庆",
-    "CN-SC": "四川",
-    "CN-GZ": "贵州",
-    "CN-YN": "云南",
-    "CN-XZ": "西藏",
-    "CN-SN": "陕西",
-    "CN-GS": "甘肃",
-    "CN-QH": "青海",
-    "CN-NX": "宁夏",
-    "CN-XJ": "新疆",
-    "CN-TW": "台湾",
-    "CN-HK": "香港",
-    "CN-MO": "澳门",
-}
 
 # Dates are shown as the readers of Chinese news sites see them. China has one
 # time zone and no daylight saving, so a fixed offset is exact.
@@ -104,10 +66,9 @@ _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
 
 def province_label_zh(code: str | None) -> str | None:
-    """The Chinese short name for an ISO 3166-2:CN code (``"CN"`` → 全国), or None."""
-    if not code:
-        return None
-    return PROVINCE_LABELS_ZH.get(code.strip().upper())
+    """The Chinese short name for an ISO 3166-2:CN code (``"CN"`` → 全国), or None:
+    the lexicon's (:func:`monitor.lexicon.province_label`)."""
+    return province_label(code, "zh")
 
 
 def utf16_units(text: str) -> int:

@@ -14,7 +14,6 @@ import pytest
 from monitor.model import Alert, Mention, Story
 from notifiers.console import ConsoleNotifier
 from notifiers.render import (
-    PROVINCE_LABELS_ZH,
     province_label_zh,
     render_plain,
     render_telegram,
@@ -97,7 +96,11 @@ def test_hashtags_are_valid_telegram_hashtags() -> None:
 
 
 def test_province_table_covers_china() -> None:
-    assert len(PROVINCE_LABELS_ZH) == 35  # 34 province-level divisions + CN
+    from monitor.lexicon import load_provinces
+
+    labels = {p.code: province_label_zh(p.code) for p in load_provinces()}
+    assert len(labels) == 34 and all(labels.values())  # from the lexicon, one table
+    assert province_label_zh("CN") == "全国" and labels["CN-NM"] == "内蒙古"
     assert province_label_zh("cn-gd") == "广东"
     assert province_label_zh("CN-ZJ") == "浙江"
     assert province_label_zh(None) is None
