@@ -180,6 +180,18 @@ def summarize(
     return joiner.join([lead, *(rest[i] for i in sorted(chosen) if i >= 0)])
 
 
+HEADLINE_LIMIT = 60  # characters of a title made from the text
+
+
+def headline(text: str, language: str, *, limit: int = HEADLINE_LIMIT) -> str:
+    """A title for an article that has none: its first sentence, or the first
+    clauses of it with "…" when longer than ``limit``; never a cut word."""
+    first = next(iter(sentences(text, language)), "")
+    if len(first) <= limit:
+        return first
+    return _shorten(first, limit)
+
+
 def _worth(sentence: str, language: str, facts: DocumentFacts | None) -> float:
     figures = (_FIGURE_EN if language == "en" else _FIGURE_ZH).findall(sentence)
     worth = min(len(figures), 3) * 1.0

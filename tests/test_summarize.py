@@ -100,3 +100,16 @@ def test_sentences_keep_quotations_whole_and_fall_back_when_marks_do_not_pair() 
         "很好。",
         "会议结束。",
     ]
+
+
+def test_a_headline_made_from_the_text_ends_on_a_whole_unit() -> None:
+    from monitor.summarize import headline
+
+    assert headline("全省质量月活动启动。各地开展活动。", "zh-Hans") == "全省质量月活动启动。"
+    long = "省市场监管局会同有关部门" + "，推进质量强省建设" * 10 + "。"
+    made = headline(long, "zh-Hans")
+    assert len(made) <= 60 and made.endswith("建设…")
+    english = "The province " + "and the cities " * 10 + "held a quality conference. More."
+    made = headline(english, "en")
+    assert made.endswith("…") and len(made) <= 60
+    assert english.startswith(made[:-1]) and english[len(made) - 1] == " "  # a whole word
