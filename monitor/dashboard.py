@@ -38,13 +38,13 @@ from urllib.parse import urlencode, urlsplit
 from monitor.config import Config
 from monitor.lexicon import province_label
 from monitor.model import CATEGORY_LABELS_ZH, Category
+from storage.chats import CHAT_PREFIX
 from storage.store import SourceState, Store, StoryFilter, StoryRow
 
 CST = timezone(timedelta(hours=8), "CST")
 PAGE_SIZE = 50
 CHART_WEEKS = 12  # the chart's span, up to the newest story shown
 CHART_ROWS = 10  # provinces drawn one per row; the rest share a row
-SUBSCRIBER_PREFIX = "chat:"  # outbox channels of subscribers' private chats (storage/chats.py)
 
 # ── words ───────────────────────────────────────────────────────────────────
 
@@ -694,7 +694,7 @@ def _alerts(alerts: list[dict[str, Any]], w: Words) -> str:
     for a in alerts:
         if a["kind"] != "post":
             continue
-        if str(a["channel_id"]).startswith(SUBSCRIBER_PREFIX):
+        if str(a["channel_id"]).startswith(CHAT_PREFIX):
             subscribers[a["status"]] += 1
             continue
         sent = w("sent_at", time=_time(a["sent_at"])) if a["sent_at"] else ""

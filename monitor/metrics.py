@@ -53,6 +53,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.errors import MonitorError
 from monitor.fetch import Fetcher
+from storage.chats import CHAT_PREFIX
 
 if TYPE_CHECKING:
     from monitor.model import FetchResult
@@ -70,8 +71,6 @@ DELIVERY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86
 def channel_label(channel_id: str) -> str:
     """The ``channel`` label of an outbox channel: its id, or ``subscribers``
     for a subscriber's private chat."""
-    from storage.chats import CHAT_PREFIX
-
     return SUBSCRIBERS if channel_id.startswith(CHAT_PREFIX) else channel_id
 
 
