@@ -9,7 +9,7 @@ VENV_MADE := $(VENV)/.created
 RUNTIME   := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
-.PHONY: run once serve test lint demo lock bench bench-text bench-dedup bench-poll bench-cycle \
+.PHONY: run once serve test lint demo bench bench-text bench-dedup bench-poll bench-cycle \
         bench-pipeline bench-memory bench-delivery clean
 
 $(VENV_MADE):
@@ -61,6 +61,7 @@ bench-poll: $(STAMP)   ## what an unchanged poll costs against a changed one (JS
 # requirements.lock: every runtime package (the `postgres` extra included, no test
 # tools) pinned with its hashes, from which the image installs. Regenerate it after
 # changing a dependency in pyproject.toml. pip-tools lives in its own venv.
+.PHONY: lock
 LOCK_VENV ?= /tmp/pip-tools-venv
 $(LOCK_VENV)/bin/pip-compile:
 	$(PYTHON) -m venv $(LOCK_VENV)
