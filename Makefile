@@ -10,7 +10,7 @@ RUNTIME   := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
 .PHONY: run once serve test lint demo bench bench-text bench-dedup bench-poll bench-cycle \
-        bench-pipeline bench-memory bench-delivery clean
+        bench-pipeline bench-memory bench-delivery bench-detect clean
 
 $(VENV_MADE):
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ lint: $(STAMP)
 demo: $(STAMP)         ## a local news site on 127.0.0.1 and one pass over it, console output
 	$(BIN)/python -m tests.demo
 
-bench: bench-text bench-dedup bench-poll bench-pipeline bench-cycle bench-memory bench-delivery  ## every benchmark, one JSON object each (about 25 min)
+bench: bench-text bench-dedup bench-poll bench-pipeline bench-cycle bench-memory bench-delivery bench-detect  ## every benchmark, one JSON object each (about 25 min)
 
 bench-text: $(STAMP)   ## normalise + classify + summarise throughput, one core
 	$(BIN)/python -m bench.text
@@ -86,6 +86,9 @@ bench-pipeline: $(STAMP)  ## CPU per new article, stage by stage, against feedpa
 
 bench-memory: $(STAMP)  ## peak RSS of `run` with 2,000 sources and 100,000 stored articles
 	$(BIN)/python -m bench.memory
+
+bench-detect: $(STAMP)  ## list detection on the fixture list pages: items found, cost against parsing
+	$(BIN)/python -m bench.detect
 
 bench-delivery: $(STAMP)  ## first seen → accepted by the Bot API, at 1 and 200 queued (~11 min)
 	$(BIN)/python -m bench.delivery

@@ -343,6 +343,28 @@ def stored_states(settings: Settings) -> dict[str, Any]:
         return {}
 
 
+async def suggest_source(url: str, settings: Settings) -> Any:
+    """``suggest``: a sources.yaml entry for ``url`` (monitor/suggest.py), fetched with
+    the configuration's HTTP settings when it loads, else the defaults (a file with a
+    mistake in it must not stop anyone from adding a source)."""
+    from monitor.config import HttpSettings, load_config
+    from monitor.suggest import suggest
+
+    http = HttpSettings()
+    if settings.config_path.exists():
+        with contextlib.suppress(ConfigError):
+            http = load_config(settings.config_path).http
+    async with Fetcher(
+        concurrency=http.concurrency,
+        per_host=http.per_host,
+        user_agent=http.user_agent,
+        max_bytes=http.max_bytes,
+        max_redirects=http.max_redirects,
+        retries=1,
+    ) as fetcher:
+        return await suggest(url, fetcher)
+
+
 async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]]:
     """Fetch and parse each enabled source once; store nothing.
 
@@ -353,6 +375,7 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
     import time
 
     from monitor.errors import SourceError
+    from monitor.extract import CHINA_TZ
     from monitor.listing import read_listing
 
     states = stored_states(settings)
@@ -374,6 +397,7 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
                 "kind": source.kind,
                 "status": "ok",
                 "entries": 0,
+                "list": None,
                 "newest": None,
                 "error": None,
                 "last_ok": state.last_success_at if state else None,
@@ -383,11 +407,14 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
             try:
                 listing = await read_listing(source, fetcher, timeout=config.timeout(source))
                 entries = listing.entries
-                if listing.warnings:
-                    row["error"] = "; ".join(listing.warnings)
+                problems = [*([listing.notice] if listing.notice else []), *listing.warnings]
+                if problems:
+                    row["error"] = "; ".join(problems)
                 row["entries"] = len(entries)
+                row["list"] = listing.origin
                 newest = max((e.published for e in entries if e.published), default=None)
-                row["newest"] = newest.date().isoformat() if newest else None
+                # The day as the page shows it: list dates are China time (UTC+8).
+                row["newest"] = newest.astimezone(CHINA_TZ).date().isoformat() if newest else None
             except SourceError as exc:
                 row["status"], row["error"] = "error", exc.reason
             except Exception as exc:  # report, never crash the table

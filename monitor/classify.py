@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from monitor.model import Category, DocumentFacts, Evidence, Verdict
+from notifiers.filters import TimedRegex  # re: terms come from sources.yaml: a time limit
 
 _LEXICON_DIR = Path(__file__).parent / "lexicon"
 _TITLE_WEIGHT = 3.0
@@ -85,10 +86,10 @@ class TermSet:
         self.raws = tuple(dict.fromkeys(str(r) for r in raws))
         english: list[str] = []
         chinese: list[str] = []
-        regexes: list[tuple[str, re.Pattern[str]]] = []
+        regexes: list[tuple[str, TimedRegex]] = []
         for raw in self.raws:
             if raw.startswith("re:"):
-                regexes.append((raw[3:], re.compile(raw[3:], re.IGNORECASE)))
+                regexes.append((raw[3:], TimedRegex(raw[3:], what=f"lexicon term {raw!r}")))
             elif raw.isascii():
                 english.append(" ".join(raw.lower().split()))
             else:
@@ -116,10 +117,32 @@ class TermSet:
             for m in self._combined.finditer(text):
                 key = m.group()
                 found[" ".join(key.split()) if key.isascii() else key] += 1
+            if found and self._regexes:  # a place counts once, for the plain term
+                text = self._combined.sub(" ", text)
         for name, pattern in self._regexes:
             if n := len(pattern.findall(text)):
                 found[name] += n
         return found
+
+    def sub(self, text: str, *, clause: bool = False) -> str:
+        """``text`` with every term (and with ``clause``, the rest of its
+        clause) replaced by a space, so that nothing found inside counts."""
+        tail = _CLAUSE_TAIL if clause else ""
+        if self._combined is not None:
+            text = re.sub(f"(?:{self._combined.pattern}){tail}", " ", text)
+        for name, pattern in self._regexes:
+            if clause:
+                pattern = _with_tail(name, tail)
+            text = pattern.sub(" ", text)
+        return text
+
+
+@lru_cache(maxsize=256)
+def _with_tail(pattern: str, tail: str) -> TimedRegex:
+    return TimedRegex(f"(?:{pattern}){tail}", what=f"lexicon term 're:{pattern}'")
+
+
+_CLAUSE_TAIL = r"[^。；;！!？?\n.]*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +150,20 @@ class Lexicon:
     strong: TermSet
     medium: TermSet
     weak: TermSet
-    masks: tuple[str, ...]
+    masks: TermSet
     negative: TermSet
     national: TermSet
     categories: tuple[tuple[str, TermSet], ...]
     places: TermSet
     place_of: dict[str, tuple[str, str]]  # matched name → (province code, level)
+    negations: TermSet  # 未涉及…: the rest of the clause is masked
+    local: TermSet  # 我省, 全市: the text is about one place
+    internal: tuple[
+        TermSet, TermSet, TermSet
+    ]  # a company's own activity: subjects, cues, authorities
+    # 质量强桂, 陕西质量奖: the policy or a government award named with a place
+    named: TermSet
+    named_of: dict[str, str]  # matched term → province code
 
     @classmethod
     def load(cls, directory: Path = _LEXICON_DIR) -> Lexicon:
@@ -173,6 +204,11 @@ def _load(directory: Path) -> Lexicon:
     def terms(items: list[str]) -> TermSet:
         return TermSet(str(x) for x in items)
 
+    def with_mirror_forms(items: list[str]) -> TermSet:
+        # 品质 for 质量, as mirror sites write it: 品质强省, 品质提升
+        raws = [str(x) for x in items]
+        return TermSet([*raws, *(r.replace("质量", "品质") for r in raws if "质量" in r)])
+
     from monitor.lexicon import place_names  # the geographic half of the lexicon
 
     rel = data["relevance"]
@@ -180,17 +216,64 @@ def _load(directory: Path) -> Lexicon:
         (name.lower() if name.isascii() else name): (place.code, place.level)
         for name, place in place_names().items()
     }
+    internal = data.get("internal") or {}
+    named_of = _named_terms(place_names())
     return Lexicon(
-        strong=terms(rel["strong"]),
-        medium=terms(rel["medium"]),
+        strong=with_mirror_forms(rel["strong"]),
+        medium=with_mirror_forms(rel["medium"]),
         weak=terms(rel["weak"]),
-        masks=tuple(str(m).lower() for m in data["masks"]),
+        masks=TermSet(str(m).lower() for m in data["masks"]),
         negative=terms(data["negative"]),
         national=terms(data["national"]),
         categories=tuple((Category(k).value, terms(v)) for k, v in data["categories"].items()),
         places=TermSet(place_of),
         place_of=place_of,
+        negations=terms(data.get("negations") or []),
+        local=terms(data.get("local") or []),
+        internal=(
+            terms(internal.get("subjects") or []),
+            terms(internal.get("cues") or []),
+            terms(internal.get("authorities") or []),
+        ),
+        named=TermSet(named_of),
+        named_of=named_of,
     )
+
+
+# One-character names of provinces in policy slogans (质量强桂, 质量兴鲁); the
+# lexicon's `abbr`, plus the older literary ones still used in slogans.
+_SLOGAN_ABBR_EXTRA = {
+    "蜀": "CN-SC", "陇": "CN-GS", "秦": "CN-SN", "贵": "CN-GZ", "云": "CN-YN",
+    "冀": "CN-HE", "晋": "CN-SX", "甬": "CN-ZJ",
+}  # fmt: skip
+_NOT_IN_SLOGANS = {"港", "澳", "台", "国", "市", "省", "新"}
+
+
+def _named_terms(places: dict[str, Any]) -> dict[str, str]:
+    """Terms that name the policy or a government quality award with a place.
+
+    质量强桂 / 质量兴鲁 / 品质强川 (the policy with a province's abbreviation)
+    and 陕西质量奖 / 成都市质量管理奖 (a government award named after a
+    place) are the policy itself, and say which province it is.
+    """
+    from monitor.lexicon import load_provinces
+
+    abbr = {p.abbr: p.code for p in load_provinces() if p.abbr not in _NOT_IN_SLOGANS}
+    abbr.update(_SLOGAN_ABBR_EXTRA)
+    named: dict[str, str] = {}
+    for char, code in abbr.items():
+        for head in ("质量", "品质"):
+            for verb in "强兴立":
+                named[f"{head}{verb}{char}"] = code
+    for name, place in places.items():
+        if name.isascii() or len(name) < 2:
+            continue
+        for suffix in ("", "省", "市", "自治区", "区", "县"):
+            if suffix and name.endswith(suffix):
+                continue
+            for award in ("质量奖", "质量管理奖", "质量金奖", "政府质量奖"):
+                named[f"{name}{suffix}{award}"] = place.code
+    return named
 
 
 def _fold(text: str) -> str:
@@ -207,21 +290,34 @@ def _hits(terms: TermSet, title: str, body: str, weight: float, kind: str) -> li
     return found
 
 
+def _masked(text: str, lexicon: Lexicon) -> str:
+    """``text`` without what is about something else or said not to be there.
+
+    高质量发展 (economic news), 教育强省 and the like are masked so that 质量
+    and 强省 inside them count for nothing; a negated clause ("文中未涉及质量强市",
+    "does not mention quality work") is masked up to the end of the clause.
+    """
+    text = lexicon.masks.sub(text)
+    if len(lexicon.negations):
+        text = lexicon.negations.sub(text, clause=True)
+    return text
+
+
 def classify(
     title: str, text: str, lexicon: Lexicon, *, source_province: str | None = None
 ) -> Verdict:
     """Judge one normalised article (simplified Chinese or English)."""
     title_f, body_f = _fold(title), _fold(text)
+    title_m, body_m = _masked(title_f, lexicon), _masked(body_f, lexicon)
     evidence: list[Evidence] = []
 
-    strong = _hits(lexicon.strong, title_f, body_f, 3.0, "topic")
-    medium = _hits(lexicon.medium, title_f, body_f, 1.5, "topic")
-    masked_title, masked_body = title_f, body_f
-    for mask in lexicon.masks:
-        masked_title = masked_title.replace(mask, " ")
-        masked_body = masked_body.replace(mask, " ")
-    weak_count = sum(lexicon.weak.counts(masked_title).values()) + sum(
-        lexicon.weak.counts(masked_body).values()
+    named = _hits(lexicon.named, title_m, body_m, 3.0, "topic")
+    strong = _hits(lexicon.strong, title_m, body_m, 3.0, "topic") + named
+    medium = _hits(lexicon.medium, title_m, body_m, 1.5, "topic")
+    # 质量 said elsewhere than inside the terms already counted
+    weak_count = sum(
+        sum(lexicon.weak.counts(lexicon.medium.sub(lexicon.strong.sub(text))).values())
+        for text in (title_m, body_m)
     )
     negative = [
         Evidence(e.term, e.where, -min(e.weight, 3.0), "negative")
@@ -233,9 +329,19 @@ def classify(
         weak = min(weak_count, 20) * 0.1
         evidence.append(Evidence("质量/quality", "body", weak, "topic"))
         score += weak
-    relevant = score >= _RELEVANT_SCORE and _about_the_policy(strong, medium)
+    internal = _internal(title_f, body_f, lexicon)
+    if internal:
+        evidence.append(internal)
+    relevant = (
+        score >= _RELEVANT_SCORE and _about_the_policy(strong, medium, weak_count) and not internal
+    )
 
-    province, province_evidence = _province(title_f, body_f, lexicon, source_province)
+    province, province_evidence = _province(title_f, body_f, lexicon, source_province, named)
+    if relevant and province is None and not lexicon.local.counts(f"{title_f} {body_f}"):
+        # Quality work always has a level: an announcement that names no
+        # province and no body below the State is national.
+        province = "CN"
+        province_evidence.append(Evidence("no province named", "body", 0.0, "province"))
     category, category_evidence = _category(title_f, body_f, lexicon)
     evidence += province_evidence + category_evidence
     return Verdict(
@@ -248,42 +354,109 @@ def classify(
     )
 
 
-def _about_the_policy(strong: list[Evidence], medium: list[Evidence]) -> bool:
-    """More than a passing mention: a strong term in the title, said more than
-    once, or backed by the work it organises; or several kinds of that work."""
-    strong_weight = sum(e.weight for e in strong)
+def _about_the_policy(strong: list[Evidence], medium: list[Evidence], weak_count: int) -> bool:
+    """More than a passing mention: the policy, its events or programmes named
+    in the title, more than once, or with quality said elsewhere too; or the
+    work it organises of several kinds. (The work alone in a title is not
+    enough: 品牌建设, quality management and 质量奖 head company news too.)"""
     medium_terms = {e.term for e in medium}
+    strong_weight = sum(e.weight for e in strong)
     return (
         any(e.where == "title" for e in strong)
         or strong_weight >= 4.5
-        or (strong_weight > 0 and len(medium_terms) >= 1)
+        or (strong_weight > 0 and (weak_count > 0 or bool(medium_terms)))
         or len(medium_terms) >= 3
     )
 
 
+_INTERNAL_LEAD = 120  # characters of the body read for the subject of an internal activity
+
+
+def _internal(title: str, body: str, lexicon: Lexicon) -> Evidence | None:
+    """A company's own activity (an in-house quiz in 质量月), not public work:
+    a company as the subject, a cue of internal work, no authority at all."""
+    subjects, cues, authorities = lexicon.internal
+    opening = f"{title} {body[:_INTERNAL_LEAD]}"
+    if not (subjects.counts(opening) and cues.counts(f"{title} {body}")):
+        return None
+    if authorities.counts(f"{title} {body}"):
+        return None
+    return Evidence("a company's own activity", "body", 0.0, "negative")
+
+
+# A wire service's dateline names where the report was filed, not what it is
+# about: 新华社北京9月1日电, 中新社北京十二月一日电, BEIJING, Sept. 12 (Xinhua) --
+_DATELINE = re.compile(
+    r"^\s*(?:据)?[\u4e00-\u9fff]{1,8}?(?:社|网|报|台|讯)\s*[\u4e00-\u9fff]{2,4}\s*"
+    r"(?:[0-9〇零一二三四五六七八九十]{1,3}月[0-9〇零一二三四五六七八九十]{1,3}日)?\s*(?:电|讯)"
+    r"|^\s*[a-z]{3,}(?:,\s*[a-z]+\.?\s*\d{1,2})?\s*\((?:xinhua|reuters|afp|ap|chinadaily)\)\s*-*"
+)
+# Institutions named after a place (北京大学, 四川银行) are not news of it.
+_INSTITUTION = re.compile(
+    r"[\u4e00-\u9fff]{2,4}(?:大学|学院|研究院|研究所|银行|医院|中学|小学)"
+    r"|[a-z]+ (?:university|bank|institute)"
+)
+# A national event hosted by a province keeps its host inside its name:
+# 中国质量(成都)大会, China Quality (Chengdu) Conference.
+_HOSTED = re.compile(
+    r"(中国[\u4e00-\u9fff]{1,6})[（(][\u4e00-\u9fff]{2,4}[)）]|china quality \(\w+\)"
+)
+# The capital is where national bodies sit and national events take place:
+# its name next to theirs is the venue, not the topic.
+_CAPITAL = "CN-BJ"
+
+
 def _province(
-    title: str, body: str, lexicon: Lexicon, hint: str | None
+    title: str,
+    body: str,
+    lexicon: Lexicon,
+    hint: str | None,
+    named: list[Evidence] = (),  # type: ignore[assignment]
 ) -> tuple[str | None, list[Evidence]]:
     scores: defaultdict[str, float] = defaultdict(float)
     evidence: list[Evidence] = []
+    national = sum(e.weight for e in _hits(lexicon.national, title, body, 1.0, "province"))
+    hosted = _HOSTED.search(title) or _HOSTED.search(body)
+    if hosted:
+        national += 3.0
+    body = _DATELINE.sub(" ", body, count=1)
     for where, text in (("title", title), ("body", body)):
+        text = _HOSTED.sub(r"\1", _INSTITUTION.sub(" ", text))
         for name, n in lexicon.places.counts(text).items():
             code, level = lexicon.place_of[name]
             base = 1.0 if level == "province" else 0.7
+            if code == _CAPITAL and national:
+                base *= 0.3
             weight = base * (_TITLE_WEIGHT if where == "title" else 1 + math.log(n))
             scores[code] += weight
             evidence.append(Evidence(name, where, round(weight, 2), "province"))
+    for e in named:
+        if code := lexicon.named_of.get(e.term):
+            scores[code] += e.weight
+            evidence.append(Evidence(e.term, e.where, e.weight, "province"))
     if hint and hint != "CN":
         scores[hint] += 1.5
         evidence.append(Evidence(hint, "source", 1.5, "province"))
-    national = sum(e.weight for e in _hits(lexicon.national, title, body, 1.0, "province"))
     if hint == "CN":
         national += 1.5
-    best = max(scores.items(), key=lambda kv: kv[1], default=(None, 0.0))
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    if ranked and (local := lexicon.local.counts(f"{title} {body}")):
+        # "our province", "the whole city": the leading place is the subject
+        n = sum(local.values())
+        ranked[0] = (ranked[0][0], ranked[0][1] + 1 + math.log(n))
+        evidence.append(
+            Evidence("/".join(sorted(local)), "body", round(1 + math.log(n), 2), "province")
+        )
+    best = ranked[0] if ranked else (None, 0.0)
     if national and national > best[1] * 1.2:
         evidence.append(
             Evidence("national bodies and events", "body", round(national, 2), "province")
         )
+        return "CN", evidence
+    if len(ranked) >= 3 and best[1] < 2 * ranked[1][1]:
+        # A list of provinces with none ahead (a national index by region,
+        # the winners of a national award): the story is the nation's.
+        evidence.append(Evidence(f"{len(ranked)} provinces, none ahead", "body", 0.0, "province"))
         return "CN", evidence
     return best[0], evidence
 

@@ -1,4 +1,5 @@
-"""``quality-monitor``: run | serve | check | classify | eval | story | digest | health | migrate.
+"""``quality-monitor``: run | serve | check | suggest | classify | eval | story | digest | health |
+migrate.
 
 Exit status: 0 on success (a failing source is reported, not fatal), 2 for an
 invalid configuration or command line, 1 when the database cannot be used.
@@ -24,6 +25,7 @@ from urllib.parse import quote
 from monitor import __version__
 from monitor.config import Config, Settings, load_config
 from monitor.errors import ConfigError, ConfigProblem, StoreError
+from notifiers.redact import redact_url
 
 log = logging.getLogger("monitor")
 
@@ -63,7 +65,7 @@ class _Formatter(logging.Formatter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_url(text)  # credentials written into any URL (sources, webhooks)
 
     def format(self, record: logging.LogRecord) -> str:
         if not self._json:
@@ -163,9 +165,13 @@ def _apprise_problems(config: Config, settings: Settings) -> list[ConfigProblem]
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.config import config_warnings
+
     config = _load(settings)
     if problems := _apprise_problems(config, settings):
         raise ConfigError(problems)
+    for warning in config_warnings(settings.config_path):
+        print(f"warning: {warning}", file=sys.stderr)
     enabled = [s for s in config.sources if s.enabled]
     print(
         f"{settings.config_path}: OK: {len(config.sources)} sources "
@@ -174,22 +180,49 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if not args.fetch:
         return 0
     from monitor.app import check_fetch
+    from monitor.extract import CHINA_TZ
 
     rows = asyncio.run(check_fetch(config, settings))
     width = max((len(r["source"]) for r in rows), default=6)
-    # status/entries/newest/time/error: this fetch; last ok/fails/flags: what the monitor stored
+    # status/entries/newest/list/time/error: this fetch; last ok/fails/flags: what the monitor
+    # stored. Dates and times are China time, as the sites show them.
     print(
         f"{'source':<{width}}  {'kind':<6} {'status':<7} {'entries':>7}  {'newest':<10}  "
-        f"{'time':>6}  {'last ok':<16}  {'fails':>5}  {'flags':<14}  error"
+        f"{'list':<9}  {'time':>6}  {'last ok':<16}  {'fails':>5}  {'flags':<14}  error"
     )
     for r in rows:
-        last_ok = r["last_ok"].strftime("%Y-%m-%d %H:%M") if r["last_ok"] else "-"
+        last_ok = (
+            r["last_ok"].astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if r["last_ok"] else "-"
+        )
         fails = "-" if r["failures"] is None else str(r["failures"])
         print(
             f"{r['source']:<{width}}  {r['kind']:<6} {r['status']:<7} {r['entries']:>7}  "
-            f"{r['newest'] or '-':<10}  {r['seconds']:>5.1f}s  {last_ok:<16}  {fails:>5}  "
-            f"{','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
+            f"{r['newest'] or '-':<10}  {r['list'] or '-':<9}  {r['seconds']:>5.1f}s  "
+            f"{last_ok:<16}  {fails:>5}  {','.join(r['flags']) or '-':<14}  {r['error'] or ''}"
         )
+    return 0
+
+
+def cmd_suggest(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import suggest_source
+    from monitor.errors import SourceError
+    from monitor.suggest import render_yaml
+
+    try:
+        found = asyncio.run(suggest_source(args.url, settings))
+    except SourceError as exc:
+        print(f"{args.url}: {exc.reason}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(found.as_json(), ensure_ascii=False))
+    elif found.source:
+        print(render_yaml(found), end="")
+    for note in found.notes if not args.json else ():
+        print(f"note: {note}", file=sys.stderr)
+    if not found.source:
+        if not args.json:
+            print(f"{args.url}: no feed and no list of dated links found", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -382,6 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate the configuration (exit 2 with every error)")
     p.add_argument("--fetch", action="store_true", help="also fetch each source once and report")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "suggest", help="fetch a list page and print a ready sources.yaml entry for it"
+    )
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser(
         "classify", help="classify text files (first line is the title; - for stdin)"

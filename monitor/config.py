@@ -244,7 +244,9 @@ class RssSource(_SourceBase):
 
 class HtmlSource(_SourceBase):
     kind: Literal["html"]
-    list: ListSelectors
+    list: ListSelectors | None = Field(
+        None, description="the list's selectors; without them the list is found on the page"
+    )
 
 
 class JcmsSource(_SourceBase):
@@ -495,18 +497,54 @@ class BotSettings(_Model):
 
     @model_validator(mode="after")
     def _webhook(self) -> BotSettings:
-        if self.mode == "webhook" and self.webhook_url is None:
-            raise ValueError("mode webhook needs webhook_url (the public URL Telegram calls)")
         if self.secret is not None and not self.secret.get_secret_value():
             object.__setattr__(self, "secret", None)
+        if self.webhook_url is not None:
+            parts = urlsplit(self.webhook_url)
+            if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+                raise ValueError(
+                    f"webhook_url {_show_url(self.webhook_url)!r}: Telegram calls https URLs "
+                    "only (http works for a loopback address, with a Bot API server of your own)"
+                )
+        if self.mode != "webhook":
+            return self
+        if self.webhook_url is None:
+            raise ValueError("mode webhook needs webhook_url (the public URL Telegram calls)")
+        if self.secret is None:
+            raise ValueError(
+                "mode webhook needs secret (such as ${TELEGRAM_WEBHOOK_SECRET}): without it "
+                "anyone who can reach the port could send commands as any user"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.secret.get_secret_value()):
+            raise ValueError("secret: 1 to 256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return self
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _show_url(url: str) -> str:
+    from notifiers.redact import redact_url  # the one way a URL is shown
+
+    return redact_url(url)
 
 
 def _term(value: str) -> str:
     if value.startswith("re:"):
+        import regex  # the engine that runs them, with a time limit (notifiers.filters)
+
         try:
-            re.compile(value[3:])
-        except re.error as exc:
+            regex.compile(value[3:])
+        except regex.error as exc:
             raise ValueError(f"bad regular expression {value[3:]!r}: {exc}") from None
     elif not value.strip():
         raise ValueError("empty term")
@@ -611,7 +649,7 @@ class Config(_Model):
 # ── loading with line numbers ───────────────────────────────────────────────
 
 Path_ = tuple[str | int, ...]
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -681,21 +719,76 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
             _walk(item, (*path, i), lines, problems)
 
 
+def expand_env(text: str, env: Mapping[str, str], missing: list[str]) -> str:
+    """``text`` with each ``${NAME}`` replaced by the environment's value, as a
+    shell does (POSIX parameter expansion, the two forms a configuration needs):
+
+    - ``${NAME}``: the value; a name that is not set is appended to ``missing``
+      (an empty value is a value);
+    - ``${NAME:-default}``: the value, or ``default`` when NAME is unset *or
+      empty*; ``default`` may itself hold references (``${A:-${B:-x}}``), which
+      are only looked up when the default is used;
+    - ``$${``: a literal ``${`` (``$$`` elsewhere, and a ``$`` not followed by
+      ``{``, stay as written), so a value can contain the two characters.
+
+    Anything else starting ``${`` (no closing brace, not a name) stays as written.
+    """
+    value, _ = _expand(text, 0, env, missing, inner=False, use=True)
+    return value
+
+
+def _expand(
+    text: str, i: int, env: Mapping[str, str], missing: list[str], *, inner: bool, use: bool
+) -> tuple[str, int]:
+    """Expand from ``i`` to the end, or (``inner``) to the ``}`` that closes a
+    default, whose index is returned; ``use`` False only parses (an unused
+    default looks nothing up). Returns (text, index reached)."""
+    out: list[str] = []
+    n = len(text)
+    while i < n:
+        if text.startswith("$${", i):
+            out.append("${")
+            i += 3
+        elif text.startswith("${", i):
+            name = _ENV_NAME.match(text, i + 2)
+            end = name.end() if name else -1
+            if name and text.startswith("}", end):
+                if use:
+                    if name.group() in env:
+                        out.append(env[name.group()])
+                    else:
+                        missing.append(name.group())
+                i = end + 1
+            elif name and text.startswith(":-", end):
+                value = env.get(name.group(), "") if use else ""
+                fallback, close = _expand(
+                    text, end + 2, env, missing, inner=True, use=use and not value
+                )
+                if close >= n:  # no closing brace: not a reference after all
+                    out.append(text[i : i + 2])
+                    i += 2
+                    continue
+                out.append(value or fallback)
+                i = close + 1
+            else:
+                out.append("${")
+                i += 2
+        elif inner and text[i] == "}":
+            return "".join(out), i
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out), n
+
+
 def _substitute_env(
     value: Any, path: Path_, env: Mapping[str, str], missing: list[tuple[Path_, str]]
 ) -> Any:
     if isinstance(value, str):
-
-        def repl(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            missing.append((path, name))
-            return ""
-
-        return _ENV_REF.sub(repl, value)
+        names: list[str] = []
+        expanded = expand_env(value, env, names)
+        missing += [(path, name) for name in dict.fromkeys(names)]
+        return expanded
     if isinstance(value, dict):
         return {k: _substitute_env(v, (*path, k), env, missing) for k, v in value.items()}
     if isinstance(value, list):
@@ -799,6 +892,75 @@ def parse_config(text: str, *, name: str = "sources.yaml", env: Mapping[str, str
             return config
     problems.sort(key=lambda p: (p.line or 0, p.field))
     raise ConfigError(problems)
+
+
+# Keys whose value is a secret: ``secret``, ``token``, ``password``, ``apikey`` and
+# their spellings (``api_key``, ``X-Api-Key``, ``access_token``, ``Authorization``).
+_SECRET_KEY = re.compile(
+    r"(token|secret|password|passwd|pwd|apikey|accesskey|secretkey|privatekey|signature"
+    r"|authorization|auth|cookie|credentials?)$"
+)
+
+
+def config_warnings(path: str | Path) -> list[ConfigProblem]:
+    """What ``check`` warns about in a file that is valid: secrets written into it.
+
+    A literal value under a secret-looking key (a webhook's ``secret``, a
+    header ``Authorization``, a form field ``token``), an Apprise URL written
+    out (it holds the service's key), or a URL with a password or key in it
+    (see :func:`notifiers.redact.redact_url`). Such a file is a secret itself:
+    it gets copied, committed and shown. Values written ``${NAME}`` are fine.
+    The messages never repeat the value.
+    """
+    from notifiers.redact import redact_url
+
+    name = str(path)
+    try:
+        node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []  # load_config reports these
+    warnings: list[ConfigProblem] = []
+    advice = "write it ${NAME} and set NAME in the environment"
+
+    def field(path: Path_) -> str:
+        out = ""
+        for part in path:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        return out
+
+    def walk(node: yaml.Node, path: Path_, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i), depth + 1)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        pairs = [(k.value, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+        kind = next((v.value for k, v in pairs if k == "kind" and hasattr(v, "value")), None)
+        for key, value in pairs:
+            where = (*path, key)
+            if not isinstance(value, yaml.ScalarNode):
+                walk(value, where, depth + 1)
+                continue
+            text = str(value.value)
+            if "${" in text or value.tag.endswith((":null", ":bool")) or len(text) < 4:
+                continue
+            line = value.start_mark.line + 1
+            plain = re.sub(r"[^a-z0-9]", "", str(key).lower())
+            if _SECRET_KEY.search(plain):
+                message = f"a secret written in the file: {advice}"
+            elif key == "url" and kind == "apprise":
+                message = f"an Apprise URL holds the service's key: {advice}"
+            elif "://" in text and redact_url(text) != text:
+                message = f"a URL with a password or key in it: {advice}"
+            else:
+                continue
+            warnings.append(ConfigProblem(name, line, field(where), message))
+
+    if node is not None:
+        walk(node, (), 0)
+    return warnings
 
 
 def _duplicate_ids(data: dict[str, Any], name: str, lines: dict[Path_, int]) -> list[ConfigProblem]:

@@ -38,11 +38,15 @@ from urllib.parse import urlencode, urlsplit
 from monitor.config import Config
 from monitor.lexicon import province_label
 from monitor.model import CATEGORY_LABELS_ZH, Category
+from notifiers.redact import redact_url
 from storage.chats import CHAT_PREFIX
 from storage.store import SourceState, Store, StoryFilter, StoryRow
 
 CST = timezone(timedelta(hours=8), "CST")
 PAGE_SIZE = 50
+MAX_QUERY = 200  # characters of the search box; past that the query is cut (and said so)
+MAX_PAGE = 100_000  # pages of results; a larger number is the last of these
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)  # dates the filter takes
 CHART_WEEKS = 12  # the chart's span, up to the newest story shown
 CHART_ROWS = 10  # provinces drawn one per row; the rest share a row
 
@@ -77,6 +81,13 @@ _WORDS: dict[str, tuple[str, str]] = {
         "{name}：{value} 不是日期（YYYY-MM-DD）",
         "{name}: {value} is not a date (YYYY-MM-DD)",
     ),
+    "out_of_range": (
+        "{name}：{value} 超出范围（{first} 至 {last}）",
+        "{name}: {value} is out of range ({first} to {last})",
+    ),
+    "field_from": ("起始日期", "from"),
+    "field_to": ("截止日期", "to"),
+    "query_cut": ("搜索：只搜索前 {n} 个字符", "q: only the first {n} characters are searched"),
     "unknown_category": ("类别：未知的 {value}", "category: unknown {value}"),
     "newer": ("较新", "newer"),
     "older": ("较早", "older"),
@@ -220,7 +231,7 @@ class Dashboard:
     def index(self, query: dict[str, str]) -> Page:
         w = Words.from_query(query)
         where, form, problems = _filter(query, w)
-        page = max(1, _int(query.get("page"), 1))
+        page = min(max(1, _int(query.get("page"), 1)), MAX_PAGE)
         stories, total = self.store.find_stories(
             where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
@@ -313,12 +324,13 @@ class Dashboard:
             f"<td>{_time(p['started_at'])}</td><td>{_e(p['status'])}</td>"
             f"<td>{p['seconds']:.1f}s</td><td>{p['entries']}</td><td>{p['new']}</td>"
             f"<td>{p['articles']}</td><td>{p['stories']}</td>"
-            f"<td>{_e(p['replica'] or '')}</td><td>{_e(p['error'] or '')}</td></tr>"
+            f"<td>{_e(p['replica'] or '')}</td><td>{_e(redact_url(p['error'] or ''))}</td></tr>"
             for p in polls
         )
         name = source.name if source is not None else source_id
         kind = source.kind if source is not None else w("no_longer_configured")
-        url = _link(source.url, source.url) if source is not None else ""
+        shown = redact_url(source.url) if source is not None else ""  # no credentials, even linked
+        url = _link(shown, shown) if source is not None else ""
         table = _sources_table(
             self.config,
             {source_id: state} if state else {},
@@ -385,12 +397,24 @@ def _filter(query: dict[str, str], w: Words) -> tuple[StoryFilter, dict[str, str
     def day(name: str) -> date | None:
         if not form[name]:
             return None
+        field = w(f"field_{name}")
         try:
-            return date.fromisoformat(form[name])
+            value = date.fromisoformat(form[name])
         except ValueError:
-            problems.append(w("not_a_date", name=w(name), value=repr(form[name])))
+            problems.append(w("not_a_date", name=field, value=repr(form[name][:40])))
             form[name] = ""
             return None
+        if not FIRST_DAY <= value <= LAST_DAY:
+            problems.append(
+                w("out_of_range", name=field, value=form[name], first=FIRST_DAY, last=LAST_DAY)
+            )
+            form[name] = ""
+            return None
+        return value
+
+    if len(form["q"]) > MAX_QUERY:
+        problems.append(w("query_cut", n=MAX_QUERY))
+        form["q"] = form["q"][:MAX_QUERY].strip()
 
     since, until = day("from"), day("to")
     category = form["category"]
@@ -698,7 +722,7 @@ def _alerts(alerts: list[dict[str, Any]], w: Words) -> str:
             subscribers[a["status"]] += 1
             continue
         sent = w("sent_at", time=_time(a["sent_at"])) if a["sent_at"] else ""
-        title = _e(a["last_error"] or sent)
+        title = _e(redact_url(a["last_error"] or "") or sent)
         out.append(
             f"<span class='alert {_e(a['status'])}' title='{title}'>"
             f"{_e(a['channel_id'])}: {_e(w.status(a['status']))}</span>"
@@ -739,7 +763,8 @@ def _time(value: datetime | None) -> str:
 
 
 def _shorten(text: str, n: int) -> str:
-    text = " ".join(text.split())
+    """One line of at most ``n`` characters, without credentials (an error names URLs)."""
+    text = " ".join(redact_url(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
 

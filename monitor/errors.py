@@ -15,11 +15,18 @@
 Foreign exceptions (httpx, feedparser, SQLAlchemy, python-telegram-bot) are
 translated into these once, at the boundary where they are raised, with the
 original chained as ``__cause__``.
+
+A message names URLs (the page that failed, the webhook that refused) but
+never their credentials: the messages of these errors, and a configuration
+problem as printed, go through :func:`notifiers.redact.redact_url`, since they
+end up in logs, the database, the dashboard and the bot's replies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from notifiers.redact import redact_url
 
 
 class MonitorError(Exception):
@@ -37,9 +44,8 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+        message = redact_url(self.message)
+        return f"{where}: {self.field}: {message}" if self.field else f"{where}: {message}"
 
 
 class ConfigError(MonitorError):
@@ -53,7 +59,7 @@ class SourceError(MonitorError):
 
     def __init__(self, source_id: str, message: str) -> None:
         self.source_id = source_id
-        self.reason = message
+        self.reason = message = redact_url(message)
         super().__init__(f"[{source_id}] {message}")
 
 
@@ -79,4 +85,4 @@ class DeliveryError(MonitorError):
     def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
         self.permanent = permanent
         self.retry_after = retry_after
-        super().__init__(message)
+        super().__init__(redact_url(message))

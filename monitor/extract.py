@@ -101,6 +101,16 @@ def parse_date(text: str | None, *, now: datetime | None = None) -> datetime | N
     return value.astimezone(UTC)
 
 
+def date_span(text: str) -> tuple[int, int] | None:
+    """Where the first date of ``text`` is (a full date, else a month and day), or None.
+
+    For telling a date apart from the words around it (a list item's
+    "发布时间：2025年9月10日", "[09-10]") without needing the year.
+    """
+    m = _DATE.search(text) or _MONTH_DAY.search(text)
+    return m.span() if m else None
+
+
 def _month_day(text: str, now: datetime) -> datetime | None:
     m = _MONTH_DAY.search(text)
     if not m:
@@ -213,6 +223,71 @@ def extract_article(html: str, url: str, selectors: Any = None) -> ExtractedPage
     if published is None:
         published = _date_near_title(soup)
     return ExtractedPage(title=title.strip(), text=text, published=published)
+
+
+# The article elements of the CMS families (../shared/research/chinese-sources.md):
+# TRS, gov.cn, gkmlpt, JCMS, Anhui, Chengdu, People's Daily, China News, …
+CONTENT_SELECTORS = (
+    "div.TRS_Editor",
+    "div.trs_paper_default",
+    "div.TRS_UEDITOR",
+    "#UCAP-CONTENT",
+    "div.article-content",
+    "#zoom",
+    "div.wzcon",
+    "div.detail_content",
+    "div.Index_ShowDetail_Content",
+    "div.rm_txt_con",
+    "div.content_desc",
+    "div.left_zw",
+    "div.easysite-news-peruse",
+    "div.v_news_content",
+)
+_CONTENT_ENOUGH = 0.6  # of the main text trafilatura finds
+_SELECTOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def content_selector(html: str, url: str) -> str | None:
+    """A CSS selector for the element holding an article page's text, or None.
+
+    A known CMS element when it holds most of the main text trafilatura finds;
+    else the smallest element, named by its id or a class the page gives no
+    other element, that holds the main text's first and last lines. For
+    ``quality-monitor suggest``'s ``article: {content: …}``.
+    """
+    soup = BeautifulSoup(html, "lxml")
+    main = trafilatura.extract(html, url=url, include_comments=False, favor_precision=True) or ""
+    size = len("".join(main.split()))
+    for selector in CONTENT_SELECTORS:
+        node = soup.select_one(selector)
+        if node is not None:
+            text = "".join(node.get_text("", strip=True).split())
+            if len(text) >= 50 and len(text) >= _CONTENT_ENOUGH * size:
+                return selector
+    lines = ["".join(line.split()) for line in main.splitlines() if len(line.strip()) >= 8]
+    if not lines:
+        return None
+    first, last = lines[0][:20], lines[-1][-20:]
+    best: tuple[int, str] | None = None
+    for node in soup.find_all(("div", "article", "section", "td", "main")):
+        text = "".join(node.get_text("", strip=True).split())
+        if first not in text or last not in text or (best is not None and len(text) >= best[0]):
+            continue
+        name = _unique_name(soup, node)
+        if name is not None:
+            best = (len(text), name)
+    return best[1] if best is not None else None
+
+
+def _unique_name(soup: BeautifulSoup, node: Tag) -> str | None:
+    ident = node.get("id")
+    if isinstance(ident, str) and _SELECTOR_NAME.match(ident):
+        return f"#{ident}"
+    classes = node.get("class")
+    for cls in classes if isinstance(classes, list) else ():
+        if _SELECTOR_NAME.match(cls) and len(soup.select(f"{node.name}.{cls}")) == 1:
+            return f"{node.name}.{cls}"
+    return None
 
 
 def _date_near_title(soup: BeautifulSoup) -> datetime | None:

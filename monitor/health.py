@@ -23,6 +23,11 @@ The flags:
     week-long public holiday).
 ``failing``
     every poll has failed for longer than ``failing_after``.
+``selectors``
+    an ``html`` source's configured list selectors gave nothing and the list
+    was found without them (:mod:`monitor.sources.detect`): the poll still
+    read it; the message names the selectors to write. Cleared when the
+    configured selectors (or a ``list:`` removed on purpose) read the list.
 
 A failing source also **backs off**: after the n-th failure in a row its next
 poll waits ``interval × 2^(n-1)`` (with jitter), up to ``max_backoff``; the first
@@ -34,12 +39,13 @@ from __future__ import annotations
 import itertools
 import statistics
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-EMPTY, STALE, FAILING = "empty", "stale", "failing"
+EMPTY, STALE, FAILING, SELECTORS = "empty", "stale", "failing", "selectors"
 _SMOOTHING = 0.3  # weight of the newest observation in the learned values
 _MIN_GAP = 3600.0  # items listed on the same day are one hour apart, not zero
 _GAPS_USED = 30  # the newest items say most about today's cadence
+_CHINA = timezone(timedelta(hours=8))  # dates in messages are the days the sites show
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,8 @@ class Poll:
     entries: int | None = None  # items found (None: nothing parsed)
     dates: tuple[datetime, ...] = ()
     error: str | None = None
+    list_origin: str | None = None  # html: selectors | detection | feed
+    list_notice: str | None = None  # html: the configured selectors gave nothing; what to write
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,10 @@ def _span(seconds: float) -> str:
     if seconds >= 2 * 3600:
         return f"{seconds / 3600:.0f} hours"
     return f"{max(seconds, 0) / 60:.0f} minutes"
+
+
+def _day(when: datetime) -> str:
+    return when.astimezone(_CHINA).date().isoformat()
 
 
 def observe(
@@ -179,11 +191,18 @@ def observe(
             flag(
                 STALE,
                 True,
-                f"the newest item is from {health.newest.date().isoformat()}, "
+                f"the newest item is from {_day(health.newest)}, "
                 f"{_span(age)} ago; it usually publishes every {_span(health.cadence)}",
             )
         else:
-            flag(STALE, False, f"a recent item again ({health.newest.date().isoformat()})")
+            flag(STALE, False, f"a recent item again ({_day(health.newest)})")
+
+    # Last: the note keeps the last change, and this one says what to write.
+    if poll.status == "ok" and poll.list_notice:
+        flag(SELECTORS, True, poll.list_notice)
+    elif poll.status == "ok" and poll.list_origin is not None:
+        how = "the configured selectors read the list again"
+        flag(SELECTORS, False, how if poll.list_origin == "selectors" else "no list: configured")
 
     if changes:
         last = changes[-1]

@@ -50,6 +50,8 @@ class Listing:
     requests: int = 0
     warnings: list[str] = field(default_factory=list)
     result: FetchResult | None = None  # page 1's final answer
+    origin: str | None = None  # html: selectors | detection | feed (see sources.Parsed)
+    notice: str | None = None  # html: configured selectors gave nothing; what to update
 
     @property
     def validators(self) -> Cached:
@@ -93,6 +95,8 @@ async def read_listing(
         return listing
     entries = await asyncio.to_thread(sources.parse, result, source)
     listing.warnings.extend(getattr(entries, "warnings", ()))
+    listing.origin = getattr(entries, "origin", None)
+    listing.notice = getattr(entries, "notice", None)
     listing.entries = list(entries)
 
     page = 1

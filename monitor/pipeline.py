@@ -77,6 +77,8 @@ class PollReport:
     answered: bool = False  # the list was fetched (a parse error may still follow)
     dates: list[datetime] = field(default_factory=list)  # of the items found, for health
     pages: int = 0
+    origin: str | None = None  # html: the items came from selectors | detection | feed
+    notice: str | None = None  # html: the configured selectors gave nothing (see health)
 
 
 @dataclass
@@ -241,6 +243,8 @@ async def _finish(
             entries=report.entries if report.status != "not_modified" else None,
             dates=tuple(report.dates),
             error=report.error,
+            list_origin=report.origin,
+            list_notice=report.notice,
         )
         policy = HealthPolicy(
             max_backoff=ctx.config.defaults.max_backoff,
@@ -329,6 +333,7 @@ async def _poll(
         all_new=None if first_poll else all_new,  # a first poll reads its backlog only
     )
     report.answered, report.pages = True, listing.pages
+    report.origin, report.notice = listing.origin, listing.notice
     for warning in listing.warnings:
         report.warnings.append(warning)
         log.warning("source %s: %s", source.id, warning)

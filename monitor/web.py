@@ -1,10 +1,11 @@
 """The process's web face: /healthz, /readyz, /metrics and a read-only dashboard. [IO]
 
-A stdlib :class:`~http.server.ThreadingHTTPServer` in a daemon thread: no
-framework, no build step, every page rendered on the server from the store
-(the pages themselves: ``monitor/dashboard.py``). It only reads; it never
-blocks the event loop of ``run`` (database reads go through the store's
-connection pool, not the poll thread).
+uvicorn on an event loop of its own in a daemon thread, with connection
+timeouts and a connection limit (see :class:`WebServer`); no framework, no
+build step, every page rendered on the server from the store (the pages
+themselves: ``monitor/dashboard.py``). It only reads; it never blocks the
+event loop of ``run`` (database reads go through the store's connection pool,
+not the poll thread).
 
 ======================  =============================================================
 path                    what
@@ -25,29 +26,41 @@ The dashboard is in Chinese; ``?lang=en`` shows it in English.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from monitor import __version__
 from monitor.config import Config
 from monitor.dashboard import Dashboard, Page, error_page
 from monitor.errors import MonitorError
 from monitor.metrics import Metrics
+from notifiers.redact import redact_url
 from storage.store import Store
 
 log = logging.getLogger("monitor.web")
 
+MAX_ID = 2**63 - 1  # the largest id a database row can have
 DB_TIMEOUT = 5.0  # seconds /healthz waits for the database
 STALL_LIMIT = 60.0  # seconds without an event-loop heartbeat before /healthz fails
+IDLE_TIMEOUT = 10.0  # seconds a connection may take to send a request head, or stay idle
+MAX_CONNECTIONS = 200  # open connections (or requests in progress) before a request gets 503
+WORKERS = 8  # threads rendering pages (each reads the database)
+BACKLOG = 256  # connections the kernel queues before the server accepts them
+STOP_TIMEOUT = 3.0  # seconds a stop waits for requests in progress
 
 
 # ── status: what /healthz and /readyz report ────────────────────────────────
@@ -144,8 +157,9 @@ class WebApp:
                 return Response(200, body, content_type)
             if route == "/":
                 return Response.page(self.pages.index(query))
-            if route.startswith("/stories/") and route.removeprefix("/stories/").isdigit():
-                return Response.page(self.pages.story(int(route.removeprefix("/stories/")), query))
+            number = route.removeprefix("/stories/")
+            if route.startswith("/stories/") and number.isdigit() and int(number) <= MAX_ID:
+                return Response.page(self.pages.story(int(number), query))
             if route.startswith("/sources/"):
                 return Response.page(self.pages.source(route.removeprefix("/sources/"), query))
         except MonitorError as exc:
@@ -206,95 +220,215 @@ class WebApp:
 # ── the HTTP server ─────────────────────────────────────────────────────────
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    server_version = f"quality-monitor/{__version__}"
+_HEADERS = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        b"frame-ancestors 'none'",
+    ),
+    (b"server", f"quality-monitor/{__version__}".encode()),
+)
 
-    def do_GET(self) -> None:
-        self._answer(head=False)
 
-    def do_HEAD(self) -> None:
-        self._answer(head=True)
+class _Asgi:
+    """The ASGI face of a :class:`WebApp`: GET and HEAD are answered by
+    :meth:`WebApp.handle` in a small thread pool (its pages read the database
+    synchronously), every other method is refused."""
 
-    def _refuse(self) -> None:
-        body = b"read-only: GET and HEAD only\n"
-        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
-        self.send_header("Allow", "GET, HEAD")
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def __init__(self, app: WebApp, workers: int) -> None:
+        self.app = app
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="web")
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
-
-    def _answer(self, *, head: bool) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            body = b"read-only: GET and HEAD only\n"
+            headers = [
+                (b"allow", b"GET, HEAD"),
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 405, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        # The request target as the client wrote it, as the standard library's server gave it.
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        path = target.decode("latin-1")
+        loop = asyncio.get_running_loop()
         try:
-            response = self.server.app.handle(self.path)
-        except Exception:  # a bug in a page must not kill the server thread
-            log.exception("web: %s failed", self.path)
+            response = await loop.run_in_executor(self.pool, self.app.handle, path)
+        except Exception:  # a bug in a page must not take the server down
+            log.exception("web: %s failed", redact_url(path)[:200])
             response = Response.page(error_page())
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-            "frame-ancestors 'none'",
+        headers = [
+            (b"content-type", response.content_type.encode()),
+            (b"content-length", str(len(response.body)).encode()),
+            *_HEADERS,
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's head and a
+    cap on open connections that makes room by closing idle ones.
+
+    uvicorn closes a keep-alive connection that stays quiet after a response,
+    but not one that never finishes its first request: a client that connects
+    and sends nothing, or one byte now and then, would hold its socket (and a
+    file descriptor) for as long as it likes. Here the whole request head must
+    arrive within ``timeout_keep_alive`` of the connection opening or of the
+    previous response, or the connection is closed.
+
+    And past ``max_open`` open connections, a new one closes the oldest that
+    has not sent a complete request head (idle, or a request still trickling
+    in), so that idle connections can neither exhaust file descriptors nor
+    keep a probe out: ``/healthz`` answers at once. Only when every connection
+    is busy with a request does a new request get uvicorn's 503.
+    """
+
+    max_open: ClassVar[int] = MAX_CONNECTIONS
+    _head_deadline: asyncio.TimerHandle | None = None
+    _opened = 0.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._opened = self.loop.time()
+        self._arm()
+        if len(self.connections) > self.max_open:
+            self._close_oldest_idle()
+
+    def _idle(self) -> bool:
+        return (
+            self.conn.their_state is h11.IDLE
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
         )
-        self.end_headers()
-        if not head:
-            self.wfile.write(response.body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("web: %s %s", self.address_string(), format % args)
+    def _close_oldest_idle(self) -> None:
+        idle = [
+            c for c in self.connections if c is not self and isinstance(c, _Protocol) and c._idle()
+        ]
+        if idle:
+            min(idle, key=lambda c: c._opened).transport.close()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    app: WebApp
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+        self._head_deadline = self.loop.call_later(self.timeout_keep_alive, self._too_slow)
+
+    def _too_slow(self) -> None:
+        # IDLE: no complete request head since the deadline was armed.
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
 
 
 class WebServer:
-    """Serves a :class:`WebApp` from a daemon thread until :meth:`stop`."""
+    """Serves a :class:`WebApp` with uvicorn, on an event loop in a daemon thread,
+    until :meth:`stop`.
 
-    def __init__(self, app: WebApp, host: str, port: int) -> None:
+    The standard library's threaded server gave each connection a thread for as
+    long as the client kept it open: a thousand idle connections held a
+    thousand threads and, with 1,024 file descriptors, starved the polls and
+    ``/healthz`` itself. uvicorn serves every connection from one event loop;
+    a connection that does not send its request head within ``idle_timeout``
+    (or stays quiet that long after a response) is closed; past
+    ``max_connections`` open connections a new one closes the oldest idle one,
+    and when all are busy with requests a request is answered 503 at once
+    instead of queueing (see :class:`_Protocol`). The socket is bound in the
+    constructor, so a port in use is an ``OSError`` there, as before.
+    """
+
+    def __init__(
+        self,
+        app: WebApp,
+        host: str,
+        port: int,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+        workers: int = WORKERS,
+    ) -> None:
         self.app = app
-        self._server = _Server((host, port), _Handler)
-        self._server.app = app
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        self._socket = socket.socket(family, kind, proto)
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._socket.bind(address)
+        except OSError:
+            self._socket.close()
+            raise
+        self._asgi = _Asgi(app, workers)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self._asgi,
+                http=type("_Protocol", (_Protocol,), {"max_open": max_connections}),
+                ws="none",
+                lifespan="off",
+                interface="asgi3",
+                timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]  # a float works
+                timeout_graceful_shutdown=STOP_TIMEOUT,
+                # one more than the connections kept open: uvicorn counts with >=
+                limit_concurrency=max_connections + 1,
+                backlog=BACKLOG,
+                server_header=False,
+                access_log=False,
+                log_config=None,
+                log_level="warning",
+            )
+        )
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return str(host), int(port)
 
     @property
     def url(self) -> str:
         host, port = self.address
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> WebServer:
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="web",
-            daemon=True,
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="web", daemon=True
         )
         self._thread.start()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         log.info("serving the dashboard, /healthz and /metrics on %s", self.url)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=STOP_TIMEOUT + 2)
             self._thread = None
+        self._socket.close()
+        self._asgi.pool.shutdown(wait=False, cancel_futures=True)
 
 
 __all__ = ["Status", "WebApp", "WebServer"]

@@ -28,6 +28,7 @@ __all__ = [
     "TELEGRAM_MAX_UNITS",
     "DigestPart",
     "ProvinceLabel",
+    "apprise_title",
     "digest_groups",
     "in_language",
     "mention_lines",
@@ -730,6 +731,29 @@ def render_apprise(story: Story, *, markdown: bool, max_chars: int = 4000) -> tu
     if len(body) > max_chars:
         body = build(replace(parts, mentions=()))
     return title, body[:max_chars]
+
+
+def apprise_title(text: str, *, markdown: bool, max_chars: int) -> str:
+    """A story's (or digest's) title for an Apprise service: one line, at most
+    ``max_chars`` characters, and, where the service reads it as Markdown,
+    escaped like the body.
+
+    The title is a field of the web's too: DingTalk writes it as ``# {title}``
+    into a Markdown message and Mattermost puts it on the body's first line, so
+    a feed title ``[text](http://…)`` or ``![](…)`` would become a link or a
+    tracking image. It is shortened before it is escaped, so that no cut falls
+    between a backslash and the character it escapes.
+    """
+    line = " ".join(text.split())
+    if not markdown:
+        return line[:max_chars]
+    room = max_chars
+    while True:
+        cut = line if len(line) <= room else shorten(line, room)
+        escaped = _md(cut)
+        if len(escaped) <= max_chars or room <= 1:
+            return escaped[:max_chars] if len(escaped) <= max_chars else ""
+        room -= len(escaped) - max_chars
 
 
 def _md_url(url: str) -> str:

@@ -50,7 +50,7 @@ source_state = Table(
     Column("cadence_seconds", Float),  # learned: usual time between two items
     Column("usual_entries", Float),  # learned: usual number of items a poll finds
     Column("newest_entry_at", UTC_DT),
-    Column("health_flags", JSON),  # raised flags: empty, stale, failing
+    Column("health_flags", JSON),  # raised flags: empty, stale, failing, selectors
     Column("health_note", Text),  # why, for the last flag raised or cleared
     Column("health_changed_at", UTC_DT),
 )

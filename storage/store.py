@@ -153,7 +153,7 @@ class SourceState:
     cadence_seconds: float | None = None
     usual_entries: float | None = None
     newest_entry_at: datetime | None = None
-    health_flags: tuple[str, ...] = ()  # empty | stale | failing
+    health_flags: tuple[str, ...] = ()  # empty | stale | failing | selectors
     health_note: str | None = None
     health_changed_at: datetime | None = None
 
@@ -1322,7 +1322,9 @@ def _story_conditions(where: StoryFilter) -> list[Any]:
     if where.relevant is not None:
         conditions.append(stories.c.relevant.is_(where.relevant))
     if where.query:
-        words = [w for w in where.query.split() if w][:8]
+        # At most 8 words of 100 characters: SQLite refuses a LIKE pattern past
+        # 50,000 bytes ("pattern too complex"), and no title holds a longer word.
+        words = [w[:100] for w in where.query.split() if w][:8]
         for word in words:
             in_articles = exists().where(
                 articles.c.story_id == stories.c.id,

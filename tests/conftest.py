@@ -108,3 +108,14 @@ def seeds() -> Path:
             pytest.fail(f"CI must have the shared corpus at {labels}")
         pytest.skip(f"the shared corpus is not here ({labels}); it lives beside the repo in CI")
     return labels
+
+
+@pytest.fixture(scope="session")
+def dev_corpus() -> Path:
+    """The labelled development corpus in ../shared (294 real news items)."""
+    path = SHARED_CORPUS / "dev" / "dev.jsonl"
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have the shared corpus at {path}")
+        pytest.skip(f"the shared dev corpus is not here ({path}); it lives beside the repo in CI")
+    return path

@@ -222,3 +222,135 @@ def test_the_lexicon_is_extended_from_configuration(lexicon: Lexicon) -> None:
     verdict = judge(extended, "", text)
     assert verdict.relevant and verdict.category == "meeting"
     assert lexicon.extend(None) is lexicon
+
+
+# ── the older names, the programmes of cities and districts, other wordings ──
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "province"),
+    [
+        # the policy's older names, with a province's one-character abbreviation
+        ("全省质量兴省工作会议召开", "湖南省政府召开会议,部署实施质量兴省战略。", "CN-HN"),
+        ("质量强桂工作推进会召开", "会议总结了质量强桂工作,部署明年任务。", "CN-GX"),
+        ("我市获评质量兴市先进城市", "绵阳市多年推进质量兴市,获评先进。", "CN-SC"),
+        # a government quality award named after its place
+        ("第三届江西质量奖揭晓", "5家企业获得江西质量奖,每家奖励50万元。", "CN-JX"),
+        ("自治区主席质量奖评审启动", "宁夏回族自治区启动主席质量奖评审工作。", "CN-NX"),
+        # English wordings other than the lexicon's first list
+        (
+            "Quality Superpower drive reaches Hunan",
+            "Hunan pledged to support the national quality superpower strategy with new measures.",
+            "CN-HN",
+        ),
+        (
+            "Anhui holds quality-strong province meeting",
+            "Anhui's leading group for building a quality-strong province met on Monday.",
+            "CN-AH",
+        ),
+        (
+            "Ningbo invigorates the city through quality",
+            "Ningbo's plan to invigorate the city through quality sets 2027 targets.",
+            "CN-ZJ",
+        ),
+        # a mirror's 品質 for 質量, in traditional script
+        ("品質強省推進會召開", "福建省召開品質強省推進會,部署品質提升工作。", "CN-FJ"),
+        (
+            "Jiangxi to build a strong quality province",
+            "Jiangxi set out steps for building a quality province by 2030.",
+            "CN-JX",
+        ),
+        # a national conference named with its host city inside: national
+        (
+            "第八届中国质量(泉州)大会开幕",
+            "大会由市场监管总局和福建省政府共同主办,发布中国质量奖获奖名单。",
+            "CN",
+        ),
+        # a national index: national, whatever provinces it lists
+        (
+            "全国制造业质量竞争力指数公布",
+            "质检总局公布指数:上海、江苏、广东、浙江位居前列,山东、福建次之。",
+            "CN",
+        ),
+    ],
+)
+def test_older_names_places_and_wordings_are_relevant(
+    lexicon: Lexicon, title: str, body: str, province: str
+) -> None:
+    verdict = judge(lexicon, title, body)
+    assert verdict.relevant, verdict.evidence
+    assert verdict.province == province, verdict.evidence
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        # 高质量发展大会: economic news, not a quality conference
+        ("全省高质量发展大会召开", "会议部署产业集群、招商引资和高质量发展重点任务。"),
+        # other 强省 programmes; the world's quality month is not China's
+        ("制造强国战略解读", "专家解读制造强国、航天强国和交通强国战略,推动制造业发展。"),
+        ("World Quality Month events", "ASQ members mark World Quality Month each November."),
+        ("教育强省建设推进会召开", "会议部署教育强省、文化强省和科技强省建设。"),
+        # a company's own 质量月
+        ("公司举办质量月知识竞赛", "某电子公司质量部组织员工参加质量月知识竞赛,提升质量意识。"),
+        # foreign and construction awards
+        ("Deming Prize winners named", "Two firms received the Deming Prize for quality awards."),
+        ("建设工程质量奖评选结果公示", "省建筑业协会公示优质工程名单,鲁班奖推荐项目10个。"),
+        # the work the policy organises, alone in a title, heads company news too
+        ("考上名牌大学的三个秘诀", "高考志愿填报指南,名牌大学录取分数线。"),
+        (
+            "公司荣获客户颁发的质量奖",
+            "我公司获得某汽车厂年度优秀供应商质量奖,质量管理体系得到认可。",
+        ),
+        ("品牌建设助力企业出海", "某家电企业分享品牌建设经验,海外销售增长。"),
+        ("Quality management course opens", "The university opened a quality management course."),
+        # a term named only to say the text is not about it
+        ("产业园区规划发布", "规划聚焦产业布局和招商,文中未涉及质量强市或质量工作部署。"),
+    ],
+)
+def test_hard_negatives_are_not_relevant(lexicon: Lexicon, title: str, body: str) -> None:
+    verdict = judge(lexicon, title, body)
+    assert not verdict.relevant, verdict.evidence
+
+
+def test_datelines_venues_and_institutions_do_not_name_the_province(lexicon: Lexicon) -> None:
+    # a wire dateline from the capital, a national campaign: national
+    verdict = judge(
+        lexicon,
+        "全国质量月活动启动",
+        "新华社北京9月1日电 市场监管总局当天宣布全国质量月活动启动,推进质量强国建设。",
+    )
+    assert verdict.province == "CN", verdict.evidence
+    # a university named after a city is not news of that city
+    verdict = judge(
+        lexicon,
+        "四川召开质量强省专家座谈会",
+        "北京大学和清华大学的专家在成都参加座谈,为四川质量强省建设建言。",
+    )
+    assert verdict.province == "CN-SC", verdict.evidence
+
+
+def test_a_relevant_story_naming_no_place_is_national(lexicon: Lexicon) -> None:
+    verdict = judge(lexicon, "质量强国建设纲要实施情况", "各地各部门推进质量强国建设,成效明显。")
+    assert verdict.relevant and verdict.province == "CN"
+
+
+def test_a_backtracking_lexicon_term_is_cut_off(
+    lexicon: Lexicon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ``re:`` term from sources.yaml that backtracks for ever on one article
+    is given up after the filters' time limit: the article is still judged,
+    in well under a second, and the pattern is named once in the log."""
+    import logging
+    import time
+
+    from monitor.config import LexiconExtension
+
+    extended = lexicon.extend(LexiconExtension(strong=["re:(x+x+)+y", "re:质量强(省|市)"]))
+    caplog.set_level(logging.WARNING)
+    started = time.perf_counter()
+    for _ in range(2):
+        verdict = judge(extended, "四川召开质量强省推进会", "推进会 " + "x" * 5000)
+    assert time.perf_counter() - started < 2.0
+    assert verdict.relevant and verdict.province == "CN-SC"
+    assert caplog.text.count("lexicon term 're:(x+x+)+y' gave up after 50 ms") == 1

@@ -56,6 +56,29 @@ def test_environment_values_are_substituted() -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "env", "expected"),
+    [
+        ("${CHAT:-@fallback}", {"CHAT": ""}, "@fallback"),  # set but empty: the default
+        ("${CHAT:-${OTHER}}", {"OTHER": "@other"}, "@other"),  # a default may be a reference
+        ("${CHAT:-${OTHER:-@last}}", {}, "@last"),
+        ("${CHAT:-${OTHER}}", {"CHAT": "@set"}, "@set"),  # OTHER, unused, need not be set
+        ("'@a$${CHAT}b'", {"CHAT": "x"}, "@a${CHAT}b"),  # $${ is a literal ${
+        ("'@a$$b${'", {}, "@a$$b${"),  # other dollars stay as written
+    ],
+)
+def test_environment_references_expand_as_a_shell_does(
+    written: str, env: dict[str, str], expected: str
+) -> None:
+    config = parse_config(GOOD.replace("${CHAT:-@fallback}", written), env=env)
+    assert config.channels[0].chat == expected
+
+
+def test_a_reference_in_a_used_default_must_be_set() -> None:
+    found = problems(GOOD.replace("${CHAT:-@fallback}", "${CHAT:-${OTHER}}"), {"CHAT": ""})
+    assert (18, "channels[0].chat", "environment variable OTHER is not set") in found
+
+
+@pytest.mark.parametrize(
     ("edit", "line", "field", "message"),
     [
         (
@@ -104,9 +127,12 @@ def test_every_mistake_is_listed_at_once() -> None:
     assert len(problems(text)) == 3
 
 
-def test_html_source_needs_list_selectors() -> None:
+def test_html_source_without_list_selectors_is_valid() -> None:
+    # The list is then found on the page (monitor/sources/detect.py).
     text = GOOD.replace('    list: {item: "ul.news li", link: "a", date: "span.date"}\n', "")
-    assert any("missing required key 'list'" in m for _, _, m in problems(text))
+    assert text != GOOD
+    [_feed, page] = parse_config(text, env={}).sources
+    assert page.kind == "html" and page.list is None
 
 
 def test_broken_yaml_names_its_line() -> None:

@@ -145,12 +145,6 @@ CASES: list[tuple[str, str, str, str]] = [
         "bad CSS selector",
     ),
     (
-        "html-without-list",
-        SOURCE.replace("kind: rss", "kind: html").replace("- id: feed", "- id: feed  # <-"),
-        "sources[0]",  # a key missing: the line where the source starts
-        "missing required key 'list'",
-    ),
-    (
         "html-list-without-item",
         SOURCE.replace("kind: rss", "kind: html") + '    list: {link: "a"}  # <-\n',
         "sources[0].list",

@@ -44,6 +44,7 @@ from monitor.model import FetchResult
 from monitor.normalize import canonical_url, normalize_article, text_hash
 from monitor.sources import rss
 from monitor.summarize import summarize
+from tests.lists import list_pages
 from tests.servers.newssite import NewsSite
 from tests.test_config import GOOD
 
@@ -94,6 +95,7 @@ SOURCES = {
         f'{{id: html, name: h, kind: html, url: "{ROOT}/gbk/list.html",'
         ' list: {item: "ul.news-list li", link: "a", date: "span.date"}}'
     ),
+    "html-detect": _source(f'{{id: found, name: f, kind: html, url: "{ROOT}/gbk/list.html"}}'),
     "jcms": _source(
         f'{{id: jcms, name: j, kind: jcms, url: "{ROOT}/jcms/col/col1229/index.html"}}'
     ),
@@ -107,6 +109,7 @@ SOURCES = {
 PAGES = {  # kind → fixture page paths (and queries) it reads
     "rss": [("/feed.xml", ""), ("/atom.xml", ""), ("/fault/recovered.xml", "")],
     "html": [("/gbk/list.html", ""), ("/mislabelled/list.html", "")],
+    "html-detect": [("/gbk/list.html", ""), ("/with-feed/list.html", ""), ("/feed.xml", "")],
     "jcms": [("/jcms/col/col1229/index.html", "")],
     "jpaas": [
         ("/jpaas/xw/zj/", ""),
@@ -132,6 +135,7 @@ def _pages() -> dict[str, list[bytes]]:
 
 
 CORPUS = _pages()
+CORPUS["html-detect"] += [page.html.encode() for page in list_pages()]  # every CMS layout
 ARTICLE_PAGES = [
     page.body
     for path in ("/news/zh/sc-opinions-zh.html", "/news/sc-opinions-en.html")

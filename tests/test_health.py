@@ -14,7 +14,17 @@ from monitor.cli import main
 from monitor.config import Config, parse_config
 from monitor.dedup import Concepts
 from monitor.fetch import Fetcher
-from monitor.health import EMPTY, FAILING, STALE, Health, HealthPolicy, Poll, backoff, observe
+from monitor.health import (
+    EMPTY,
+    FAILING,
+    SELECTORS,
+    STALE,
+    Health,
+    HealthPolicy,
+    Poll,
+    backoff,
+    observe,
+)
 from monitor.pipeline import Context, poll
 from monitor.scheduler import Runner
 from storage.runner import DbRunner
@@ -93,6 +103,26 @@ def test_failing_backs_off_and_is_flagged_after_the_threshold() -> None:
     assert health.backoff_until is None and health.failing_since is None
 
 
+def test_messages_give_the_day_the_site_shows() -> None:
+    # 2025-09-10 on a list page is 2025-09-09 16:00 UTC: the message says the 10th.
+    listed = datetime(2025, 9, 9, 16, tzinfo=UTC)
+    dates = (listed, listed - timedelta(days=1))
+    _, [change] = observe(Health(), Poll(NOW, "ok", 1800, entries=2, dates=dates))
+    assert change.flag == STALE and "the newest item is from 2025-09-10" in change.message
+
+
+def test_selectors_flag_is_raised_by_a_notice_and_cleared_by_the_selectors() -> None:
+    notice = "list selector 'ul.x li' matched nothing; …: update list to {item: \"ul.y > li\"}"
+    health, changes = observe(
+        Health(), Poll(NOW, "ok", 1800, entries=5, list_origin="detection", list_notice=notice)
+    )
+    assert [(c.flag, c.raised, c.message) for c in changes] == [(SELECTORS, True, notice)]
+    again, changes = observe(health, Poll(NOW, "not_modified", 1800))
+    assert not changes and SELECTORS in again.flags
+    _, changes = observe(again, Poll(NOW, "ok", 1800, entries=5, list_origin="selectors"))
+    assert [(c.flag, c.raised) for c in changes] == [(SELECTORS, False)]
+
+
 def test_backoff_doubles_up_to_the_cap() -> None:
     assert [backoff(n, 600, 3600) for n in range(1, 6)] == [600, 1200, 2400, 3600, 3600]
     assert backoff(3, 7200, 3600) == 7200  # never shorter than the interval itself
@@ -158,6 +188,41 @@ async def test_a_redesign_is_flagged_empty_once_and_cleared(
     [state] = ctx.store.source_health()
     assert EMPTY not in state.health_flags  # (stale it is: the fixture's items are from 2025)
     assert any("health: empty ok again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_template_change_falls_back_to_detection_and_is_flagged_once(
+    newssite: NewsSite, ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.pipeline")
+    source = ctx.config.sources[0]
+    first = await poll(source, ctx)
+    assert first.status == "ok" and first.origin == "selectors" and first.entries == 6
+    newssite.restyled = True  # ul.news-list is now div.list-2026 > ul.articles
+    newssite.publish(
+        {"id": "restyled-new", "title": "质量强省新模板测试稿件发布", "body": "正文。" * 20}
+    )
+    report = await poll(source, ctx)
+    assert report.status == "ok" and report.origin == "detection"
+    assert report.entries == 7 and report.new == 1  # the list is still read, the new item too
+    assert (await poll(source, ctx)).status == "not_modified"
+    newssite.publish(
+        {"id": "restyled-2nd", "title": "质量强省新模板第二篇稿件", "body": "正文。" * 20}
+    )
+    report = await poll(source, ctx)
+    assert report.status == "ok" and report.origin == "detection" and report.new == 1
+    state = ctx.store.source_state("gbk")
+    assert state is not None and state.consecutive_failures == 0
+    [raised] = warnings_about(caplog, SELECTORS)  # once, not on every poll
+    assert "list selector 'ul.news-list li' matched nothing" in raised
+    assert 'update list to {item: "ul.articles > li", date: "span.date"}' in raised
+    [state] = ctx.store.source_health()
+    assert SELECTORS in state.health_flags and EMPTY not in state.health_flags
+    assert state.health_note and "ul.articles > li" in state.health_note
+    newssite.restyled = False
+    assert (await poll(source, ctx)).origin == "selectors"
+    [state] = ctx.store.source_health()
+    assert SELECTORS not in state.health_flags
+    assert any("health: selectors ok again" in r.getMessage() for r in caplog.records)
 
 
 async def test_an_outage_backs_off_is_flagged_and_recovers(

@@ -393,3 +393,119 @@ def test_chart_cells_bin_by_china_week_and_fold_the_rest() -> None:
     assert rows[1] == ("CN-GD", [0, 1, 0])
     assert rows[2] == ("*", [0, 0, 5])
     assert chart_cells([]) == ([], [])
+
+
+def _closed_by_server(s: Any, timeout: float) -> bool:
+    """Whether the server closed this connection (an end of file, or a reset when
+    it had unread bytes of ours) within ``timeout`` seconds."""
+    s.settimeout(timeout)
+    try:
+        return bool(s.recv(100) == b"")
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_connections_are_closed_and_do_not_stop_healthz(app: WebApp) -> None:
+    """Clients that connect and send nothing, or half a request: past the
+    connection limit the oldest are closed at once, so /healthz answers while
+    they keep coming, and the rest are cut off after the idle timeout."""
+    import socket
+
+    server = WebServer(app, "127.0.0.1", 0, idle_timeout=2.0, max_connections=50).start()
+    idlers: list[socket.socket] = []
+    try:
+        for i in range(150):
+            s = socket.create_connection(server.address, timeout=10)
+            if i % 2:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+            idlers.append(s)
+        started = time.monotonic()
+        with urllib.request.urlopen(server.url + "/healthz", timeout=10) as r:
+            assert r.status == 200 and json.loads(r.read())["status"] == "ok"
+        assert time.monotonic() - started < 1.5  # not after the idle timeout
+        for s in idlers[:90]:  # the oldest were closed to stay within 50 open connections
+            assert _closed_by_server(s, 0.5)
+        for s in idlers[90:]:  # the others when their time is up
+            assert _closed_by_server(s, 5)
+    finally:
+        for s in idlers:
+            s.close()
+        server.stop()
+
+
+def test_a_server_stops_promptly_with_connections_open(app: WebApp) -> None:
+    import socket
+
+    server = WebServer(app, "127.0.0.1", 0).start()
+    with urllib.request.urlopen(server.url + "/healthz", timeout=10) as r:
+        assert r.status == 200
+    address = server.address
+    idle = socket.create_connection(address, timeout=10)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5
+    assert _closed_by_server(idle, 2)  # not left hanging
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=2)
+    idle.close()
+
+
+def test_credentials_in_a_source_url_are_not_shown(
+    tmp_path: Path,
+    newssite: NewsSite,
+    botapi: BotApiServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source whose URL carries ``user:password@`` and ``?apikey=`` and fails:
+    its page, its error on the dashboard and its fetch log show neither."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", botapi.token)
+    monkeypatch.setenv("TELEGRAM_API_URL", botapi.url)
+    monkeypatch.setenv("MONITOR_DB_URL", db_url)
+    port = newssite.url.rsplit(":", 1)[1]
+    config = write_config(
+        tmp_path,
+        newssite,
+        extra=f"""\
+  - id: keyed
+    name: with credentials
+    kind: rss
+    url: https://bob:SourcePass1@127.0.0.1:{port}/fault/500?access_token=SourceKey99
+""",
+    )
+    assert main(["--config", str(config), "run", "--once"]) == 0
+    store = Store(db_url)
+    try:
+        status = Status(mode="serve", replica="t")
+        app = WebApp(store, load_config(config), status, Metrics(replica="t", mode="serve"))
+        for path in ("/", "/sources/keyed"):
+            code, html = page(app, path)
+            assert code == 200
+            assert "SourcePass1" not in html and "SourceKey99" not in html and "bob" not in html
+        _, html = page(app, "/sources/keyed")
+        assert "https://***@127.0.0.1" in html and "access_token=***" in html
+        assert "<tr class=failing>" in html  # the failed poll is listed, its error redacted
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        ("/?q=" + "质" * 30000, 200, "only the first 200 characters are searched"),
+        ("/?q=" + "%25_" * 20000, 200, "only the first 200 characters are searched"),
+        ("/?show=all&q=" + "+".join(["ab" * 60] * 50), 200, "only the first 200"),
+        ("/?page=" + "9" * 30, 200, "<p id=total>"),
+        ("/?page=" + "9" * 5000, 200, "<p id=total>"),
+        ("/?to=9999-12-31", 200, "to: 9999-12-31 is out of range"),
+        ("/?from=0001-01-01", 200, "from: 0001-01-01 is out of range"),
+        ("/stories/" + "9" * 30, 404, "Nothing at"),
+        ("/sources/" + "x" * 5000, 404, "There is no source"),
+    ],
+)
+def test_oversized_input_is_answered_not_an_error(
+    app: WebApp, path: str, status: int, says: str
+) -> None:
+    code, html = page(app, path + ("&" if "?" in path else "?") + "lang=en")
+    assert code == status, html[-500:]
+    assert says in html

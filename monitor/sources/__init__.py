@@ -19,6 +19,8 @@ whose entries were recovered.
 
 Adding a kind is a module here that calls :func:`register`, plus its schema
 entry in ``monitor/config.py``. The built-in kinds use the same door.
+``detect`` is no kind: it finds a page's list without selectors, for ``html``
+sources without ``list:`` (or whose selectors broke) and for ``suggest``.
 """
 
 from __future__ import annotations
@@ -79,11 +81,27 @@ class Request:
 
 
 class Parsed(list[Entry]):
-    """Entries plus warnings worth a log line (the poll still succeeds)."""
+    """Entries plus warnings worth a log line (the poll still succeeds).
 
-    def __init__(self, entries: Iterable[Entry] = (), warnings: Iterable[str] = ()) -> None:
+    An ``html`` list also says where its entries came from (``origin``):
+    ``selectors`` (the configured ones), ``detection`` (found on the page by
+    :mod:`monitor.sources.detect`) or ``feed`` (the feed the page advertises);
+    and ``notice``, when configured selectors matched nothing and detection
+    stood in: what to update. Source health raises it once (``selectors``).
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[Entry] = (),
+        warnings: Iterable[str] = (),
+        *,
+        origin: str | None = None,
+        notice: str | None = None,
+    ) -> None:
         super().__init__(entries)
         self.warnings = list(warnings)
+        self.origin = origin
+        self.notice = notice
 
 
 def register(
@@ -154,7 +172,12 @@ def parse(result: FetchResult, source: Any) -> list[Entry]:
     bad = [e.url for e in entries if not _fetchable(e.url)]
     if not bad:
         return entries
-    kept = Parsed([e for e in entries if _fetchable(e.url)], getattr(entries, "warnings", ()))
+    kept = Parsed(
+        [e for e in entries if _fetchable(e.url)],
+        getattr(entries, "warnings", ()),
+        origin=getattr(entries, "origin", None),
+        notice=getattr(entries, "notice", None),
+    )
     kept.warnings.append(f"{len(bad)} entries with a broken link dropped: {bad[0]!r}")
     return kept
 
@@ -178,7 +201,7 @@ def json_request(url: str, source: Any, body: Any) -> Request:
     )
 
 
-from monitor.sources import gkmlpt, html, jcms, jpaas, json_api, rss  # noqa: E402  (registers the kinds)
+from monitor.sources import detect, gkmlpt, html, jcms, jpaas, json_api, rss  # noqa: E402  (registers the kinds)
 
 __all__ = [
     "PARSERS",
@@ -186,6 +209,7 @@ __all__ = [
     "Parser",
     "Request",
     "default_request",
+    "detect",
     "gkmlpt",
     "headers_of",
     "html",

@@ -1,5 +1,11 @@
 """HTML list pages: CSS selectors pick the items, their links, titles and dates.
 
+Without ``list:`` the list is found on the page (:mod:`monitor.sources.detect`),
+unless the page advertises a feed: then the feed is read instead (the step
+below). When configured selectors suddenly give nothing (a template change),
+detection stands in for that poll, and the entries say so (``Parsed.notice``,
+raised once as the source's ``selectors`` flag, with the selectors to write).
+
 :func:`entries_from_items` is shared with the CMS kinds whose lists arrive as
 HTML fragments (JCMS records, jpaas ``data.html``).
 """
@@ -16,7 +22,8 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHT
 from monitor.errors import ParseError
 from monitor.extract import parse_date
 from monitor.model import Entry, FetchResult
-from monitor.sources import join, register
+from monitor.sources import Parsed, Request, headers_of, join, register
+from monitor.sources.detect import advertised_feeds, detect, looks_like_feed
 
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "#")
 
@@ -66,14 +73,36 @@ def entries_from_items(
     return entries
 
 
-@register("html")
+def feed_step(result: FetchResult, source: Any) -> Request | None:
+    """A source without ``list:`` whose page advertises a feed reads the feed."""
+    if source.list is not None or looks_like_feed(result.text):
+        return None
+    feeds = advertised_feeds(result.text, result.final_url)
+    if not feeds or feeds[0] == result.final_url:
+        return None
+    return Request(feeds[0], headers=headers_of(source))
+
+
+@register("html", step=feed_step)
 def parse_list(result: FetchResult, source: Any) -> list[Entry]:
     selectors = source.list
+    if selectors is None and looks_like_feed(result.text):
+        from monitor.sources.rss import parse_feed
+
+        feed = parse_feed(result, source)
+        return Parsed(feed, getattr(feed, "warnings", ()), origin="feed")
     soup = soup_of(result.text)
+    if selectors is None:
+        found = detect(
+            soup, result.final_url, source_id=source.id, now=result.fetched_at, selectors=False
+        )
+        if not found.entries:
+            raise ParseError(
+                source.id, "no list of dated links found on the page; give list: selectors"
+            )
+        return Parsed(found.entries, origin="detection")
     items = soup.select(selectors.item)
-    if not items:
-        raise ParseError(source.id, f"list selector {selectors.item!r} matched nothing")
-    return entries_from_items(
+    entries = entries_from_items(
         items,
         source_id=source.id,
         base_url=result.final_url,
@@ -81,4 +110,32 @@ def parse_list(result: FetchResult, source: Any) -> list[Entry]:
         title=selectors.title,
         date=selectors.date,
         now=result.fetched_at,
+    )
+    # A date selector that matches in no item broke too (the item's text then stands in).
+    undated = bool(entries and selectors.date) and not any(
+        i.select_one(selectors.date) for i in items
+    )
+    if entries and not undated:
+        return Parsed(entries, origin="selectors")
+    # A template change: read the page as if no selectors were given, and say so.
+    if entries:  # the date's selector broke
+        broken = f"date selector {selectors.date!r} matched nothing"
+    elif items:
+        broken = f"list selector {selectors.item!r} gave no links"
+    else:
+        broken = f"list selector {selectors.item!r} matched nothing"
+    found = detect(soup, result.final_url, source_id=source.id, now=result.fetched_at)
+    if entries and not any(e.published for e in found.entries):
+        return Parsed(entries, origin="selectors")  # no dated list either: keep what we have
+    if not found.entries:
+        raise ParseError(source.id, broken)
+    update = (
+        f"update list to {found.selectors}"
+        if found.selectors is not None
+        else "remove list: to let detection read it"
+    )
+    return Parsed(
+        found.entries,
+        origin="detection",
+        notice=f"{broken}; the list was found without it ({len(found.entries)} items): {update}",
     )

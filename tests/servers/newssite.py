@@ -14,6 +14,8 @@ Paths::
     /mislabelled/list.html     UTF-8 bytes declared charset=gbk in header and meta,
                                relative links news/<id>.html
     /mislabelled/news/<id>.html  article page, UTF-8 bytes declared gbk
+    /with-feed/list.html       the GBK list's articles, UTF-8, advertising /feed.xml in
+                               <link rel="alternate" type="application/rss+xml">
     /news/<id>.html            every article
     /news/zh/<id>.html         every Chinese article (the canonical URL of those)
     /robots.txt                allows everything
@@ -47,7 +49,9 @@ articles listed in ``gbk`` (the Chinese ones)::
 
 Switches tests may set: ``outage`` (the next N non-fault requests answer 503),
 ``redesigned`` (list pages and JCMS records lose their list markup: the
-selectors find nothing), ``page_size`` (items per page of the paged lists).
+selectors find nothing, nor does detection), ``restyled`` (the GBK list's
+classes renamed and a wrapper added: the selectors find nothing, detection
+finds the list), ``page_size`` (items per page of the paged lists).
 
 Article pages are encoded as the article's ``encoding`` says (``gbk`` for the
 simplified Chinese ones, ``gb18030`` for the traditional one, whose pinyin tone
@@ -656,6 +660,7 @@ class NewsSite:
         self.rate_limited = 1
         self.outage = 0
         self.redesigned = False
+        self.restyled = False
         self.page_size = 3
         self.hits: Counter[str] = Counter()
         self.not_modified: Counter[str] = Counter()
@@ -795,9 +800,23 @@ class NewsSite:
             text = render_list(
                 listed, charset="gb2312", link_prefix="../news/zh/", column="工作动态"
             )
-            if self.redesigned:  # a new template: the configured selectors find nothing
-                text = text.replace('<ul class="news-list">', '<ul class="list-2025">')
+            if self.restyled:  # a template revision: the configured selectors find nothing
+                text = text.replace(
+                    '<ul class="news-list">', '<div class="list-2026"><ul class="articles">'
+                ).replace('</ul>\n    <div class="page">', '</ul></div>\n    <div class="page">')
+            if self.redesigned:  # no list at all (a challenge page, a broken site)
+                text = re.sub(r"<li><a [^>]*>([^<]*)</a>.*?</li>", r"<li>\1</li>", text)
             return Page(text.encode("gbk"), "text/html; charset=GBK", changed)
+        if path == "/with-feed/list.html":  # the GBK list's page, advertising the RSS feed
+            listed = [a for a in articles if "gbk" in a["listed_in"]]
+            text = render_list(
+                listed, charset="utf-8", link_prefix="../news/zh/", column="工作动态"
+            )
+            link = (
+                '<link rel="alternate" type="application/rss+xml" title="RSS" href="/feed.xml" />'
+            )
+            text = text.replace("</head>", f"{link}\n</head>")
+            return Page(text.encode("utf-8"), "text/html; charset=utf-8", changed)
         if path == "/mislabelled/list.html":
             listed = [a for a in articles if "mislabelled" in a["listed_in"]]
             text = render_list(listed, charset="gbk", link_prefix="news/", column="统计信息")
