@@ -80,7 +80,7 @@ def dashboard(
         "  - id: broken\n"
         f"    name: 出错的来源{'很长的名字' * 12}\n"
         "    kind: rss\n"
-        f"    url: {newssite.url}/fault/500?session={'x' * 300}\n"
+        f"    url: {newssite.url}/gone/{'x' * 300}.xml\n"
     )
     config = write_config(tmp_path, newssite, extra=extra)
     assert main(["--config", str(config), "run", "--once"]) == 0
@@ -149,6 +149,7 @@ def test_the_dashboard_in_chromium(dashboard: tuple[str, Store], tmp_path: Path)
             assert status.bounding_box()["y"] < page.locator("#filters").bounding_box()["y"]
             # Everything within 1280 px: no horizontal scrolling, the tables inside.
             assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            assert "x" * 100 in page.locator("#sources").inner_text()  # the long URL is there
             for table in ("#sources", "#stories", "#chart-svg"):
                 box = page.locator(table).bounding_box()
                 assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 1280, table

@@ -297,7 +297,7 @@ def with_failing_source(
         "  - id: broken\n"
         f"    name: 出错的来源{'很长的名字' * 20}\n"
         "    kind: rss\n"
-        f"    url: {newssite.url}/fault/500?session={LONG}\n"
+        f"    url: {newssite.url}/gone/{LONG}.xml\n"
     )
     config = write_config(tmp_path, newssite, extra=extra)
     assert main(["--config", str(config), "run", "--once"]) == 0
