@@ -142,6 +142,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 metrics=metrics,
                 hooks=outlets.hooks,
                 on_update={c.id: c.on_update for c in config.channels},
+                languages={c.id: c.language for c in config.channels},
             )
             from monitor.scheduler import Runner, record_poll
 

@@ -410,6 +410,11 @@ class _ChannelBase(_Model):
         description="when another outlet reports a posted story: edit the post (where the "
         "service can), post it again as a follow-up, or do nothing",
     )
+    language: Literal["zh-Hans", "en"] = Field(
+        "zh-Hans",
+        description="the language the channel reads: a story's post shows its best report in "
+        "it (title, summary, link), and switches to one when it arrives later",
+    )
 
 
 class TelegramChannel(_ChannelBase):

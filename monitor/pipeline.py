@@ -41,7 +41,7 @@ from monitor.health import Health, HealthPolicy, Poll, observe
 from monitor.listing import read_listing
 from monitor.model import Article, Entry, Verdict
 from monitor.normalize import canonical_url, normalize_article, text_hash
-from monitor.summarize import summarize
+from monitor.summarize import headline, summarize
 from notifiers.base import accepts
 from notifiers.filters import story_text
 from storage.runner import DbRunner
@@ -556,7 +556,7 @@ def _process(
         source_id=source.id,
         url=entry.url,
         canonical_url=ctx.canonical(entry.url),
-        title=(normal.title or normal.text[:60])[:TITLE_MAX],
+        title=(normal.title or headline(normal.text, normal.language))[:TITLE_MAX],
         text=normal.text,
         language=normal.language,
         text_hash=text_hash(normal.text),
