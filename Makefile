@@ -1,28 +1,39 @@
 # The two commands of the quick start: `make run` and `make test`.
-# Both create .venv and install what they need on first use.
+# Both create .venv and install what they need on first use: `make run` the
+# project alone (`pip install -e .`), `make test` the project and its test
+# tools (`pip install -e '.[test]'`); the runtime never gets pytest or ruff.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+VENV_MADE := $(VENV)/.created
+RUNTIME   := $(VENV)/.installed-run
+STAMP     := $(VENV)/.installed
 
 .PHONY: run once serve test lint demo bench bench-text bench-dedup bench-poll bench-cycle \
         bench-pipeline bench-memory bench-delivery bench-detect clean
 
-$(STAMP): pyproject.toml
+$(VENV_MADE):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	touch $(VENV_MADE)
+
+$(RUNTIME): pyproject.toml $(VENV_MADE)
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): pyproject.toml $(VENV_MADE)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)          ## poll forever with ./sources.yaml, SQLite in ./data/
+run: $(RUNTIME)        ## poll forever with ./sources.yaml, SQLite in ./data/
 	mkdir -p data
 	$(BIN)/quality-monitor run
 
-once: $(STAMP)         ## one pass over every source, then exit
+once: $(RUNTIME)       ## one pass over every source, then exit
 	mkdir -p data
 	$(BIN)/quality-monitor run --once
 
-serve: $(STAMP)        ## the dashboard, /healthz and /metrics on http://127.0.0.1:8080, no polling
+serve: $(RUNTIME)      ## the dashboard, /healthz and /metrics on http://127.0.0.1:8080, no polling
 	mkdir -p data
 	$(BIN)/quality-monitor serve
 
@@ -46,6 +57,20 @@ bench-dedup: $(STAMP)  ## near-duplicate threshold study; check+insert at 10k/10
 
 bench-poll: $(STAMP)   ## what an unchanged poll costs against a changed one (JSON)
 	$(BIN)/python -m bench.poll_cost
+
+# requirements.lock: every runtime package (the `postgres` extra included, no test
+# tools) pinned with its hashes, from which the image installs. Regenerate it after
+# changing a dependency in pyproject.toml. pip-tools lives in its own venv.
+.PHONY: lock
+LOCK_VENV ?= /tmp/pip-tools-venv
+$(LOCK_VENV)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2
+
+lock: $(LOCK_VENV)/bin/pip-compile  ## regenerate requirements.lock from pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
+	  --generate-hashes --allow-unsafe --strip-extras --extra postgres \
+	  --output-file requirements.lock pyproject.toml
 
 # lemon24/reader, the yardstick of bench-cycle: its own venv, never a dependency of ours
 READER_VENV ?= /tmp/reader-venv

@@ -125,6 +125,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                     user_agent=config.http.user_agent,
                     max_bytes=config.http.max_bytes,
                     max_redirects=config.http.max_redirects,
+                    allow_private=config.http.allow_private,
                     metrics=metrics,
                     list_urls={s.id: s.url for s in config.sources},
                 )
@@ -152,6 +153,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 metrics=metrics,
                 hooks=outlets.hooks,
                 on_update={c.id: c.on_update for c in config.channels},
+                languages={c.id: c.language for c in config.channels},
             )
             from monitor.scheduler import Runner, cycle_line, every_source_failed, record_poll
 
@@ -428,6 +430,7 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
         user_agent=config.http.user_agent,
         max_bytes=config.http.max_bytes,
         max_redirects=config.http.max_redirects,
+        allow_private=config.http.allow_private,
         retries=0,
     ) as fetcher:
 

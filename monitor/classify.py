@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from monitor.model import Category, DocumentFacts, Evidence, Verdict
+from notifiers.filters import TimedRegex  # re: terms come from sources.yaml: a time limit
 
 _LEXICON_DIR = Path(__file__).parent / "lexicon"
 _TITLE_WEIGHT = 3.0
@@ -85,10 +86,10 @@ class TermSet:
         self.raws = tuple(dict.fromkeys(str(r) for r in raws))
         english: list[str] = []
         chinese: list[str] = []
-        regexes: list[tuple[str, re.Pattern[str]]] = []
+        regexes: list[tuple[str, TimedRegex]] = []
         for raw in self.raws:
             if raw.startswith("re:"):
-                regexes.append((raw[3:], re.compile(raw[3:], re.IGNORECASE)))
+                regexes.append((raw[3:], TimedRegex(raw[3:], what=f"lexicon term {raw!r}")))
             elif raw.isascii():
                 english.append(" ".join(raw.lower().split()))
             else:
@@ -129,9 +130,16 @@ class TermSet:
         tail = _CLAUSE_TAIL if clause else ""
         if self._combined is not None:
             text = re.sub(f"(?:{self._combined.pattern}){tail}", " ", text)
-        for _name, pattern in self._regexes:
-            text = re.sub(f"(?:{pattern.pattern}){tail}", " ", text, flags=re.IGNORECASE)
+        for name, pattern in self._regexes:
+            if clause:
+                pattern = _with_tail(name, tail)
+            text = pattern.sub(" ", text)
         return text
+
+
+@lru_cache(maxsize=256)
+def _with_tail(pattern: str, tail: str) -> TimedRegex:
+    return TimedRegex(f"(?:{pattern}){tail}", what=f"lexicon term 're:{pattern}'")
 
 
 _CLAUSE_TAIL = r"[^。；;！!？?\n.]*"

@@ -28,6 +28,7 @@ from monitor import __version__
 from monitor.clock import iso, shown
 from monitor.config import Config, Settings, load_config
 from monitor.errors import ConfigError, ConfigProblem, StoreError
+from notifiers.redact import redact_url
 
 log = logging.getLogger("monitor")
 
@@ -71,7 +72,7 @@ class _Formatter(logging.Formatter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_url(text)  # credentials written into any URL (sources, webhooks)
 
     def format(self, record: logging.LogRecord) -> str:
         if not self._json:
@@ -171,9 +172,13 @@ def _apprise_problems(config: Config, settings: Settings) -> list[ConfigProblem]
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.config import config_warnings
+
     config = _load(settings)
     if problems := _apprise_problems(config, settings):
         raise ConfigError(problems)
+    for warning in config_warnings(settings.config_path):
+        print(f"warning: {warning}", file=sys.stderr)
     enabled = [s for s in config.sources if s.enabled]
     print(
         f"{settings.config_path}: OK: {len(config.sources)} sources "

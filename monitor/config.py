@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -137,9 +138,14 @@ class _Model(BaseModel):
 
 class Defaults(_Model):
     interval: Interval = Field(1800.0, description="how often each source is polled")
-    timeout: Duration = Field(20.0, description="connect and read timeout of one request")
+    timeout: Duration = Field(
+        20.0, description="connect and read timeout of one request, and its total deadline"
+    )
     backlog: int = Field(
         3, ge=0, le=100, description="how many existing items a new source may post on first poll"
+    )
+    max_articles: int = Field(
+        50, ge=1, le=1000, description="new articles read per source per poll; the rest wait"
     )
     jitter: float = Field(
         0.1, ge=0, le=0.5, description="fraction of the interval added at random to each poll"
@@ -152,6 +158,23 @@ class Defaults(_Model):
     )
 
 
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_-]{1,63})*\.?$", re.I)
+
+
+def _private_host(value: str) -> str:
+    try:
+        ipaddress.ip_network(value.strip("[]"), strict=False)
+    except ValueError:
+        if not _HOST_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a host name, an address or a network such as 10.1.0.0/16"
+            ) from None
+    return value
+
+
+PrivateHost = Annotated[str, AfterValidator(_private_host)]
+
+
 class HttpSettings(_Model):
     concurrency: int = Field(32, ge=1, le=1000, description="requests in flight overall")
     per_host: int = Field(2, ge=1, le=100, description="requests in flight to one host")
@@ -161,6 +184,10 @@ class HttpSettings(_Model):
     )
     max_bytes: int = Field(10_000_000, ge=10_000, description="largest response read")
     max_redirects: int = Field(5, ge=0, le=20)
+    allow_private: list[PrivateHost] = Field(
+        default_factory=list,
+        description="internal hosts, addresses or networks that links and redirects may reach",
+    )
 
 
 class ListSelectors(_Model):
@@ -221,6 +248,7 @@ class _SourceBase(_Model):
     interval: Interval | None = None
     timeout: Duration | None = None
     backlog: int | None = Field(None, ge=0, le=100)
+    max_articles: int | None = Field(None, ge=1, le=1000)
     encoding: Encoding | None = None
     enabled: bool = True
     follow: bool = Field(True, description="fetch each new entry's article page")
@@ -413,6 +441,11 @@ class _ChannelBase(_Model):
         description="when another outlet reports a posted story: edit the post (where the "
         "service can), post it again as a follow-up, or do nothing",
     )
+    language: Literal["zh-Hans", "en"] = Field(
+        "zh-Hans",
+        description="the language the channel reads: a story's post shows its best report in "
+        "it (title, summary, link), and switches to one when it arrives later",
+    )
 
 
 class TelegramChannel(_ChannelBase):
@@ -523,18 +556,54 @@ class BotSettings(_Model):
 
     @model_validator(mode="after")
     def _webhook(self) -> BotSettings:
-        if self.mode == "webhook" and self.webhook_url is None:
-            raise ValueError("mode webhook needs webhook_url (the public URL Telegram calls)")
         if self.secret is not None and not self.secret.get_secret_value():
             object.__setattr__(self, "secret", None)
+        if self.webhook_url is not None:
+            parts = urlsplit(self.webhook_url)
+            if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+                raise ValueError(
+                    f"webhook_url {_show_url(self.webhook_url)!r}: Telegram calls https URLs "
+                    "only (http works for a loopback address, with a Bot API server of your own)"
+                )
+        if self.mode != "webhook":
+            return self
+        if self.webhook_url is None:
+            raise ValueError("mode webhook needs webhook_url (the public URL Telegram calls)")
+        if self.secret is None:
+            raise ValueError(
+                "mode webhook needs secret (such as ${TELEGRAM_WEBHOOK_SECRET}): without it "
+                "anyone who can reach the port could send commands as any user"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.secret.get_secret_value()):
+            raise ValueError("secret: 1 to 256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return self
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _show_url(url: str) -> str:
+    from notifiers.redact import redact_url  # the one way a URL is shown
+
+    return redact_url(url)
 
 
 def _term(value: str) -> str:
     if value.startswith("re:"):
+        import regex  # the engine that runs them, with a time limit (notifiers.filters)
+
         try:
-            re.compile(value[3:])
-        except re.error as exc:
+            regex.compile(value[3:])
+        except regex.error as exc:
             raise ValueError(f"bad regular expression {value[3:]!r}: {exc}") from None
     elif not value.strip():
         raise ValueError("empty term")
@@ -635,11 +704,14 @@ class Config(_Model):
     def backlog(self, source: AnySource) -> int:
         return self.defaults.backlog if source.backlog is None else source.backlog
 
+    def max_articles(self, source: AnySource) -> int:
+        return source.max_articles or self.defaults.max_articles
+
 
 # ── loading with line numbers ───────────────────────────────────────────────
 
 Path_ = tuple[str | int, ...]
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -709,21 +781,76 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
             _walk(item, (*path, i), lines, problems)
 
 
+def expand_env(text: str, env: Mapping[str, str], missing: list[str]) -> str:
+    """``text`` with each ``${NAME}`` replaced by the environment's value, as a
+    shell does (POSIX parameter expansion, the two forms a configuration needs):
+
+    - ``${NAME}``: the value; a name that is not set is appended to ``missing``
+      (an empty value is a value);
+    - ``${NAME:-default}``: the value, or ``default`` when NAME is unset *or
+      empty*; ``default`` may itself hold references (``${A:-${B:-x}}``), which
+      are only looked up when the default is used;
+    - ``$${``: a literal ``${`` (``$$`` elsewhere, and a ``$`` not followed by
+      ``{``, stay as written), so a value can contain the two characters.
+
+    Anything else starting ``${`` (no closing brace, not a name) stays as written.
+    """
+    value, _ = _expand(text, 0, env, missing, inner=False, use=True)
+    return value
+
+
+def _expand(
+    text: str, i: int, env: Mapping[str, str], missing: list[str], *, inner: bool, use: bool
+) -> tuple[str, int]:
+    """Expand from ``i`` to the end, or (``inner``) to the ``}`` that closes a
+    default, whose index is returned; ``use`` False only parses (an unused
+    default looks nothing up). Returns (text, index reached)."""
+    out: list[str] = []
+    n = len(text)
+    while i < n:
+        if text.startswith("$${", i):
+            out.append("${")
+            i += 3
+        elif text.startswith("${", i):
+            name = _ENV_NAME.match(text, i + 2)
+            end = name.end() if name else -1
+            if name and text.startswith("}", end):
+                if use:
+                    if name.group() in env:
+                        out.append(env[name.group()])
+                    else:
+                        missing.append(name.group())
+                i = end + 1
+            elif name and text.startswith(":-", end):
+                value = env.get(name.group(), "") if use else ""
+                fallback, close = _expand(
+                    text, end + 2, env, missing, inner=True, use=use and not value
+                )
+                if close >= n:  # no closing brace: not a reference after all
+                    out.append(text[i : i + 2])
+                    i += 2
+                    continue
+                out.append(value or fallback)
+                i = close + 1
+            else:
+                out.append("${")
+                i += 2
+        elif inner and text[i] == "}":
+            return "".join(out), i
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out), n
+
+
 def _substitute_env(
     value: Any, path: Path_, env: Mapping[str, str], missing: list[tuple[Path_, str]]
 ) -> Any:
     if isinstance(value, str):
-
-        def repl(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            missing.append((path, name))
-            return ""
-
-        return _ENV_REF.sub(repl, value)
+        names: list[str] = []
+        expanded = expand_env(value, env, names)
+        missing += [(path, name) for name in dict.fromkeys(names)]
+        return expanded
     if isinstance(value, dict):
         return {k: _substitute_env(v, (*path, k), env, missing) for k, v in value.items()}
     if isinstance(value, list):
@@ -920,6 +1047,75 @@ def _yaml_in_words(problem: str) -> str:
 def _did_you_mean(word: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, list(known), 1, 0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# Keys whose value is a secret: ``secret``, ``token``, ``password``, ``apikey`` and
+# their spellings (``api_key``, ``X-Api-Key``, ``access_token``, ``Authorization``).
+_SECRET_KEY = re.compile(
+    r"(token|secret|password|passwd|pwd|apikey|accesskey|secretkey|privatekey|signature"
+    r"|authorization|auth|cookie|credentials?)$"
+)
+
+
+def config_warnings(path: str | Path) -> list[ConfigProblem]:
+    """What ``check`` warns about in a file that is valid: secrets written into it.
+
+    A literal value under a secret-looking key (a webhook's ``secret``, a
+    header ``Authorization``, a form field ``token``), an Apprise URL written
+    out (it holds the service's key), or a URL with a password or key in it
+    (see :func:`notifiers.redact.redact_url`). Such a file is a secret itself:
+    it gets copied, committed and shown. Values written ``${NAME}`` are fine.
+    The messages never repeat the value.
+    """
+    from notifiers.redact import redact_url
+
+    name = str(path)
+    try:
+        node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []  # load_config reports these
+    warnings: list[ConfigProblem] = []
+    advice = "write it ${NAME} and set NAME in the environment"
+
+    def field(path: Path_) -> str:
+        out = ""
+        for part in path:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        return out
+
+    def walk(node: yaml.Node, path: Path_, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i), depth + 1)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        pairs = [(k.value, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+        kind = next((v.value for k, v in pairs if k == "kind" and hasattr(v, "value")), None)
+        for key, value in pairs:
+            where = (*path, key)
+            if not isinstance(value, yaml.ScalarNode):
+                walk(value, where, depth + 1)
+                continue
+            text = str(value.value)
+            if "${" in text or value.tag.endswith((":null", ":bool")) or len(text) < 4:
+                continue
+            line = value.start_mark.line + 1
+            plain = re.sub(r"[^a-z0-9]", "", str(key).lower())
+            if _SECRET_KEY.search(plain):
+                message = f"a secret written in the file: {advice}"
+            elif key == "url" and kind == "apprise":
+                message = f"an Apprise URL holds the service's key: {advice}"
+            elif "://" in text and redact_url(text) != text:
+                message = f"a URL with a password or key in it: {advice}"
+            else:
+                continue
+            warnings.append(ConfigProblem(name, line, field(where), message))
+
+    if node is not None:
+        walk(node, (), 0)
+    return warnings
 
 
 def _duplicate_ids(data: dict[str, Any], name: str, lines: dict[Path_, int]) -> list[ConfigProblem]:

@@ -5,7 +5,7 @@
     MonitorError
     ├── ConfigError            sources.yaml or the environment is invalid (lists every problem)
     ├── SourceError            something went wrong with one source; carries ``source_id``
-    │   ├── FetchError         network, HTTP status, size or time limit
+    │   ├── FetchError         network, HTTP status, size or time limit, a refused address
     │   ├── ParseError         the feed or list page could not be read
     │   └── ExtractError       an article page gave no usable text
     ├── StoreError             the database refused or is unreachable
@@ -18,11 +18,18 @@
 Foreign exceptions (httpx, feedparser, SQLAlchemy, python-telegram-bot) are
 translated into these once, at the boundary where they are raised, with the
 original chained as ``__cause__``.
+
+A message names URLs (the page that failed, the webhook that refused) but
+never their credentials: the messages of these errors, and a configuration
+problem as printed, go through :func:`notifiers.redact.redact_url`, since they
+end up in logs, the database, the dashboard and the bot's replies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from notifiers.redact import redact_url
 
 
 class MonitorError(Exception):
@@ -40,9 +47,8 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+        message = redact_url(self.message)
+        return f"{where}: {self.field}: {message}" if self.field else f"{where}: {message}"
 
 
 class ConfigError(MonitorError):
@@ -56,13 +62,19 @@ class SourceError(MonitorError):
 
     def __init__(self, source_id: str, message: str) -> None:
         self.source_id = source_id
-        self.reason = message
+        self.reason = message = redact_url(message)
         super().__init__(f"[{source_id}] {message}")
 
 
 class FetchError(SourceError):
-    def __init__(self, source_id: str, message: str, *, status: int | None = None) -> None:
+    """``refused``: the fetcher would not make the request (an address it may not
+    reach); asking again cannot help."""
+
+    def __init__(
+        self, source_id: str, message: str, *, status: int | None = None, refused: bool = False
+    ) -> None:
         self.status = status
+        self.refused = refused
         super().__init__(source_id, message)
 
 
@@ -100,4 +112,4 @@ class DeliveryError(MonitorError):
         self.permanent = permanent and not channel
         self.retry_after = retry_after
         self.channel = channel
-        super().__init__(message)
+        super().__init__(redact_url(message))

@@ -162,11 +162,25 @@ def _meta(soup: BeautifulSoup, names: tuple[str, ...]) -> str | None:
     return None
 
 
+_WEIGHINGS = 50  # furniture candidates whose size is checked; later ones simply go
+
+
 def drop_furniture(element: Tag) -> Tag:
-    """Remove share bars, comments, related lists and the like from inside an element."""
+    """Remove share bars, comments, related lists and the like from inside an element.
+
+    Furniture is small: an element that holds most of the text (a ``<header>``
+    some templates wrap round the whole page, a ``share`` class on the
+    article's box) is the page, and stays."""
+    total = len(element.get_text())
+    weighed = 0  # each weighing reads the tag's text: a hostile page nests thousands
     for tag in element.select(_JUNK_INSIDE):
-        if tag is not element and not tag.decomposed:
-            tag.decompose()
+        if tag is element or tag.decomposed:
+            continue
+        if weighed < _WEIGHINGS:
+            weighed += 1
+            if len(tag.get_text()) > total / 2:
+                continue
+        tag.decompose()
     return element
 
 
@@ -205,24 +219,89 @@ def extract_article(html: str, url: str, selectors: Any = None) -> ExtractedPage
         if node is not None:
             text = block_text(drop_furniture(node))
     if not text:
-        text = (
-            trafilatura.extract(
-                html,
-                url=url,
-                include_comments=False,
-                include_tables=True,
-                favor_precision=True,
-                deduplicate=False,
-                with_metadata=False,
-            )
-            or ""
-        )
+        text = _trafilatura(html, url, precision=True)
+        if _implausible(text):
+            # Precision first drops too much on some pages (a finance page gave only
+            # its disclaimer): ask again for recall, and keep that if it is an article.
+            recalled = _trafilatura(html, url, precision=False)
+            if _prose(recalled) > _prose(text):
+                text = recalled
     if not text:
         body = soup.body
         text = block_text(drop_furniture(body)) if body is not None else ""
+    title = strip_site_suffix(title.strip(), _site_names(soup))
     if published is None:
-        published = _date_near_title(soup)
-    return ExtractedPage(title=title.strip(), text=text, published=published)
+        published = _date_near_title(soup) or _date_after_title(soup, title)
+    return ExtractedPage(title=title, text=text, published=published)
+
+
+def _trafilatura(html: str, url: str, *, precision: bool) -> str:
+    return (
+        trafilatura.extract(
+            html,
+            url=url,
+            include_comments=False,
+            include_tables=True,
+            favor_precision=precision,
+            favor_recall=not precision,
+            deduplicate=False,
+            with_metadata=False,
+        )
+        or ""
+    )
+
+
+_DISCLAIMER = re.compile(
+    r"免责声明|免責聲明|版权所有|版權所有|不构成投资建议|投资有风险|风险自负|"
+    r"disclaimer|copyright|all rights reserved",
+    re.IGNORECASE,
+)
+_NOT_PROSE = re.compile(rf"{_DATE.pattern}|[\s\W\d_]+")
+_ARTICLE = 50  # characters of prose (not a disclaimer, not a date) that make an article
+
+
+def _prose(text: str) -> int:
+    """Characters of prose: letters of the lines that are not a disclaimer, dates out."""
+    return sum(
+        len(_NOT_PROSE.sub("", line)) for line in text.split("\n") if not _DISCLAIMER.search(line)
+    )
+
+
+def _implausible(text: str) -> bool:
+    """Whether extracted text is no article: nothing, a date alone, a disclaimer
+    (a short article stays what it is: recall would add the page's furniture)."""
+    prose = _prose(text)
+    if prose >= _ARTICLE:
+        return False
+    return prose < 10 or _DISCLAIMER.search(text) is not None
+
+
+# A site's or column's name after the headline, joined without spaces
+# ("…-新华网", "…_中国政府网"); with spaces around the dash, it is split off
+# with the <title> already.
+_SITE_SUFFIX = re.compile(
+    r"\s*[-_|｜—–]+\s*[\w·.]{1,16}?"
+    r"(?:网|网站|官网|门户|报|日报|晚报|频道|客户端|在线|新闻|电视台|政府|人民政府)$"
+)
+
+
+_NOT_SITES = ("互联网", "物联网", "因特网", "局域网", "电网", "管网", "路网")
+
+
+def strip_site_suffix(title: str, site_names: tuple[str, ...] = ()) -> str:
+    """A headline without the site name some pages append to it: a name the page
+    gives as its site's (``og:site_name``, ``SiteName``), or one that reads as a
+    site's (…网, …报, …政府), not as a network the headline is about (工业互联网)."""
+    for name in site_names:
+        for dash in "-_|｜—–":
+            if name and title.endswith(dash + name) and len(title) > len(name) + 4:
+                return title[: -len(name) - 1].rstrip()
+    match = _SITE_SUFFIX.search(title)
+    if match is None or len(title) - len(match.group(0)) < 4:
+        return title
+    if match.group(0).endswith(_NOT_SITES):
+        return title
+    return title[: match.start()]
 
 
 # The article elements of the CMS families (../shared/research/chinese-sources.md):
@@ -297,6 +376,26 @@ def _date_near_title(soup: BeautifulSoup) -> datetime | None:
         if parent is not None and (found := parse_date(parent.get_text(" ", strip=True))):
             return found
     return None
+
+
+def _site_names(soup: BeautifulSoup) -> tuple[str, ...]:
+    names = (_meta(soup, (name,)) for name in ("og:site_name", "SiteName", "ColumnName"))
+    return tuple(n for n in names if n)
+
+
+def _date_after_title(soup: BeautifulSoup, title: str) -> datetime | None:
+    """A date printed under the headline without a label ("2025-09-10 10:00
+    来源：…"): the first full date in the text that follows the title. Only
+    there: a navigation bar's "today is …" comes before it."""
+    body = soup.body
+    if body is None or not title:
+        return None
+    text = " ".join(body.get_text(" ").split())
+    at = text.find(title[:20])
+    if at < 0:
+        return None
+    near = text[at + len(title[:20]) : at + len(title[:20]) + 300]
+    return parse_date(near)
 
 
 def html_to_text(fragment: str) -> str:

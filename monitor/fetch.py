@@ -4,17 +4,29 @@
   to any one host, so a thousand sources never hammer one provincial server;
 * conditional: the caller passes the validators it stored (ETag,
   Last-Modified) and gets the new ones back; a 304 costs no parsing;
-* capped: connect/read timeouts, a redirect limit, a response-size cap read as
-  a stream (a 50 MB page is cut, never held whole), http and https only;
+* capped: connect/read timeouts and a total deadline per request (a server
+  that dribbles a byte a second fails at the source's ``timeout``), a redirect
+  limit, a response-size cap read as a stream (a 50 MB page is cut, never held
+  whole), http and https only;
+* fenced: every hop, redirects included, is checked after DNS resolution: an
+  address on loopback, a private or link-local network or unspecified is not
+  contacted unless it is the source's own origin or listed in
+  ``http.allow_private``; the connection then goes to the address that was
+  checked (no second lookup an attacker's DNS could answer differently);
 * patient: timeouts, connection errors, 429 (honouring ``Retry-After``) and
   5xx are retried with exponential backoff and jitter; other 4xx are not;
-* compressed: gzip, deflate and brotli (``httpx[brotli]``) are asked for and decoded;
+* compressed: gzip, deflate and brotli are asked for and decoded here, from
+  the raw stream, with the output bounded by ``max_bytes`` (a 2 KB body that
+  inflates to gigabytes fails, and costs at most ``max_bytes`` of memory);
+  stacked encodings (``gzip, gzip``) are refused;
 * rendered on request: ``render: browser`` sources go through one headless
   Chromium (Playwright, an optional extra), which passes the JavaScript
   challenges (HTTP 412, 瑞数) some sites answer plain clients with, and keeps
   their cookies for the process's later requests;
-* decoded: BOM, then valid UTF-8 whatever the label says (sites that declare
-  GBK but send UTF-8 are common), then the declared charset from the header
+* decoded: BOM (UTF-8, -16, -32; for XML also the BOM-less UTF-16/32 forms of
+  ``<?``), then valid UTF-8 whatever the label says (sites that declare GBK
+  but send UTF-8 are common; a body cut inside its last character is still
+  UTF-8), then the declared charset from the header
   or ``<meta>``, then (unlabelled) GB18030, then detection by charset-normalizer.
   GBK and GB2312 are read as GB18030, their superset. Undecodable bytes never raise.
 
@@ -26,20 +38,25 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import ipaddress
 import os
 import random
 import re
+import socket
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+import brotli
 import charset_normalizer
+import httpcore
 import httpx
 
 from monitor.errors import FetchError
@@ -48,10 +65,22 @@ from monitor.sources import Request
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _SUPERSETS = {"gbk": "gb18030", "gb2312": "gb18030", "gb_2312-80": "gb18030", "x-gbk": "gb18030"}
+# The codec each BOM names, byte order included: "utf-16" alone, passed on as a
+# feed's charset, was read little-endian (a UTF-16-BE feed failed).
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16-LE's, which begins the same (FF FE)
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Without a BOM, an XML document's first two characters (``<?``) or its first
+# one (``<``) still say how wide its characters are (XML 1.0, appendix F).
+_XML_STARTS = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
 )
 POOLS = 16  # connection pools of a Fetcher (see Fetcher.__init__)
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
@@ -74,13 +103,19 @@ def decode(
     """Bytes → (text, codec name). Never raises."""
     for bom, name in _BOMS:
         if content.startswith(bom):
+            return content[len(bom) :].decode(name, errors="replace"), name
+    for start, name in _XML_STARTS:
+        if content.startswith(start):
             return content.decode(name, errors="replace"), name
     if codec := _codec(forced):
         return content.decode(codec, errors="replace"), codec
     try:
         text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            # Valid up to a character cut in two at the very end (the size cap, a
+            # dropped connection): UTF-8 all the same, not a reason to guess cp1251.
+            return content.decode("utf-8", errors="replace"), "utf-8"
     else:
         return text, "utf-8"
     meta = _META_CHARSET.search(content[:4096])
@@ -114,6 +149,184 @@ def _retry_after(response: httpx.Response) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+# ── which addresses a fetch may reach ────────────────────────────────────────
+
+
+def _is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, private, link-local, unspecified, reserved or multicast: this
+    machine's or its network's own services, never a public site."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return not ip.is_global or ip.is_multicast
+
+
+def _port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class AddressPolicy:
+    """Where a fetch may go: any public address; an internal one only when it is
+    the source's own origin (its configured URL's host and port; or the same
+    host on the other default port, for an http → https upgrade) or listed in
+    ``http.allow_private`` (host names, addresses, networks such as 10.1.0.0/16)."""
+
+    def __init__(self, allow_private: Sequence[str] = ()) -> None:
+        self.names: set[str] = set()
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in allow_private:
+            try:
+                self.networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                self.names.add(entry.lower().rstrip("."))
+
+    def exempt(self, parts: SplitResult, origin: SplitResult | None) -> bool:
+        """Whether this URL may be internal without asking DNS: its host is allowed
+        by name, or it is the source's own origin."""
+        host = (parts.hostname or "").rstrip(".")
+        if host in self.names:
+            return True
+        if origin is None or (origin.hostname or "").rstrip(".") != host:
+            return False
+        ports = {_port(parts), _port(origin)}
+        return len(ports) == 1 or ports == {80, 443}
+
+    def allows(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return not _is_internal(ip) or any(ip in net for net in self.networks)
+
+
+class _Resolver:
+    """Host → addresses, with a short cache: the check of a hop and the
+    connection it makes use the same answer (see :class:`_PinnedBackend`), and
+    a host's many pages cost one lookup a minute, not one each."""
+
+    TTL = 60.0
+    GRACE = 10.0  # seconds an answer still serves the connection its check led to
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, tuple[str, ...]]] = {}
+
+    async def lookup(self, host: str, port: int) -> tuple[str, ...]:
+        """The host's addresses, looked up again once the cached answer is old."""
+        now = time.monotonic()
+        cached = self._cache.get(host)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return (host,)  # a literal: nothing to look up, nothing to cache
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = tuple(dict.fromkeys(str(info[4][0]).partition("%")[0] for info in infos))
+        if len(self._cache) >= self.SIZE:
+            self._cache = {h: e for h, e in self._cache.items() if e[0] > now}
+            if len(self._cache) >= self.SIZE:
+                self._cache.clear()
+        self._cache[host] = (now + self.TTL, found)
+        return found
+
+    def checked(self, host: str) -> tuple[str, ...] | None:
+        """The answer the check before this connection used (a check refreshes an
+        old answer first, so a current one is it); None: look the host up."""
+        cached = self._cache.get(host)
+        if cached is None or cached[0] + self.GRACE < time.monotonic():
+            return None
+        return cached[1]
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting to the addresses the fetcher
+    checked rather than resolving the host a second time: a DNS server that
+    answers a public address to the check and 127.0.0.1 to the connection
+    (DNS rebinding) gets nowhere. TLS still names and verifies the host."""
+
+    def __init__(self, resolver: _Resolver) -> None:
+        self._resolver = resolver
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = self._resolver.checked(host) or (host,)  # e.g. a proxy: resolved as usual
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+# ── bounded decompression ────────────────────────────────────────────────────
+
+
+class _Bomb(Exception):
+    """The decoded body outgrew the size cap."""
+
+
+class _Decoder:
+    """One Content-Encoding, decoded with a bound on its output: ``decode(data,
+    room)`` returns at most ``room`` bytes or raises :class:`_Bomb`. httpx's
+    own decoders inflate a whole chunk at once (a 2 KB brotli chunk became 6 GB)."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._brotli: Any = None
+        self._zlib: Any = None
+        self._first = True
+        if encoding == "br":
+            self._brotli = brotli.Decompressor()
+        elif encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+
+    def decode(self, data: bytes, room: int) -> bytes:
+        if self._brotli is not None:
+            out = bytes(self._brotli.process(data, output_buffer_limit=room + 1))
+        elif self._zlib is not None:
+            try:
+                out = self._zlib.decompress(data, room + 1)
+            except zlib.error:
+                if not (self.encoding == "deflate" and self._first):
+                    raise
+                # "deflate" sent as a raw stream, without its zlib header (as httpx reads it)
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = self._zlib.decompress(data, room + 1)
+            self._first = False
+        else:
+            raise ValueError(f"no decoder for {self.encoding!r}")
+        if len(out) > room:
+            raise _Bomb
+        return out
+
+
+_DECODED = ("br", "gzip", "x-gzip", "deflate")  # others (none asked for) are read as they come
+
+
+def _encodings(response: httpx.Response) -> list[str]:
+    header = response.headers.get("content-encoding", "")
+    return [e for e in (p.strip().lower() for p in header.split(",")) if e and e != "identity"]
 
 
 _CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -150,6 +363,7 @@ class Fetcher:
         retries: int = 2,
         backoff: float = 0.5,
         max_retry_wait: float = 30.0,
+        allow_private: Sequence[str] = (),
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._overall = asyncio.Semaphore(concurrency)
@@ -158,6 +372,9 @@ class Fetcher:
             lambda: asyncio.Semaphore(self._per_host_limit)
         )
         self._max_bytes = max_bytes
+        self._max_redirects = max_redirects
+        self.policy = AddressPolicy(allow_private)
+        self._resolver = _Resolver()
         self._retries = retries
         self._backoff = backoff
         self._max_retry_wait = max_retry_wait
@@ -171,6 +388,7 @@ class Fetcher:
         # itself. Limits stay global: the semaphores above bound what is in flight.
         # One TLS context for all (loading the CA bundle is costly).
         tls = httpx.create_ssl_context(trust_env=True) if transport is None else True
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._clients = [
             httpx.AsyncClient(
                 headers={
@@ -180,17 +398,37 @@ class Fetcher:
                     "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
                     "Accept-Encoding": "gzip, deflate, br",
                 },
-                follow_redirects=True,
-                max_redirects=max_redirects,
-                limits=httpx.Limits(
-                    max_connections=concurrency, max_keepalive_connections=concurrency
-                ),
+                follow_redirects=False,  # followed hop by hop in _exchange, each one checked
+                limits=limits,
                 transport=transport,
                 verify=tls,
                 trust_env=True,  # HTTP(S)_PROXY and NO_PROXY from the environment
             )
             for _ in range(1 if transport is not None else POOLS)
         ]
+        if transport is None:
+            for client in self._clients:
+                self._pin(client, tls, limits)
+
+    def _pin(self, client: httpx.AsyncClient, tls: Any, limits: httpx.Limits) -> None:
+        """Give the client's direct transport a pool on :class:`_PinnedBackend`.
+
+        httpx 0.28 takes no network backend, so the pool it built is replaced by
+        the same pool built with one (the one place private attributes are
+        touched; httpx is pinned). Requests through a proxy from the environment
+        go through httpx's proxy transports, unchanged: the proxy resolves those."""
+        transport = client._transport
+        if not isinstance(transport, httpx.AsyncHTTPTransport):
+            return
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=tls,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=_PinnedBackend(self._resolver),
+        )
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -219,6 +457,7 @@ class Fetcher:
         last_modified: str | None = None,
         encoding: str | None = None,
         render: bool = False,
+        origin: str | None = None,
     ) -> FetchResult:
         """GET one URL, conditionally when validators are given, with retries."""
         return await self.fetch(
@@ -229,6 +468,7 @@ class Fetcher:
             last_modified=last_modified,
             encoding=encoding,
             render=render,
+            origin=origin,
         )
 
     async def fetch(
@@ -241,9 +481,15 @@ class Fetcher:
         last_modified: str | None = None,
         encoding: str | None = None,
         render: bool = False,
+        origin: str | None = None,
     ) -> FetchResult:
         """Make one request (GET or POST) with retries; a GET is conditional when
-        validators are given. ``render`` loads a GET in the headless browser."""
+        validators are given. ``render`` loads a GET in the headless browser.
+
+        ``origin`` is the configured URL of the source the request is for: its
+        host and port may be internal (an intranet source). Without it, the
+        requested URL is taken as configured. Links and redirects learned from
+        fetched content reaching other internal addresses are refused."""
         url = request.url
         try:
             parts = urlsplit(url)
@@ -258,14 +504,20 @@ class Fetcher:
                 headers["If-None-Match"] = etag
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
+        trusted = urlsplit(origin) if origin is not None else parts
         if render:
             if request.method != "GET":
                 raise FetchError(source_id, f"{url}: render: browser reads GET pages only")
+            # The page's own address is checked; what the browser then loads is its own.
+            try:
+                await self._check_address(httpx.URL(url), url, source_id, trusted, 0)
+            except OSError as exc:
+                raise FetchError(source_id, f"{url}: ConnectError: {exc}") from exc
             return await self._render(url, source_id, timeout, encoding)
         attempt = 0
         while True:
             try:
-                return await self._get_once(request, source_id, timeout, headers, encoding)
+                return await self._get_once(request, source_id, timeout, headers, encoding, trusted)
             except _Transient as exc:
                 if attempt >= self._retries:
                     raise FetchError(source_id, exc.message, status=exc.status) from exc.__cause__
@@ -282,6 +534,7 @@ class Fetcher:
         timeout: float,
         headers: dict[str, str],
         encoding: str | None,
+        origin: SplitResult,
     ) -> FetchResult:
         url = request.url
         host = urlsplit(url).hostname or ""
@@ -291,45 +544,22 @@ class Fetcher:
         async with self._hosts[host], self._overall:
             self.stats.requests += 1
             client = self._clients[zlib.crc32(host.encode()) % len(self._clients)]
+            # The total deadline starts once the slots are held: waiting for a busy
+            # host is not the server's slowness. Past it, a server that never
+            # answered is retried like any timeout; one that answered and then
+            # dribbled its body is not (it would dribble again).
+            answered: list[httpx.Response] = []
             try:
-                async with client.stream(
-                    request.method,
-                    url,
-                    headers=headers,
-                    content=request.content,
-                    timeout=httpx.Timeout(timeout),
-                ) as response:
-                    if response.status_code == 304:
-                        self.stats.not_modified += 1
-                        # Read the (empty) body: a response left unread closes its
-                        # connection, and every later poll of the host would reconnect.
-                        await self._read_capped(response)
-                        return FetchResult(
-                            url=url,
-                            final_url=str(response.url),
-                            status=304,
-                            etag=response.headers.get("etag") or headers.get("If-None-Match"),
-                            last_modified=response.headers.get("last-modified")
-                            or headers.get("If-Modified-Since"),
-                            not_modified=True,
-                            elapsed=time.perf_counter() - started,
-                            fetched_at=datetime.now(UTC),
-                        )
-                    if response.status_code in _TRANSIENT_STATUS:
-                        raise _Transient(
-                            f"{url}: HTTP {response.status_code}",
-                            status=response.status_code,
-                            retry_after=_retry_after(response),
-                        )
-                    if response.status_code >= 400:
-                        raise FetchError(
-                            source_id,
-                            f"{url}: HTTP {response.status_code}",
-                            status=response.status_code,
-                        )
-                    content = await self._read_capped(response)
-            except httpx.TooManyRedirects as exc:
-                raise FetchError(source_id, f"{url}: too many redirects") from exc
+                async with asyncio.timeout(timeout):
+                    response, content = await self._exchange(
+                        client, request, source_id, timeout, headers, origin, answered
+                    )
+            except TimeoutError as exc:
+                if not answered:
+                    raise _Transient(f"{url}: timed out after {timeout:g}s") from exc
+                raise FetchError(
+                    source_id, f"{url}: timed out: no complete answer within {timeout:g}s"
+                ) from exc
             except httpx.UnsupportedProtocol as exc:
                 raise FetchError(source_id, f"{url}: redirected to an unsupported scheme") from exc
             except httpx.TimeoutException as exc:
@@ -338,10 +568,22 @@ class Fetcher:
                 raise _Transient(
                     f"{url}: {type(exc).__name__}: {exc or 'connection failed'}"
                 ) from exc
-            except httpx.DecodingError as exc:  # a body that is not the gzip/br it claims
-                raise FetchError(source_id, f"{url}: undecodable compressed body: {exc}") from exc
+            except OSError as exc:  # the host's name could not be looked up
+                raise _Transient(f"{url}: ConnectError: {exc}") from exc
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise FetchError(source_id, f"{url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 304:
+            return FetchResult(
+                url=url,
+                final_url=str(response.url),
+                status=304,
+                etag=response.headers.get("etag") or headers.get("If-None-Match"),
+                last_modified=response.headers.get("last-modified")
+                or headers.get("If-Modified-Since"),
+                not_modified=True,
+                elapsed=time.perf_counter() - started,
+                fetched_at=datetime.now(UTC),
+            )
         declared = response.charset_encoding
         text, codec = decode(content, declared=declared, forced=encoding)
         return FetchResult(
@@ -357,14 +599,110 @@ class Fetcher:
             fetched_at=datetime.now(UTC),
         )
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _exchange(
+        self,
+        client: httpx.AsyncClient,
+        request: Request,
+        source_id: str,
+        timeout: float,
+        headers: dict[str, str],
+        origin: SplitResult,
+        answered: list[httpx.Response],
+    ) -> tuple[httpx.Response, bytes]:
+        """Send the request and follow its redirects, hop by hop, each hop's
+        address checked; the final response and its body. The final response
+        is put in ``answered`` as soon as its head is in."""
+        url = request.url
+        outgoing = client.build_request(
+            request.method,
+            url,
+            headers=headers,
+            content=request.content,
+            timeout=httpx.Timeout(timeout),
+        )
+        for hop in range(self._max_redirects + 1):
+            await self._check_address(outgoing.url, url, source_id, origin, hop)
+            response = await client.send(outgoing, stream=True, follow_redirects=False)
+            try:
+                if response.next_request is not None:
+                    outgoing = response.next_request  # its body is never read
+                    continue
+                answered.append(response)
+                if response.status_code == 304:
+                    self.stats.not_modified += 1
+                    # Read the (empty) body: a response left unread closes its
+                    # connection, and every later poll of the host would reconnect.
+                    await self._read_capped(response, url, source_id)
+                    return response, b""
+                if response.status_code in _TRANSIENT_STATUS:
+                    raise _Transient(
+                        f"{url}: HTTP {response.status_code}",
+                        status=response.status_code,
+                        retry_after=_retry_after(response),
+                    )
+                if response.status_code >= 400:
+                    raise FetchError(
+                        source_id,
+                        f"{url}: HTTP {response.status_code}",
+                        status=response.status_code,
+                    )
+                return response, await self._read_capped(response, url, source_id)
+            finally:
+                await response.aclose()
+        raise FetchError(source_id, f"{url}: too many redirects")
+
+    async def _check_address(
+        self, target: httpx.URL, url: str, source_id: str, origin: SplitResult, hop: int
+    ) -> None:
+        """Refuse a hop whose host resolves to an internal address the policy does
+        not allow (every address it resolves to must pass: a name answering both
+        a public and a private address is not a public site)."""
+        parts = urlsplit(str(target))
+        if parts.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"{parts.scheme}: is not http or https")
+        if self.policy.exempt(parts, origin):
+            return
+        host = (parts.hostname or "").rstrip(".")
+        addresses = await self._resolver.lookup(host, _port(parts))
+        for address in addresses:
+            ip = ipaddress.ip_address(address)
+            if not self.policy.allows(ip):
+                where = url if hop == 0 else f"{url} (redirected to {target})"
+                raise FetchError(
+                    source_id,
+                    f"{where}: refused: {host} is an internal address ({ip}); "
+                    "allow it under http: allow_private in sources.yaml if it is meant",
+                    refused=True,
+                )
+
+    async def _read_capped(self, response: httpx.Response, url: str, source_id: str) -> bytes:
+        """The body, decoded and cut at ``max_bytes``; a compressed body that
+        decodes to more than that is refused (a compression bomb, most likely)."""
+        encodings = _encodings(response)
+        if len(encodings) > 1:
+            raise FetchError(
+                source_id, f"{url}: stacked content encodings ({', '.join(encodings)}) refused"
+            )
+        decoder = _Decoder(encodings[0]) if encodings and encodings[0] in _DECODED else None
         body = bytearray()
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.aiter_raw():
+                if decoder is not None:
+                    body += decoder.decode(chunk, self._max_bytes - len(body))
+                    continue
                 body += chunk
                 if len(body) >= self._max_bytes:
                     del body[self._max_bytes :]
                     break  # cut: what was read is parsed; the rest is never held
+        except _Bomb as exc:
+            raise FetchError(
+                source_id,
+                f"{url}: refused: decodes to more than {self._max_bytes:,} bytes "
+                f"({encodings[0]}, {response.num_bytes_downloaded:,} bytes sent): "
+                "a compression bomb",
+            ) from exc
+        except (zlib.error, brotli.error) as exc:  # a body that is not the gzip/br it claims
+            raise FetchError(source_id, f"{url}: undecodable compressed body: {exc}") from exc
         finally:
             self.stats.bytes += response.num_bytes_downloaded
         return bytes(body)

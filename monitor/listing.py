@@ -9,7 +9,9 @@ requests and hands the answers back to the kind's pure parser.
   the read: nothing is parsed and no article is fetched.
 * **Gap-proof.** When every item of page 1 is new (a burst of announcements
   since the last poll), later pages are read, up to ``max_pages``, until one
-  shows an item already seen.
+  shows an item already seen. The pipeline reads at most ``max_articles`` of
+  them a poll, the oldest first: those left wait on page 1, unseen, and the
+  next poll reads down to what this one read.
 * **Steps.** A kind whose first answer is only a pointer (jpaas: a JavaScript
   shell naming the JSON API) returns the next request from ``step``.
 
@@ -147,6 +149,7 @@ async def _fetch_final(
             last_modified=validators.last_modified,
             encoding=source.encoding,
             render=render and request.method == "GET",
+            origin=source.url,  # a step or a redirect to another internal host is refused
         )
         if result.not_modified or source.kind not in sources.STEPPERS:
             return result, request.key, made, validators  # no thread hop for one-step kinds

@@ -20,7 +20,8 @@ quality_monitor_delivery_latency_seconds        histogram  first seen → sent, 
 quality_monitor_alerts_pending                  gauge      channel (from the database)
 quality_monitor_channel_failing                 gauge      channel: 1 while it cannot take posts
                                                            (wrong token, chat not found, no
-                                                           right to post; from the database)
+                                                           right to post; subscribers: how many
+                                                           of their chats; from the database)
 quality_monitor_stories                         gauge      (from the database)
 quality_monitor_source_consecutive_failures     gauge      source (from the database)
 quality_monitor_source_last_success_timestamp   gauge      source, seconds (from the database)
@@ -28,6 +29,10 @@ quality_monitor_sources_owned                   gauge      sources this replica 
 quality_monitor_replicas                        gauge      live replicas it sees
 quality_monitor_info                            gauge      version, replica, mode
 ==============================================  =========  ================================
+
+Subscribers' private chats (outbox channels ``chat:<id>``) share one channel
+label, ``subscribers``: a chat id is a person's, not for a metrics system to
+keep, and one series per subscriber would grow without bound.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.errors import MonitorError
 from monitor.fetch import Fetcher
+from storage.chats import CHAT_PREFIX
 
 if TYPE_CHECKING:
     from monitor.model import FetchResult
@@ -61,8 +67,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("monitor.metrics")
 
 PREFIX = "quality_monitor"
+SUBSCRIBERS = "subscribers"  # the channel label of every subscriber's private chat
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60)
 DELIVERY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+
+
+def channel_label(channel_id: str) -> str:
+    """The ``channel`` label of an outbox channel: its id, or ``subscribers``
+    for a subscriber's private chat."""
+    return SUBSCRIBERS if channel_id.startswith(CHAT_PREFIX) else channel_id
+
+
+class _ByChannel:
+    """A metric labelled first by channel, the subscribers' chats folded into
+    one label (:func:`channel_label`); callers label it with the channel id."""
+
+    def __init__(self, metric: Counter) -> None:
+        self._metric = metric
+
+    def labels(self, channel_id: str, *rest: str) -> Any:
+        return self._metric.labels(channel_label(channel_id), *rest)
 
 
 class Metrics:
@@ -87,17 +111,21 @@ class Metrics:
         self.stories = Counter(
             f"{PREFIX}_stories_created", "New stories (events)", ["source"], registry=r
         )
-        self.sent = Counter(
-            f"{PREFIX}_alerts_sent",
-            "Alerts the chat service accepted",
-            ["channel", "kind"],
-            registry=r,
+        self.sent = _ByChannel(
+            Counter(
+                f"{PREFIX}_alerts_sent",
+                "Alerts the chat service accepted",
+                ["channel", "kind"],
+                registry=r,
+            )
         )
-        self.failed = Counter(
-            f"{PREFIX}_alerts_failed", "Alerts refused for good", ["channel"], registry=r
+        self.failed = _ByChannel(
+            Counter(f"{PREFIX}_alerts_failed", "Alerts refused for good", ["channel"], registry=r)
         )
-        self.deferred = Counter(
-            f"{PREFIX}_alerts_deferred", "Sends put off (429, outage)", ["channel"], registry=r
+        self.deferred = _ByChannel(
+            Counter(
+                f"{PREFIX}_alerts_deferred", "Sends put off (429, outage)", ["channel"], registry=r
+            )
         )
         self.delivery_latency = Histogram(
             f"{PREFIX}_delivery_latency_seconds",
@@ -154,17 +182,24 @@ class _StoreCollector(Collector):
         family = GaugeMetricFamily(
             f"{PREFIX}_alerts_pending", "Alerts waiting in the outbox", labels=["channel"]
         )
-        for channel, n in sorted(pending.items()):
-            family.add_metric([channel], n)
+        by_label: dict[str, int] = {}
+        for channel, n in pending.items():
+            label = channel_label(channel)
+            by_label[label] = by_label.get(label, 0) + n
+        for label, n in sorted(by_label.items()):
+            family.add_metric([label], n)
         yield family
         failing = GaugeMetricFamily(
             f"{PREFIX}_channel_failing",
-            "1 while the channel cannot take posts (its alerts wait)",
+            "1 while the channel cannot take posts (its alerts wait); for subscribers, "
+            "how many of their chats cannot",
             labels=["channel"],
         )
-        for channel in sorted(held):
-            if not channel.startswith("chat:"):  # subscribers' chats: no chat ids as labels
-                failing.add_metric([channel], 1)
+        down: dict[str, int] = {}
+        for channel in held:
+            down[channel_label(channel)] = down.get(channel_label(channel), 0) + 1
+        for label, n in sorted(down.items()):
+            failing.add_metric([label], n)
         yield failing
         yield GaugeMetricFamily(f"{PREFIX}_stories", "Stories stored", value=counts["stories"])
         failures = GaugeMetricFamily(
@@ -224,4 +259,4 @@ class MeasuredFetcher(Fetcher):
 _PAGE: ContextVar[str] = ContextVar("quality_monitor_fetch_page", default="list")
 
 
-__all__ = ["CONTENT_TYPE_LATEST", "MeasuredFetcher", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "SUBSCRIBERS", "MeasuredFetcher", "Metrics", "channel_label"]

@@ -123,11 +123,20 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Mention:
-    """Another outlet's article attached to a story."""
+    """Another outlet's article attached to a story.
+
+    ``title``, ``summary``, ``published`` and ``score`` are the article's own,
+    so that a channel in another language than the lead's can show this
+    report instead (:func:`notifiers.render.in_language`).
+    """
 
     source_name: str
     url: str
     language: str
+    title: str = ""
+    summary: str = ""
+    published: datetime | None = None
+    score: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

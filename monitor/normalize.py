@@ -10,6 +10,9 @@ summarise) works on one normal form:
 * pinyin glosses removed, mis-decoded fragments cleaned without eating text;
 * full-width digits and letters → half-width, whitespace normalised,
   lines broken in the middle of a Chinese sentence joined again;
+* punctuation tidied where Chinese text is concerned: no space before ``、``
+  or ``》``, a half-width comma between Chinese words made ``，`` (English
+  text and numbers such as ``1,000`` are left as they are);
 * what is not the article cut away: everything after the closing byline or
   the reprint notice (reader comments, a second article glued onto the page),
   photo captions.
@@ -41,6 +44,10 @@ _GLOSS_TONED = re.compile(
     f"(?<=[{_HAN}])[(（]([{_PINYIN_CHARS}]*[{_TONED}][{_PINYIN_CHARS}]*)[)）]"
 )
 _GLOSS_PLAIN = re.compile(f"(?<=[{_HAN}])[(（]({_SYLLABLE}[1-5]?)[)）]")
+# A gloss cut off with the line (a title shortened by its site: "全民質(" or
+# "全民質(zh…"): the bracket and what is left of the syllable, never a closed
+# bracket nor capitalised words ("(China").
+_GLOSS_CUT = re.compile(f"(?<=[{_HAN}])[(（][{_PINYIN_CHARS}]*(?=(?:…|\\.{{2,}})?[ \t]*$)", re.M)
 # A gloss whose character was lost or mangled: "?jī)", "|(zhì)". Tone-marked
 # lowercase syllables do not occur in Chinese prose otherwise.
 _STRAY_GLOSS = re.compile(f"(?<![A-Za-z])[(（]?[{_PINYIN_CHARS}]*[{_TONED}][{_PINYIN_CHARS}]*[)）]")
@@ -67,12 +74,17 @@ _END_MARKERS = re.compile(
     r"[\w（）()·、\s]{0,24}(?:记者|通讯员|撰稿|文/|图/)[\s:：]*[\u4e00-\u9fff·]{2,4}"
     r"(?:[\s、，,]+[\u4e00-\u9fff·]{2,4}){0,3}\s*[)）]?\s*$"
     r"|[【\[(（]?\s*(?:未经授权|未经许可|版权所有|本文来源|转载请注明).*"
-    r"|(?:责任编辑|编辑|审核|校对|监制|责编)[\s:：].{0,30}$"
+    r"|[【\[(（]?\s*(?:责任编辑|编辑|审核|校对|监制|责编)[\s:：].{0,30}$"
     r"|[(（]\s*(?:完|End|END|end)\s*[)）]\s*$"
     r"|(?:Editor|Reporter|Source)s?:.{0,60}$"
     r")"
 )
 _INLINE_END = re.compile(r"\s*[(（](?:End|END|完)[)）]\s*$")
+# An editor's credit in brackets closing the last paragraph: "…工作。【编辑:张三】".
+_TRAILING_CREDIT = re.compile(
+    r"\s*[【\[(（]\s*(?:责任编辑|编辑|责编|审核|校对|监制|审校|终审|初审)\s*[:：]"
+    r"[^】\]()（）\n]{0,40}[】\])）]\s*$"
+)
 _CAPTION = re.compile(
     r"(?:^|\W)(?:photo|图为|供图|摄影|图片来源)(?:\W|$)|[(（][^()（）]{0,20}摄[)）]$|摄$",
     re.IGNORECASE,
@@ -90,9 +102,14 @@ def to_simplified(text: str) -> str:
 
 
 def strip_pinyin(text: str) -> str:
-    """Remove pinyin glosses written after characters: ``落實(shí)`` → ``落實``."""
+    """Remove pinyin glosses written after characters: ``落實(shí)`` → ``落實``.
+
+    A gloss cut off at the end of a line (``全民質(`` from a title the site
+    shortened) goes too: a dangling bracket is not part of any title.
+    """
     text = _GLOSS_TONED.sub("", text)
-    return _GLOSS_PLAIN.sub("", text)
+    text = _GLOSS_PLAIN.sub("", text)
+    return _GLOSS_CUT.sub("", text)
 
 
 def clean_mojibake(text: str) -> str:
@@ -131,6 +148,34 @@ def normalize_whitespace(text: str) -> str:
     return "\n".join(paragraphs)
 
 
+# Full-width punctuation carries its own spacing: a space before a pause or a
+# closing mark, or after an opening one, is a typesetting slip of the site.
+_CJK_PAUSES = "，。、；：！？"
+_CJK_CLOSERS = "）》」』】〉"
+_CJK_OPENERS = "（《「『【〈"
+_SPACE_BEFORE = re.compile(f"[ \t]+(?=[{_CJK_PAUSES}{_CJK_CLOSERS}])")
+_SPACE_AFTER = re.compile(f"(?<=[{_CJK_OPENERS}])[ \t]+|(?<=[{_CJK_PAUSES}])[ \t]+(?=[{_HAN}])")
+# A half-width comma or semicolon in Chinese prose: Chinese (or a closing mark)
+# before it, Chinese (or an opening mark) after it. A digit counts on one side
+# only when the other is Chinese and nothing is between ("目标3,全省",
+# "行动,9月10日"); "1,000" and English ("Chengdu, Sichuan") never match.
+_HALF_PAUSE = re.compile(
+    f"(?:(?<=[{_HAN}{_CJK_CLOSERS}”%])[ \t]*([,;])[ \t]*(?=[{_HAN}{_CJK_OPENERS}“])"
+    f"|(?<=[0-9])([,;])(?=[{_HAN}])|(?<=[{_HAN}])([,;])(?=[0-9]))"
+)
+_FULL_PAUSE = {",": "，", ";": "；"}
+
+
+def tidy_punctuation(text: str) -> str:
+    """Spaces around full-width punctuation dropped, half-width commas and
+    semicolons between Chinese words made full-width:
+    ``中共中央 、国务院印发《纲要》 ,同时`` → ``中共中央、国务院印发《纲要》，同时``.
+    """
+    text = _SPACE_BEFORE.sub("", text)
+    text = _SPACE_AFTER.sub("", text)
+    return _HALF_PAUSE.sub(lambda m: _FULL_PAUSE[m.group(1) or m.group(2) or m.group(3)], text)
+
+
 def _continues(previous: str, line: str) -> bool:
     return (
         len(previous) >= 30
@@ -158,6 +203,7 @@ def cut_trailing_matter(text: str) -> str:
     "related" lists) is not part of this article. A marker in the first
     third of the text is a dateline, not an ending, and is left alone.
     """
+    text = _TRAILING_CREDIT.sub("", text)  # at the very end, wherever the end is
     lines = text.split("\n")
     total = sum(len(line) for line in lines) or 1
     seen = 0
@@ -192,7 +238,7 @@ def normalize_text(text: str) -> str:
     text = strip_pinyin(text)
     text = halfwidth(text)
     text = to_simplified(text)
-    return normalize_whitespace(text)
+    return tidy_punctuation(normalize_whitespace(text))
 
 
 def normalize_article(title: str, body: str) -> NormalText:

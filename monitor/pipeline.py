@@ -3,6 +3,7 @@
 ::
 
     fetch list ─► parse ─► drop entries seen ─► (first poll: newest `backlog` only)
+        ─► (at most `max_articles`, oldest first)
         ─► fetch article ─► extract ─► normalise ─► classify ─► summarise ─► fingerprint
         ─► [db thread] same URL/text? ─► match story ─► articles + stories + outbox, one commit
 
@@ -10,7 +11,10 @@ The pure steps run off the event loop in worker threads so that fetching
 never waits on parsing; the commit runs in the database thread, where
 "look up recent stories, then insert" cannot interleave with another poll.
 An entry whose article could not be read is not marked seen: the next poll
-tries again, so nothing is lost.
+tries again, so nothing is lost; one whose page is too short to keep, or
+whose link the fetcher refuses (an internal address), is: asking again
+would give the same answer. Reading stops at nine tenths of the source's
+interval: what was read is stored, and the poll counts as failed.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from monitor.health import Health, HealthPolicy, Poll, observe
 from monitor.listing import read_listing
 from monitor.model import Article, Entry, Verdict
 from monitor.normalize import canonical_url, normalize_article, text_hash
-from monitor.summarize import summarize
+from monitor.summarize import headline, summarize
 from notifiers.base import accepts
 from notifiers.filters import story_text
 from storage.runner import DbRunner
@@ -48,6 +52,8 @@ log = logging.getLogger("monitor.pipeline")
 Source = AnySource
 INDEX_WINDOW = timedelta(days=180)  # how far back the story index reaches at start
 _FEED_TEXT_ENOUGH = 200  # a feed entry with this much text can stand in for its page
+POLL_SHARE = 0.9  # of a source's interval, the most its poll may spend reading
+TITLE_MAX = 300  # characters of a title kept (a feed once sent 9 million)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,13 +331,25 @@ async def _poll(
         keys = {ctx.canonical(e.url) for e in found}
         return len(await ctx.db(ctx.store.unseen, source.id, keys)) == len(keys)
 
-    listing = await read_listing(
-        source,
-        ctx.fetcher,
-        timeout=config.timeout(source),
-        cached=cached,
-        all_new=None if first_poll else all_new,  # a first poll reads its backlog only
-    )
+    # The poll's deadline: nine tenths of its interval (the rest for its commit),
+    # so that a poll never runs into its own next one (APScheduler would skip
+    # that). Each request has its own deadline besides (the source's timeout);
+    # this bounds their sum.
+    budget = POLL_SHARE * config.interval(source)
+    deadline = asyncio.get_running_loop().time() + budget
+    try:
+        async with asyncio.timeout_at(deadline):
+            listing = await read_listing(
+                source,
+                ctx.fetcher,
+                timeout=config.timeout(source),
+                cached=cached,
+                all_new=None if first_poll else all_new,  # a first poll reads its backlog only
+            )
+    except TimeoutError as exc:
+        raise FetchError(
+            source.id, f"poll overran its deadline ({budget:g}s) while reading the list"
+        ) from exc
     report.answered, report.pages = True, listing.pages
     report.origin, report.notice = listing.origin, listing.notice
     for warning in listing.warnings:
@@ -363,29 +381,42 @@ async def _poll(
     known = await ctx.db(ctx.store.known_urls, [ctx.canonical(e.url) for e in to_read])
     to_read = [e for e in to_read if ctx.canonical(e.url) not in known]
     skipped = [*moved, *(e for e in new if ctx.canonical(e.url) in known)]
+    waiting = _over_cap(to_read, config.max_articles(source))
+    if waiting:
+        to_read = [e for e in to_read if e not in waiting]
+        message = (
+            f"{len(waiting)} more new articles wait for the next poll "
+            f"(max_articles: {config.max_articles(source)})"
+        )
+        report.warnings.append(message)
+        log.warning("source %s: %s", source.id, message)
 
-    outcomes = await asyncio.gather(
-        *(_read(e, source, ctx) for e in to_read), return_exceptions=True
-    )
+    outcomes = await _read_all(to_read, source, ctx, deadline)
     processed: list[Processed] = []
+    settled: list[Entry] = []  # answered with nothing to keep: not asked for again
+    overran = 0
     for entry, outcome in zip(to_read, outcomes, strict=True):
         if isinstance(outcome, Processed):
             processed.append(outcome)
+        elif outcome is None:
+            overran += 1
         elif isinstance(outcome, SourceError):
+            if _settled(outcome):
+                settled.append(entry)
             report.warnings.append(outcome.reason)
             log.warning("source %s: %s", source.id, outcome.reason)
-        elif isinstance(outcome, BaseException):
-            if not isinstance(outcome, Exception):
-                raise outcome
+        else:
             message = f"{entry.url}: unexpected {type(outcome).__name__}: {outcome}"
             report.warnings.append(message)
             log.error("source %s: %s", source.id, message, exc_info=outcome)
 
-    seen = [(ctx.canonical(e.url), e.guid) for e in (*backlog_only, *skipped)]
+    seen = [(ctx.canonical(e.url), e.guid) for e in (*backlog_only, *skipped, *settled)]
     seen += [(p.article.canonical_url, p.entry.guid) for p in processed]
-    # An article that could not be read is retried by the next poll: keep no validators
-    # then, or a 304 (or the same bytes) would hide the entry until the list changes.
-    validators = listing.validators if len(processed) == len(to_read) else Cached()
+    # An article that could not be read is retried by the next poll, and so are those
+    # past the cap: keep no validators then, or a 304 (or the same bytes) would hide
+    # them until the list changes.
+    complete = not waiting and len(processed) + len(settled) == len(to_read)
+    validators = listing.validators if complete else Cached()
     stories, alerts = await ctx.db(
         commit,
         ctx.store,
@@ -401,7 +432,58 @@ async def _poll(
         ctx.index,
     )
     report.articles, report.stories, report.alerts = len(processed), stories, alerts
+    if overran:  # what was read is stored; the poll is still a failure, as any overrun
+        raise FetchError(
+            source.id,
+            f"poll overran its deadline ({budget:g}s): {overran} articles left unread "
+            "for the next poll",
+        )
     return None
+
+
+def _settled(error: SourceError) -> bool:
+    """An article whose answer is final: a page too short to keep, or a link to an
+    address the fetcher refuses. Marked seen, so it is not fetched every poll."""
+    return isinstance(error, ExtractError) or (isinstance(error, FetchError) and error.refused)
+
+
+def _over_cap(entries: list[Entry], cap: int) -> list[Entry]:
+    """The entries past the per-poll cap: the newest ones, so that the oldest are
+    read first. Those left unseen keep page 1 all new at the next poll, and the
+    listing reads on (monitor/listing.py) down to what this poll read: no gap."""
+    if len(entries) <= cap:
+        return []
+    return _newest(entries, len(entries) - cap)
+
+
+async def _read_all(
+    entries: list[Entry], source: Source, ctx: Context, deadline: float
+) -> list[Processed | BaseException | None]:
+    """Read these entries concurrently until the poll's deadline: each one's
+    Processed or error, None for a read the deadline cut short."""
+    tasks = [asyncio.ensure_future(_read(e, source, ctx)) for e in entries]
+    if not tasks:
+        return []
+    try:
+        _done, pending = await asyncio.wait(
+            tasks, timeout=max(0.0, deadline - asyncio.get_running_loop().time())
+        )
+    finally:  # the deadline, or this poll cancelled: nothing keeps running
+        for task in tasks:
+            task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    outcomes: list[Processed | BaseException | None] = []
+    for task in tasks:
+        if task in pending or task.cancelled():
+            outcomes.append(None)
+        elif (error := task.exception()) is not None:
+            if not isinstance(error, Exception):
+                raise error
+            outcomes.append(error)
+        else:
+            outcomes.append(task.result())
+    return outcomes
 
 
 def _newest(entries: list[Entry], count: int) -> list[Entry]:
@@ -432,6 +514,7 @@ async def _read(entry: Entry, source: Source, ctx: Context) -> Processed:
                 timeout=ctx.config.timeout(source),
                 encoding=source.encoding,
                 render=source.render == "browser",
+                origin=source.url,  # the link is the feed's word: internal hosts are refused
             )
         except FetchError:
             if len(feed_text) < _FEED_TEXT_ENOUGH:
@@ -464,6 +547,8 @@ def _process(
     entry: Entry, source: Source, title: str, body: str, published: datetime | None, ctx: Context
 ) -> Processed:
     """The pure steps, in order."""
+    if len(title) > TITLE_MAX:  # cut before any step spends time on it
+        title = title[: TITLE_MAX - 1] + "…"
     normal = normalize_article(title, body)
     if len(normal.text) < 20:
         raise ExtractError(source.id, f"{entry.url}: article text too short after cleaning")
@@ -471,7 +556,7 @@ def _process(
         source_id=source.id,
         url=entry.url,
         canonical_url=ctx.canonical(entry.url),
-        title=normal.title or normal.text[:60],
+        title=(normal.title or headline(normal.text, normal.language))[:TITLE_MAX],
         text=normal.text,
         language=normal.language,
         text_hash=text_hash(normal.text),

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -299,6 +300,7 @@ class Runner:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        scheduler.add_listener(_still_running, EVENT_JOB_MAX_INSTANCES)
         self._scheduler = scheduler
         enabled = [s for s in self.ctx.config.sources if s.enabled]
         await self._rebalance(scheduler, first=True)
@@ -381,6 +383,13 @@ class Runner:
             await self.ctx.db(self.ownership.close)
             if owned:
                 await self.ctx.db(self.ctx.store.drop_schedule, owned, self.replica)
+
+
+def _still_running(event: JobSubmissionEvent) -> None:
+    """A poll due while the source's last one still runs. A poll's deadline is its
+    interval (monitor/pipeline.py), so this should not happen; if it does, say so
+    by the source's name rather than leave only APScheduler's line."""
+    log.warning("source %s: poll skipped: the previous poll is still running", event.job_id)
 
 
 def record_poll(report: PollReport, *, metrics: Metrics | None) -> None:

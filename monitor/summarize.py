@@ -19,6 +19,11 @@ import re
 from monitor.model import DocumentFacts
 
 _ZH_SENTENCE = re.compile(r"[^。！？!?]*[。！？!?]+[”’」』)）]*|[^。！？!?]+$")
+_ZH_ENDS = frozenset("。！？!?")
+_ZH_CLOSERS = frozenset("”’」』)）")
+# Quotation marks that open and close distinctly; a sentence end inside a quotation
+# ("……是质和量两方面同时跨越。”") does not end the sentence that quotes it.
+_QUOTES = {"“": "”", "「": "」", "『": "』"}
 _EN_SENTENCE = re.compile(r"(?<=[.!?])[\"”’)]*\s+(?=[A-Z\"“(])")
 # "华西都市报(记者 田之路 实习生 王冰凝)" or "本报讯(记者 …)" before the first sentence.
 _ZH_DATELINE = re.compile(
@@ -45,12 +50,60 @@ def sentences(text: str, language: str) -> list[str]:
         paragraph = paragraph.strip()
         if not paragraph:
             continue
-        if language == "en":
-            parts = _EN_SENTENCE.split(paragraph)
-        else:
-            parts = [m.group().strip() for m in _ZH_SENTENCE.finditer(paragraph)]
+        parts = _EN_SENTENCE.split(paragraph) if language == "en" else _zh_sentences(paragraph)
         found += [p.strip() for p in parts if p.strip()]
     return found
+
+
+def _zh_sentences(paragraph: str) -> list[str]:
+    """Chinese sentences of one paragraph; a quotation stays whole.
+
+    "他说：“……发展。所谓……跨越。”" is one sentence: an end mark inside the
+    quotation marks ends nothing, and the closing mark after it belongs to the
+    sentence it closes. Where the marks do not pair up (a quotation running
+    over paragraphs, a missing mark) they are not trusted, and every end mark
+    ends a sentence.
+    """
+    if not _quotes_pair(paragraph):
+        return [m.group().strip() for m in _ZH_SENTENCE.finditer(paragraph)]
+    found: list[str] = []
+    open_quotes: list[str] = []
+    start = i = 0
+    while i < len(paragraph):
+        ch = paragraph[i]
+        i += 1
+        if ch in _QUOTES:
+            open_quotes.append(_QUOTES[ch])
+        elif open_quotes and ch == open_quotes[-1]:
+            open_quotes.pop()
+        elif ch in _ZH_ENDS and not open_quotes:
+            while i < len(paragraph) and paragraph[i] in _ZH_ENDS:
+                i += 1
+            while i < len(paragraph) and paragraph[i] in _ZH_CLOSERS:
+                i += 1
+            found.append(paragraph[start:i])
+            start = i
+            continue
+        if not open_quotes and ch in _ZH_CLOSERS and paragraph[i - 2 : i - 1] in _ZH_ENDS:
+            # "……跨越。”" closed the quotation with the sentence in it
+            while i < len(paragraph) and paragraph[i] in _ZH_CLOSERS:
+                i += 1
+            found.append(paragraph[start:i])
+            start = i
+    if start < len(paragraph):
+        found.append(paragraph[start:])
+    return found
+
+
+def _quotes_pair(text: str) -> bool:
+    """Whether every opening quotation mark of ``text`` is closed, in order."""
+    expected: list[str] = []
+    for ch in text:
+        if ch in _QUOTES:
+            expected.append(_QUOTES[ch])
+        elif ch in _QUOTES.values() and (not expected or expected.pop() != ch):
+            return False
+    return not expected
 
 
 _METADATA = re.compile(
@@ -125,6 +178,18 @@ def summarize(
             chosen.add(i)
             length += extra
     return joiner.join([lead, *(rest[i] for i in sorted(chosen) if i >= 0)])
+
+
+HEADLINE_LIMIT = 60  # characters of a title made from the text
+
+
+def headline(text: str, language: str, *, limit: int = HEADLINE_LIMIT) -> str:
+    """A title for an article that has none: its first sentence, or the first
+    clauses of it with "…" when longer than ``limit``; never a cut word."""
+    first = next(iter(sentences(text, language)), "")
+    if len(first) <= limit:
+        return first
+    return _shorten(first, limit)
 
 
 def _worth(sentence: str, language: str, facts: DocumentFacts | None) -> float:

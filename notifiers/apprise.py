@@ -33,6 +33,7 @@ from notifiers.base import Digest
 from notifiers.redact import protect
 from notifiers.render import (
     DigestPart,
+    apprise_title,
     render_apprise,
     render_digest_markdown,
     render_digest_plain,
@@ -118,6 +119,14 @@ class AppriseNotifier:
         # WeCom and Feishu have no title: Apprise puts it on the body's first line.
         self.title_in_body = title_maxlen == 0
         self.max_title = title_maxlen or 200
+        # The title is Markdown where the service writes it into a Markdown message
+        # (DingTalk's "# {title}") or Apprise puts it into the body (Mattermost, WeCom);
+        # elsewhere (an e-mail's subject, a JSON field) it is plain text.
+        self.title_markdown = markdown and (
+            self.title_in_body
+            or service.resolve_format(apprise.NotifyFormat.MARKDOWN)
+            == apprise.NotifyFormat.MARKDOWN
+        )
         self.min_interval = min_interval
         self.timeout = timeout
 
@@ -127,7 +136,7 @@ class AppriseNotifier:
     async def send(self, alert: Alert) -> str:
         """Post the story; Apprise gives no message id, so the outbox row's id stands in."""
         title = render_apprise(alert.story, markdown=self.markdown, max_chars=self.max_body)[0]
-        title = title[: self.max_title]
+        title = apprise_title(title, markdown=self.title_markdown, max_chars=self.max_title)
         room = self.max_body - (len(title) + 2 if self.title_in_body else 0)
         body = render_apprise(alert.story, markdown=self.markdown, max_chars=room)[1]
         await self._notify(title, body)
@@ -144,8 +153,9 @@ class AppriseNotifier:
 
     async def send_digest_part(self, part: DigestPart) -> str:
         heading, _, body = part.text.partition("\n")
-        title = heading.strip("*").replace("\\", "")  # the heading, without its Markdown
-        await self._notify(title[: self.max_title], body.strip("\n") or heading)
+        plain = heading.strip("*").replace("\\", "")  # the heading, without its Markdown
+        title = apprise_title(plain, markdown=self.title_markdown, max_chars=self.max_title)
+        await self._notify(title, body.strip("\n") or heading)
         return f"apprise-digest-{part.story_ids[0] if part.story_ids else 0}"
 
     async def _notify(self, title: str, body: str) -> None:

@@ -26,12 +26,19 @@ crash), since Telegram allows one ``getUpdates`` consumer per bot.
 
 Replies are rate-limited with the channels' posts (one bot-wide limit) and
 every field from the web is escaped as in channel posts.
+
+In a group anyone may read (``/latest``, ``/search``, the list of the group's
+subscriptions), but only the group's administrators (``getChatMember``: owner
+or administrator; an anonymous administrator writes as the group itself) may
+change what the group receives: ``/subscribe``, ``/unsubscribe`` and their
+buttons. A chat holds at most :data:`MAX_SUBSCRIPTIONS` subscriptions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import html
 import logging
 import re
@@ -69,7 +76,7 @@ from monitor.model import CATEGORY_LABELS_ZH, Story
 from monitor.names import parse_category, parse_province
 from notifiers.digest import CHINA
 from notifiers.ratelimit import RateLimiter
-from notifiers.redact import protect
+from notifiers.redact import protect, redact_url
 from notifiers.render import (
     province_label_zh,
     render_story_list_telegram,
@@ -92,7 +99,11 @@ log = logging.getLogger("monitor.bot")
 
 LEASE = "telegram-bot"
 LEASE_TTL = 30.0  # seconds; renewed every third of it
+MAX_OFFSET = 1_000_000  # stories a list can page through
+MAX_SUBSCRIPTIONS = 50  # per chat; one /subscribe of 35 provinces × 7 categories made 245
+ADMIN_STATUSES = frozenset({"creator", "administrator"})  # getChatMember's, for groups
 MAX_QUERY_BYTES = 48  # /search terms ride in the buttons' callback data (64 bytes)
+MAX_ID = 2**63 - 1  # the largest row id either database stores
 
 PUBLIC_COMMANDS = (
     ("latest", "最新报道（可加省份，如 /latest 四川）"),
@@ -221,6 +232,41 @@ class _SharedRateLimiter(BaseRateLimiter[None]):
 
 
 # ── the service ─────────────────────────────────────────────────────────────
+
+
+def _offset(text: str) -> int:
+    """A page offset from a button's data; ValueError unless 0 ≤ offset ≤ MAX_OFFSET
+    (the data comes back from the client, which may have made it up)."""
+    offset = int(text)
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValueError(f"offset {text!r} out of range")
+    return offset
+
+
+class WebhookSecret(str):
+    """The webhook secret, compared in constant time.
+
+    python-telegram-bot checks each request's ``X-Telegram-Bot-Api-Secret-Token``
+    with ``token != secret``, which returns as soon as a character differs and so
+    tells a prober, by its timing, how much of a guess is right. Python asks the
+    right operand first when its type is a subclass of the left's, so a ``str``
+    subclass whose ``__ne__`` (and ``__eq__``) use :func:`hmac.compare_digest`
+    makes that comparison constant-time without patching the library; to
+    everything else (``setWebhook``'s JSON) it is the plain string.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return NotImplemented
+        return hmac.compare_digest(self.encode(), other.encode())
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return NotImplemented if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__
 
 
 class BotService:
@@ -355,7 +401,10 @@ class BotService:
     async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         assert app.updater is not None and self.settings.webhook_url is not None
         path = urlsplit(self.settings.webhook_url).path.lstrip("/")
-        secret = self.settings.secret.get_secret_value() if self.settings.secret else None
+        # The configuration requires a secret in webhook mode; without one, any POST
+        # to the port would be taken for Telegram's, with whatever sender it names.
+        assert self.settings.secret is not None
+        secret = WebhookSecret(self.settings.secret.get_secret_value())
         await app.updater.start_webhook(
             listen=self.settings.listen,
             port=self.settings.port,
@@ -461,6 +510,35 @@ class BotService:
         return user.id in self.operators or (
             user.username is not None and f"@{user.username.lower()}" in self.operators
         )
+
+    async def _may_change_subscriptions(self, update: Update, bot: Any) -> bool:
+        """Whether whoever sent ``update`` may change its chat's subscriptions: in a
+        private chat its user; in a group or channel only an administrator. One
+        ``getChatMember`` per change (changes are rare; a cache would outlive a
+        demotion); when Telegram cannot say, the answer is no."""
+        chat = update.effective_chat
+        if chat is None:
+            return False
+        if chat.type == "private":
+            return True
+        message = update.message
+        if message is not None and message.sender_chat is not None:
+            return message.sender_chat.id == chat.id  # an anonymous admin, or the channel
+        user = update.effective_user
+        if user is None:
+            return False
+        try:
+            member = await bot.get_chat_member(chat.id, user.id)
+        except TelegramError as exc:
+            log.info("bot: cannot tell whether %s administers chat %s: %s", user.id, chat.id, exc)
+            return False
+        return member.status in ADMIN_STATUSES
+
+    async def _admins_only(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        if await self._may_change_subscriptions(update, context.bot):
+            return True
+        await self._reply(update, "在群组中，只有管理员可以更改订阅。")
+        return False
 
     async def _operator_only(self, update: Update) -> bool:
         if self._is_operator(update):
@@ -578,13 +656,16 @@ class BotService:
             if data.startswith("l|"):
                 _, province, offset = data.split("|", 2)
                 text, markup = await self._latest_page(
-                    None if province == "-" else province, int(offset)
+                    None if province == "-" else province, _offset(offset)
                 )
             elif data.startswith("s|"):
                 _, rest = data.split("|", 1)
                 term, _, offset = rest.rpartition("|")
-                text, markup = await self._search_page(term, int(offset))
+                text, markup = await self._search_page(term, _offset(offset))
             elif data.startswith("u|"):
+                if not await self._may_change_subscriptions(update, context.bot):
+                    await query.answer("在群组中，只有管理员可以更改订阅。", show_alert=True)
+                    return
                 text, markup = await self._unsubscribe_button(update, data)
             else:
                 await query.answer()
@@ -638,12 +719,26 @@ class BotService:
             text, markup = await self._list_subscriptions(chat.id)
             await self._reply(update, text, markup)
             return
+        if not await self._admins_only(update, context):
+            return
         wanted = parse_subscription(words)
         if wanted.unknown:
             await self._reply(
                 update,
                 f"不认识：{_esc('、'.join(wanted.unknown))}。省份如 四川、CN-GD，类别如 "
                 + "、".join(CATEGORY_LABELS_ZH.values()),
+            )
+            return
+        # The cap is checked before anything is added, so a refused /subscribe adds
+        # nothing; PTB handles one update at a time, so no other command races it.
+        have = {(s.province, s.category) for s in await self.db(self.chats.subscriptions, chat.id)}
+        new = {(p, c) for p in wanted.provinces for c in wanted.categories} - have
+        if len(have) + len(new) > MAX_SUBSCRIPTIONS:
+            await self._reply(
+                update,
+                f"订阅太多：一个聊天最多 {MAX_SUBSCRIPTIONS} 项，现有 {len(have)} 项，"
+                f"这次要新增 {len(new)} 项，未做更改。可以少选几个省份或类别，"
+                "或用 /subscribe all 订阅全部相关报道（算一项）。",
             )
             return
         user = update.effective_user
@@ -670,6 +765,8 @@ class BotService:
         if not words:
             text, markup = await self._list_subscriptions(chat.id)
             await self._reply(update, text, markup)
+            return
+        if not await self._admins_only(update, context):
             return
         wanted = parse_subscription(words)
         if wanted.unknown:
@@ -729,7 +826,7 @@ class BotService:
             lines.append("")
         for source, state in unwell:
             flags = ", ".join(state.health_flags) or "failing"
-            why = state.last_error or state.health_note or ""
+            why = redact_url(state.last_error or state.health_note or "")
             failures = state.consecutive_failures
             detail = f"连续失败 {failures} 次" if failures else ""
             bits = "；".join(b for b in (detail, shorten(why, 120) if why else "") if b)
@@ -754,7 +851,7 @@ class BotService:
         for source_id, failures, error in totals.sources_failing[:10]:
             lines.append(
                 f"• {_esc(source_id)}：连续 {failures} 次"
-                + (f"（{_esc(shorten(error, 100))}）" if error else "")
+                + (f"（{_esc(shorten(redact_url(error), 100))}）" if error else "")
             )
         held = await self.db(self.chats.store.held_channels)
         for channel, (waiting, why, _since) in sorted(held.items()):
@@ -824,11 +921,11 @@ class BotService:
         if not await self._operator_only(update):
             return
         words = context.args or []
-        if not words or not words[0].isdigit():
+        if not words or not words[0].isdigit() or len(words[0]) > 18:  # 18 digits: an int64
             await self._reply(update, "用法：/resend 报道编号 [频道…]")
             return
         story_id = int(words[0])
-        if not await self.db(self.chats.story_exists, story_id):
+        if story_id > MAX_ID or not await self.db(self.chats.story_exists, story_id):
             await self._reply(update, f"没有编号为 {story_id} 的报道。")
             return
         known = {c.id for c in self.config.channels if c.enabled}

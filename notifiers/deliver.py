@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 from monitor.errors import DeliveryError, StoreError
 from monitor.model import Alert
 from notifiers.base import Notifier
+from notifiers.render import DEFAULT_LANGUAGE, in_language
 from storage.runner import DbRunner
 from storage.store import CHANNEL_DOWN, OutboxRow, Store, utcnow
 
@@ -86,15 +87,19 @@ class Deliverer:
         metrics: Metrics | None = None,
         hooks: Sequence[DrainHook] = (),
         on_update: Mapping[str, str] | None = None,
+        languages: Mapping[str, str] | None = None,
     ) -> None:
         """``owner`` names this replica in its claims; ``lease`` is how long a
         claim holds (it must outlast one send: the request timeout and the pace).
         ``notifiers`` may be a live mapping: the channels it iterates are the ones
         claimed; ``hooks`` run at the start of every drain. ``on_update`` says per
         channel what a story update does: ``edit`` (the default), ``follow_up``
-        (post the story again, with its other outlets) or ``none``."""
+        (post the story again, with its other outlets) or ``none``. ``languages``
+        gives each channel's language (default ``zh-Hans``): a post, and each
+        edit of it, shows the story's best report in it (:func:`in_language`)."""
         self._hooks = tuple(hooks)
         self._on_update = dict(on_update or {})
+        self._languages = dict(languages or {})
         self._store = store
         self._db = db
         self._notifiers = notifiers
@@ -182,10 +187,11 @@ class Deliverer:
             if story is None:
                 await self._db(self._store.mark_failed, row.id, "story vanished", self._clock())
                 continue
+            language = self._languages.get(channel_id, DEFAULT_LANGUAGE)
             alert = Alert(
                 outbox_id=row.id,
                 channel_id=channel_id,
-                story=story,
+                story=in_language(story, language),
                 message_id=row.message_id,
                 attempts=row.attempts,
             )

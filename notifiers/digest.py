@@ -37,7 +37,7 @@ from monitor.errors import DeliveryError, StoreError
 from monitor.model import Story
 from notifiers.base import Digest, Notifier, accepts
 from notifiers.filters import story_text
-from notifiers.render import DigestPart
+from notifiers.render import DEFAULT_LANGUAGE, DigestPart, in_language
 from storage.runner import DbRunner
 from storage.store import CHANNEL_DOWN, OutboxRow, Store, utcnow
 
@@ -149,13 +149,17 @@ class DigestSender:
         lease: float,
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
+        languages: Mapping[str, str] | None = None,
     ) -> None:
+        """``languages``: each channel's language (default ``zh-Hans``); a digest
+        lists each story as its best report in it tells it (:func:`in_language`)."""
         self._store = store
         self._db = db
         self._owner = owner
         self._lease = lease
         self._clock = clock
         self._metrics = metrics
+        self._languages = dict(languages or {})
 
     async def send(
         self,
@@ -193,12 +197,13 @@ class DigestSender:
             await self._db(self._store.release_claims, self._owner, [r.id for r in edits])
         stories = []
         by_story: dict[int, OutboxRow] = {}
+        language = self._languages.get(channel_id, DEFAULT_LANGUAGE)
         for row in posts:
             story = await self._db(self._store.story, row.story_id)
             if story is None:
                 await self._db(self._store.mark_failed, row.id, "story vanished", now)
                 continue
-            stories.append(story)
+            stories.append(in_language(story, language))
             by_story[story.id] = row
         if not stories:
             return report

@@ -8,7 +8,9 @@ Regular expressions run on the ``regex`` engine with a time limit per search
 (:data:`REGEX_TIMEOUT`): a pattern that backtracks catastrophically on some
 title is cut off, logged once, and counts as not found, so that one bad
 pattern in ``sources.yaml`` can neither stall delivery nor hold the poll's
-transaction open.
+transaction open. :class:`TimedRegex` is that mechanism; the lexicon's
+``re:`` terms (``monitor/classify.py``) use it too, since they also come
+from ``sources.yaml``.
 """
 
 from __future__ import annotations
@@ -17,31 +19,90 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import regex
 
 from monitor.normalize import to_simplified
 
-__all__ = ["REGEX_TIMEOUT", "Terms", "compile_terms", "story_text"]
+__all__ = ["REGEX_TIMEOUT", "Terms", "TimedRegex", "compile_terms", "story_text"]
 
 log = logging.getLogger("monitor.filters")
 
 REGEX_TIMEOUT = 0.05  # seconds one regular expression may spend on one story
 
 
+class TimedRegex:
+    """A user-supplied regular expression whose every search has a time limit.
+
+    A search that runs out of time counts as finding nothing, and is logged
+    once per pattern (``what`` names it in that line: "filter term 're:…'").
+    The cost is the ``regex`` engine's check of the clock as it backtracks.
+    """
+
+    __slots__ = ("_reported", "pattern", "timeout", "what")
+
+    def __init__(
+        self,
+        pattern: str,
+        *,
+        what: str,
+        timeout: float = REGEX_TIMEOUT,
+        flags: int = regex.IGNORECASE,
+    ) -> None:
+        self.pattern = regex.compile(pattern, flags)
+        self.what = what
+        self.timeout = timeout
+        self._reported = False
+
+    def search(self, text: str) -> regex.Match[str] | None:
+        try:
+            return self.pattern.search(text, timeout=self.timeout)
+        except TimeoutError:
+            self._gave_up(text)
+            return None
+
+    def findall(self, text: str) -> list[Any]:
+        try:
+            return self.pattern.findall(text, timeout=self.timeout)
+        except TimeoutError:
+            self._gave_up(text)
+            return []
+
+    def sub(self, repl: str, text: str) -> str:
+        """``text`` with every match replaced; unchanged when time runs out."""
+        try:
+            return str(self.pattern.sub(repl, text, timeout=self.timeout))
+        except TimeoutError:
+            self._gave_up(text)
+            return text
+
+    def _gave_up(self, text: str) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        log.warning(
+            "%s gave up after %.0f ms on %r…; it counts as not found (simplify the pattern)",
+            self.what,
+            self.timeout * 1000,
+            text[:60],
+        )
+
+
 class Terms:
     """A compiled list of filter terms; :meth:`find` says which one a text contains."""
 
-    __slots__ = ("_plain", "_regexes", "_timed_out", "raws", "timeout")
+    __slots__ = ("_plain", "_regexes", "raws", "timeout")
 
     def __init__(self, raws: Iterable[str], *, timeout: float = REGEX_TIMEOUT) -> None:
         self.raws = tuple(dict.fromkeys(raws))
         self.timeout = timeout
         plain: list[tuple[str, re.Pattern[str]]] = []
-        regexes: list[tuple[str, regex.Pattern[str]]] = []
+        regexes: list[tuple[str, TimedRegex]] = []
         for raw in self.raws:
             if raw.startswith("re:"):
-                regexes.append((raw, regex.compile(raw[3:], regex.IGNORECASE)))
+                what = f"filter term {raw!r}"
+                regexes.append((raw, TimedRegex(raw[3:], what=what, timeout=timeout)))
             elif raw.isascii():
                 words = r"\s+".join(re.escape(w) for w in raw.lower().split())
                 plain.append((raw, re.compile(rf"(?<![a-z0-9]){words}(?![a-z0-9])")))
@@ -50,7 +111,6 @@ class Terms:
                 plain.append((raw, re.compile(re.escape(term))))
         self._plain = tuple(plain)
         self._regexes = tuple(regexes)
-        self._timed_out: set[str] = set()  # patterns already reported, to say it once
 
     def __bool__(self) -> bool:
         return bool(self.raws)
@@ -65,20 +125,7 @@ class Terms:
             if pattern.search(lowered):
                 return raw
         for raw, compiled in self._regexes:
-            try:
-                found = compiled.search(text, timeout=self.timeout)
-            except TimeoutError:
-                if raw not in self._timed_out:
-                    self._timed_out.add(raw)
-                    log.warning(
-                        "filter term %r gave up after %.0f ms on %r…; it counts as not found "
-                        "(simplify the pattern)",
-                        raw,
-                        self.timeout * 1000,
-                        text[:60],
-                    )
-                continue
-            if found:
+            if compiled.search(text):
                 return raw
         return None
 

@@ -122,7 +122,14 @@ def build_outlets(
         chat_notifier=chat_notifier if client is not None else None,
         subscribers=bot_settings is not None,
     )
-    sender = DigestSender(store, db, owner=owner, lease=lease, metrics=metrics)
+    sender = DigestSender(
+        store,
+        db,
+        owner=owner,
+        lease=lease,
+        metrics=metrics,
+        languages={c.id: c.language for c in config.channels},
+    )
 
     def threshold(channel_id: str) -> int:
         if channel_id.startswith(CHAT_PREFIX):

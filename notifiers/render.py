@@ -21,14 +21,17 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from monitor.clock import CHINA as _CHINA
+from monitor.lexicon import province_label
 from monitor.model import CATEGORY_LABELS_ZH, Mention, Story
 
 __all__ = [
-    "PROVINCE_LABELS_ZH",
+    "DEFAULT_LANGUAGE",
     "TELEGRAM_MAX_UNITS",
     "DigestPart",
     "ProvinceLabel",
+    "apprise_title",
     "digest_groups",
+    "in_language",
     "mention_lines",
     "province_label_zh",
     "render_apprise",
@@ -48,44 +51,6 @@ ELLIPSIS = "…"
 
 ProvinceLabel = Callable[[str | None], str | None]
 
-# ISO 3166-2:CN (2017 codes) → the short name people write in a hashtag.
-PROVINCE_LABELS_ZH: dict[str, str] = {
-    "CN": "全国",
-    "CN-BJ": "北京",
-    "CN-TJ": "天津",
-    "CN-HE": "河北",
-    "CN-SX": "山西",
-    "CN-NM": "内蒙古",
-    "CN-LN": "辽宁",
-    "CN-JL": "吉林",
-    "CN-HL": "黑龙江",
-    "CN-SH": "上海",
-    "CN-JS": "江苏",
-    "CN-ZJ": "浙江",
-    "CN-AH": "安徽",
-    "CN-FJ": "福建",
-    "CN-JX": "江西",
-    "CN-SD": "山东",
-    "CN-HA": "河南",
-    "CN-HB": "湖北",
-    "CN-HN": "湖南",
-    "CN-GD": "广东",
-    "CN-GX": "广西",
-    "CN-HI": "海南",
-    "CN-CQ": "重庆",
-    "CN-SC": "四川",
-    "CN-GZ": "贵州",
-    "CN-YN": "云南",
-    "CN-XZ": "西藏",
-    "CN-SN": "陕西",
-    "CN-GS": "甘肃",
-    "CN-QH": "青海",
-    "CN-NX": "宁夏",
-    "CN-XJ": "新疆",
-    "CN-TW": "台湾",
-    "CN-HK": "香港",
-    "CN-MO": "澳门",
-}
 
 # Dates are shown as the readers of Chinese news sites see them. China has one
 # time zone and no daylight saving, so a fixed offset is exact.
@@ -102,10 +67,9 @@ _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
 
 def province_label_zh(code: str | None) -> str | None:
-    """The Chinese short name for an ISO 3166-2:CN code (``"CN"`` → 全国), or None."""
-    if not code:
-        return None
-    return PROVINCE_LABELS_ZH.get(code.strip().upper())
+    """The Chinese short name for an ISO 3166-2:CN code (``"CN"`` → 全国), or None:
+    the lexicon's (:func:`monitor.lexicon.province_label`)."""
+    return province_label(code, "zh")
 
 
 def utf16_units(text: str) -> int:
@@ -131,6 +95,60 @@ def _decode_entity(match: re.Match[str]) -> str:
     if value == 0 or value >= 0x10FFFF or len(match.group(0).rstrip(";")) >= 10:
         return match.group(0)  # Telegram leaves it as typed
     return chr(value)
+
+
+# --------------------------------------------------------------------------- language
+
+DEFAULT_LANGUAGE = "zh-Hans"  # a channel's language unless it says otherwise (config.py)
+
+
+def _primary(language: str) -> str:
+    return language.strip().lower().partition("-")[0]
+
+
+def in_language(story: Story, language: str) -> Story:
+    """The story as its best report in ``language`` tells it. Pure.
+
+    A story is stored as its lead, the first report that arrived, whatever its
+    language; a channel reads one. When the lead is in the channel's language
+    (``zh-Hans`` takes ``zh-Hant`` too: its text is normalised to simplified)
+    the story is returned as it is. Otherwise the attached report in that
+    language with the highest relevance score (an exact language first, the
+    earliest of equals) gives the title, link, summary, outlet and date, and
+    the lead joins the other outlets under "也见于". With no report in the
+    language the story is unchanged. Applied at every send, so the edit that
+    follows a report in the channel's language switches the post to it.
+    """
+    want = _primary(language)
+    if not want or _primary(story.language) == want:
+        return story
+    candidates = [
+        (m.language.lower() != language.lower(), -m.score, index)
+        for index, m in enumerate(story.also)
+        if _primary(m.language) == want and m.title.strip()
+    ]
+    if not candidates:
+        return story
+    chosen = story.also[min(candidates)[2]]
+    lead = Mention(
+        story.source_name,
+        story.url,
+        story.language,
+        title=story.title,
+        summary=story.summary,
+        published=story.published,
+        score=story.score,
+    )
+    return replace(
+        story,
+        title=chosen.title,
+        url=chosen.url,
+        summary=chosen.summary,
+        language=chosen.language,
+        source_name=chosen.source_name,
+        published=chosen.published or story.published,
+        also=(lead, *(m for m in story.also if m is not chosen)),
+    )
 
 
 # --------------------------------------------------------------------------- model
@@ -715,6 +733,29 @@ def render_apprise(story: Story, *, markdown: bool, max_chars: int = 4000) -> tu
     if len(body) > max_chars:
         body = build(replace(parts, mentions=()))
     return title, body[:max_chars]
+
+
+def apprise_title(text: str, *, markdown: bool, max_chars: int) -> str:
+    """A story's (or digest's) title for an Apprise service: one line, at most
+    ``max_chars`` characters, and, where the service reads it as Markdown,
+    escaped like the body.
+
+    The title is a field of the web's too: DingTalk writes it as ``# {title}``
+    into a Markdown message and Mattermost puts it on the body's first line, so
+    a feed title ``[text](http://…)`` or ``![](…)`` would become a link or a
+    tracking image. It is shortened before it is escaped, so that no cut falls
+    between a backslash and the character it escapes.
+    """
+    line = " ".join(text.split())
+    if not markdown:
+        return line[:max_chars]
+    room = max_chars
+    while True:
+        cut = line if len(line) <= room else shorten(line, room)
+        escaped = _md(cut)
+        if len(escaped) <= max_chars or room <= 1:
+            return escaped[:max_chars] if len(escaped) <= max_chars else ""
+        room -= len(escaped) - max_chars
 
 
 def _md_url(url: str) -> str:

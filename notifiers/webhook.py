@@ -34,7 +34,7 @@ from monitor import __version__
 from monitor.errors import DeliveryError
 from monitor.model import CATEGORY_LABELS_ZH, Alert, Story
 from notifiers.base import Digest
-from notifiers.redact import protect
+from notifiers.redact import protect, redact_url
 from notifiers.render import DigestPart, province_label_zh
 
 __all__ = [
@@ -177,7 +177,7 @@ class WebhookNotifier:
         self._secret = secret or None
         self._clock = clock
         parts = urlsplit(url)
-        self._where = f"webhook POST to {parts.scheme}://{parts.netloc}"
+        self._where = "webhook POST to " + redact_url(f"{parts.scheme}://{parts.netloc}")
         # A hook URL often carries its key in the path or query: keep it out of logs.
         protect(*(p for p in (parts.path.strip("/"), parts.query) if len(p) >= 16))
         if secret:

@@ -934,47 +934,8 @@ class Store:
         self, where: StoryFilter, *, limit: int = 50, offset: int = 0
     ) -> tuple[list[StoryRow], int]:
         """Stories matching ``where``, newest first, and how many match in all."""
-        day = func.coalesce(stories.c.published, stories.c.first_seen)
-        conditions: list[Any] = []
-        if where.province:
-            conditions.append(stories.c.province == where.province)
-        if where.category:
-            conditions.append(stories.c.category == where.category)
-        if where.since is not None:
-            conditions.append(day >= where.since)
-        if where.until is not None:
-            conditions.append(day < where.until)
-        if where.relevant is not None:
-            conditions.append(stories.c.relevant.is_(where.relevant))
-        if where.query:
-            # Titles and summaries are stored in their normal form (simplified,
-            # glosses dropped, half-width digits: monitor/normalize.py), so each
-            # word is looked for in that form too: 質量強省 finds 质量强省.
-            from monitor.normalize import normalize_text
-
-            words = [w for w in where.query.split() if w][:8]
-            for raw in words:
-                forms = dict.fromkeys((raw, normalize_text(raw)))
-                conditions.append(
-                    or_(
-                        *(
-                            or_(
-                                stories.c.title.icontains(word, autoescape=True),
-                                stories.c.summary.icontains(word, autoescape=True),
-                                exists().where(
-                                    articles.c.story_id == stories.c.id,
-                                    or_(
-                                        articles.c.title.icontains(word, autoescape=True),
-                                        articles.c.original_title.icontains(word, autoescape=True),
-                                        articles.c.source_name.icontains(word, autoescape=True),
-                                    ),
-                                ),
-                            )
-                            for word in forms
-                            if word
-                        )
-                    )
-                )
+        day = _story_day()
+        conditions = _story_conditions(where)
         with self._read() as conn:
             total = conn.execute(
                 select(func.count()).select_from(stories).where(*conditions)
@@ -1017,6 +978,22 @@ class Store:
             for r in rows
         ]
         return found, int(total)
+
+    def story_days(self, where: StoryFilter, span: timedelta) -> list[tuple[str | None, datetime]]:
+        """(province, date) of the stories matching ``where`` that fall within
+        ``span`` up to the newest of them (the dashboard's chart bins them)."""
+        day = _story_day()
+        conditions = _story_conditions(where)
+        with self._read() as conn:
+            newest = conn.execute(select(func.max(day)).where(*conditions)).scalar_one()
+            if newest is None:
+                return []
+            newest = _utc(newest)
+            assert newest is not None
+            rows = conn.execute(
+                select(stories.c.province, day.label("day")).where(*conditions, day > newest - span)
+            ).all()
+        return [(r.province, d) for r in rows if (d := _utc(r.day)) is not None]
 
     def story_facets(self) -> dict[str, list[tuple[str, int]]]:
         """The provinces and categories that stories have, with how many each."""
@@ -1398,6 +1375,58 @@ class Tx:
 # ── helpers ─────────────────────────────────────────────────────────────────
 
 
+def _story_day() -> Any:
+    """A story's date: published, else first seen."""
+    return func.coalesce(stories.c.published, stories.c.first_seen)
+
+
+def _story_conditions(where: StoryFilter) -> list[Any]:
+    """``where`` as SQL conditions on ``stories``."""
+    day = _story_day()
+    conditions: list[Any] = []
+    if where.province:
+        conditions.append(stories.c.province == where.province)
+    if where.category:
+        conditions.append(stories.c.category == where.category)
+    if where.since is not None:
+        conditions.append(day >= where.since)
+    if where.until is not None:
+        conditions.append(day < where.until)
+    if where.relevant is not None:
+        conditions.append(stories.c.relevant.is_(where.relevant))
+    if where.query:
+        # At most 8 words of 100 characters: SQLite refuses a LIKE pattern past
+        # 50,000 bytes ("pattern too complex"), and no title holds a longer word.
+        # Titles and summaries are stored in their normal form (simplified,
+        # glosses dropped, half-width digits: monitor/normalize.py), so each
+        # word is looked for in that form too: 質量強省 finds 质量强省.
+        from monitor.normalize import normalize_text
+
+        words = [w[:100] for w in where.query.split() if w][:8]
+        for raw in words:
+            forms = [w for w in dict.fromkeys((raw, normalize_text(raw)[:100])) if w]
+            conditions.append(or_(*(_contains(word) for word in forms)))
+    return conditions
+
+
+def _contains(word: str) -> Any:
+    """A story whose title, summary or one of whose articles (title, original
+    title, outlet) holds ``word``."""
+    in_articles = exists().where(
+        articles.c.story_id == stories.c.id,
+        or_(
+            articles.c.title.icontains(word, autoescape=True),
+            articles.c.original_title.icontains(word, autoescape=True),
+            articles.c.source_name.icontains(word, autoescape=True),
+        ),
+    )
+    return or_(
+        stories.c.title.icontains(word, autoescape=True),
+        stories.c.summary.icontains(word, autoescape=True),
+        in_articles,
+    )
+
+
 def _outbox_view() -> Any:
     """Outbox rows with, for an edit, its post's message id and status."""
     post = outbox.alias("post")
@@ -1578,7 +1607,15 @@ def _story(conn: Connection, story_id: int) -> Story | None:
     if row is None:
         return None
     others = conn.execute(
-        select(articles.c.source_name, articles.c.url, articles.c.language)
+        select(
+            articles.c.source_name,
+            articles.c.url,
+            articles.c.language,
+            articles.c.title,
+            articles.c.summary,
+            articles.c.published,
+            articles.c.score,
+        )
         .where(articles.c.story_id == story_id, articles.c.match_level.is_not(None))
         .order_by(articles.c.id)
     ).all()
@@ -1594,7 +1631,18 @@ def _story(conn: Connection, story_id: int) -> Story | None:
         published=_utc(row.published),
         first_seen=_utc(row.first_seen),
         score=row.score,
-        also=tuple(Mention(o.source_name, o.url, o.language) for o in others),
+        also=tuple(
+            Mention(
+                o.source_name,
+                o.url,
+                o.language,
+                title=o.title,
+                summary=o.summary,
+                published=_utc(o.published),
+                score=o.score,
+            )
+            for o in others
+        ),
     )
 
 

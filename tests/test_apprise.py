@@ -4,6 +4,7 @@ pointed at an HTTP server on 127.0.0.1, as a DingTalk or WeCom URL would be used
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -52,12 +53,41 @@ async def test_json_endpoint_gets_title_and_markdown_body(endpoint: Receiver) ->
     request = endpoint.requests[0]
     assert request.method == "POST" and request.path == "/robot"
     body = request.json()
-    assert body["title"] == TITLE  # the title goes as the title, as written
+    # the title is Markdown too (the JSON endpoint gets what the service asked for): escaped
+    assert body["title"] == '四川 \\<b\\>发布\\</b\\> "质量强省" & \\[实施意见\\]\\*\\_🚀'
     message = body["message"]
     assert message.startswith("\\#四川 \\#政策文件\n")  # a heading in Markdown otherwise
     assert "\\*\\*到2027年\\*\\*" in message  # the web's text cannot make markup
     assert "[阅读原文](https://www.sc.gov.cn/a%281%29.html)" in message
     assert "来源: 四川省人民政府 · 2025-09-11" in message
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "通知 [点此查看](http://evil.example/x) 全文",
+        "通知 ![](http://track.example/pixel.png) 全文",
+        "通知 <http://evil.example/x> 全文",
+    ],
+)
+async def test_a_title_cannot_make_a_link_or_an_image(endpoint: Receiver, title: str) -> None:
+    """Mattermost (and DingTalk, WeCom) read the title as Markdown: a feed title
+    with a link or an image in Markdown arrives escaped, as plain text."""
+    notifier = AppriseNotifier(url=f"mmost://127.0.0.1:{endpoint.port}/hooktoken1", min_interval=0)
+    await notifier.send(alert(title=title))
+    text = endpoint.requests[0].json()["text"]
+    first_line = text.split("\r\n")[0].split("\n")[0]
+    assert not re.search(r"(?<!\\)[\[\]<>]", first_line)  # no unescaped bracket
+    assert first_line.replace("\\", "") == title  # every character kept, only escaped
+    assert "[阅读原文](https://www.sc.gov.cn/a%281%29.html)" in text  # our own link stays one
+
+
+def test_a_long_title_is_shortened_before_it_is_escaped() -> None:
+    from notifiers.render import apprise_title
+
+    title = apprise_title("[x]" * 100, markdown=True, max_chars=50)
+    assert len(title) <= 50 and not title.endswith("\\") and title.startswith("\\[x\\]")
+    assert apprise_title("a\nb  [c]", markdown=False, max_chars=50) == "a b [c]"
 
 
 async def test_text_format_writes_urls_out(endpoint: Receiver) -> None:

@@ -267,6 +267,94 @@ async def test_status_names_a_channel_that_cannot_take_posts(bot: Bot) -> None:
     assert "2 条待修复后按序发出" in status
 
 
+async def test_sources_and_status_do_not_show_credentials_in_urls(bot: Bot) -> None:
+    """An error stored with a URL's credentials in it (as older versions did):
+    /sources and /status, open to anyone, show the URL without them."""
+    error = "https://bob:Pass1word@site.example/feed?apikey=Key2value&page=1: HTTP 500"
+    with bot.store.transaction() as tx:
+        tx.source_failed("sc-amr", error, utcnow())
+    for command in ("/sources", "/status"):
+        text = (await bot.ask(command))["text"]
+        assert "https://***@site.example/feed?apikey=***" in text, text
+        assert "Pass1word" not in text and "Key2value" not in text and "bob" not in text
+
+
+async def test_made_up_button_data_and_huge_numbers_are_refused(bot: Bot) -> None:
+    """Button data comes back from the client: an offset past any list, or
+    negative, is an invalid button, not a database error; so is a story
+    number no row can have."""
+    add_stories(bot.store, 6)
+    reply = await bot.ask("/latest")
+    for data in ("l|-|" + "9" * 30, "l|-|-5", "s|质量|" + "9" * 40):
+        answers = len(bot.api.callback_answers)
+        bot.api.push_callback(data, message_id=reply["message_id"])
+        for _ in range(500):
+            if len(bot.api.callback_answers) > answers:
+                break
+            await asyncio.sleep(0.02)
+        assert bot.api.callback_answers[-1]["text"] == "无效的按钮", data
+    text = (await bot.ask("/resend " + "9" * 25, user=OPERATOR))["text"]
+    assert "用法" in text
+    assert "最新报道" in (await bot.ask("/latest"))["text"]  # and the bot still answers
+
+
+GROUP = -100777
+ADMIN, MEMBER = 501, 502
+
+
+async def _in_group(bot: Bot, text: str, user: int) -> dict[str, Any]:
+    before = len(bot.replies(GROUP))
+    bot.api.push_group_message(text, chat_id=GROUP, user_id=user)
+    return await bot.next_reply(GROUP, before, 10.0)
+
+
+async def test_in_a_group_only_administrators_change_subscriptions(bot: Bot) -> None:
+    bot.api.add_chat(GROUP, type="supergroup")
+    bot.api.add_member(GROUP, ADMIN, "administrator")
+    bot.api.add_member(GROUP, MEMBER, "member")
+    chats = ChatStore(bot.store)
+
+    refused = await _in_group(bot, "/subscribe 四川", MEMBER)
+    assert "只有管理员" in refused["text"] and chats.subscriptions(GROUP) == []
+    assert "已订阅" in (await _in_group(bot, "/subscribe 四川", ADMIN))["text"]
+    assert "只有管理员" in (await _in_group(bot, "/subscribe 广东", 503))["text"]  # not a member
+    assert [s.province for s in chats.subscriptions(GROUP)] == ["CN-SC"]
+    assert "只有管理员" in (await _in_group(bot, "/unsubscribe all", MEMBER))["text"]
+    assert len(chats.subscriptions(GROUP)) == 1
+
+    # anyone may list them; only an administrator's press of a button counts
+    listing = await _in_group(bot, "/subscribe", MEMBER)
+    assert "当前订阅" in listing["text"]
+    answers = len(bot.api.callback_answers)
+    bot.api.push_callback("u|all", message_id=listing["message_id"], user_id=MEMBER, chat_id=GROUP)
+    for _ in range(500):
+        if len(bot.api.callback_answers) > answers:
+            break
+        await asyncio.sleep(0.02)
+    assert "只有管理员" in bot.api.callback_answers[-1]["text"]
+    assert len(chats.subscriptions(GROUP)) == 1
+    bot.api.push_callback("u|all", message_id=listing["message_id"], user_id=ADMIN, chat_id=GROUP)
+    for _ in range(500):
+        if not chats.subscriptions(GROUP):
+            break
+        await asyncio.sleep(0.02)
+    assert chats.subscriptions(GROUP) == []
+
+
+async def test_subscriptions_per_chat_are_capped(bot: Bot) -> None:
+    provinces = "四川 广东 浙江 江苏 山东 河南 湖北 湖南"
+    categories = "policy_document press_conference meeting campaign_event award_brand "
+    categories += "statistics_report other"
+    reply = await bot.ask(f"/subscribe {provinces} {categories}")  # 8 × 7 = 56
+    assert "最多 50 项" in reply["text"] and "这次要新增 56 项" in reply["text"]
+    assert ChatStore(bot.store).subscriptions(USER) == []  # nothing added
+    reply = await bot.ask("/subscribe 四川 广东 浙江 江苏 山东 河南 湖北 " + categories)  # 49
+    assert "已订阅" in reply["text"] and len(ChatStore(bot.store).subscriptions(USER)) == 49
+    assert "已订阅" in (await bot.ask("/subscribe all"))["text"]  # the 50th
+    assert "这次要新增 1 项" in (await bot.ask("/subscribe 湖南"))["text"]
+    assert len(ChatStore(bot.store).subscriptions(USER)) == 50
+
+
 async def test_operator_commands(bot: Bot) -> None:
     assert "仅限管理员" in (await bot.ask("/pause"))["text"]
     assert "仅限管理员" in (await bot.ask("/resend 1"))["text"]
@@ -361,7 +449,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
+async def test_webhook_mode(
+    store: Store, botapi: BotApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Updates POSTed with the secret are answered; without it or with a wrong
+    one they are refused (403) and not executed, the secret compared in
+    constant time."""
+    import hmac
+
+    compared: list[bytes] = []
+    original = hmac.compare_digest
+
+    def compare_digest(a: bytes, b: bytes) -> bool:
+        compared.append(b)
+        return original(a, b)
+
+    monkeypatch.setattr("notifiers.bot.hmac.compare_digest", compare_digest)
     port = _free_port()
     db = DbRunner()
     outlets = build_outlets(
@@ -369,7 +472,8 @@ async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
             CHANNELS,
             extra=(
                 "bot: {mode: webhook, webhook_url: 'https://bot.example.org/tg/update', "
-                f"listen: 127.0.0.1, port: {port}, secret: '${{HOOK_SECRET}}'}}"
+                f"listen: 127.0.0.1, port: {port}, secret: '${{HOOK_SECRET}}', "
+                f"operators: [{OPERATOR}]}}"
             ),
             env={"HOOK_SECRET": "webhook-secret-123"},
         ),
@@ -397,13 +501,31 @@ async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
             },
         }
         botapi.add_chat(USER, type="private")
+        botapi.add_chat(OPERATOR, type="private")
+        forged = {
+            "update_id": 2,
+            "message": {
+                "message_id": 2,
+                "date": 1700000000,
+                "chat": {"id": OPERATOR, "type": "private", "first_name": "O"},
+                "from": {"id": OPERATOR, "is_bot": False, "first_name": "O"},
+                "text": "/pause",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            },
+        }
         async with httpx.AsyncClient() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "webhook-secret-12"}):
+                refused = await http.post(
+                    f"http://127.0.0.1:{port}/tg/update", json=forged, headers=headers
+                )
+                assert refused.status_code == 403
             wrong = await http.post(
                 f"http://127.0.0.1:{port}/tg/update",
                 json=update,
                 headers={"X-Telegram-Bot-Api-Secret-Token": "guess"},
             )
             assert wrong.status_code == 403
+            assert b"guess" in compared  # the library's check went through compare_digest
             right = await http.post(
                 f"http://127.0.0.1:{port}/tg/update",
                 json=update,
@@ -416,6 +538,9 @@ async def test_webhook_mode(store: Store, botapi: BotApiServer) -> None:
             await asyncio.sleep(0.02)
         replies = [m for m in botapi.sent if m["chat"] == USER]
         assert len(replies) == 1 and "/latest" in replies[0]["text"]
+        # the forged /pause from the operator's id was not executed
+        assert not [m for m in botapi.sent if m["chat"] == OPERATOR]
+        assert ChatStore(store).paused() == {}
     finally:
         await outlets.aclose()
         db.close()

@@ -402,3 +402,42 @@ def test_flood_control_window_can_be_shortened(botapi: BotApiServer, client: htt
     assert statuses == [200, 200, 200, 429] and botapi.flood_rejections == 1
     time.sleep(0.35)
     assert send_html(client, botapi, "again")[0] == 200
+
+
+def test_get_chat_member_reports_statuses_as_telegram(
+    botapi: BotApiServer, client: httpx.Client
+) -> None:
+    """Each status with the fields python-telegram-bot requires to read it."""
+    import asyncio
+
+    import telegram
+
+    group = botapi.add_chat(-100555, type="supergroup")
+    for user, status in ((1, "creator"), (2, "administrator"), (3, "member"), (4, "restricted")):
+        botapi.add_member(group, user, status)
+    botapi.add_member(group, 5, "kicked")
+    got = {u: call(client, botapi, "getChatMember", chat_id=group, user_id=u)[1] for u in range(7)}
+    assert {u: a["result"]["status"] for u, a in got.items() if u} == {
+        1: "creator",
+        2: "administrator",
+        3: "member",
+        4: "restricted",
+        5: "kicked",
+        6: "left",  # not in the group
+    }
+    status, answer = call(client, botapi, "getChatMember", chat_id=-1009, user_id=1)
+    assert (status, answer["description"]) == (400, "Bad Request: chat not found")
+
+    async def read() -> list[str]:
+        async with telegram.Bot(botapi.token, base_url=f"{botapi.url}/bot") as bot:
+            members = [await bot.get_chat_member(group, u) for u in range(1, 7)]
+        return [type(m).__name__ for m in members]
+
+    assert asyncio.run(read()) == [
+        "ChatMemberOwner",
+        "ChatMemberAdministrator",
+        "ChatMemberMember",
+        "ChatMemberRestricted",
+        "ChatMemberBanned",
+        "ChatMemberLeft",
+    ]

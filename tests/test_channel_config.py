@@ -123,3 +123,82 @@ def test_filters_take_the_names_the_bot_takes() -> None:
         ConfigError, match=r"'火星' is neither a province code .* nor a province name"
     ):
         config("  - {id: a, kind: console, filter: {provinces: [火星]}}")
+
+
+@pytest.mark.parametrize(
+    ("bot", "expected"),
+    [
+        (
+            "bot: {mode: webhook, webhook_url: 'https://b.example/u', listen: 0.0.0.0}",
+            "test.yaml:4: bot: mode webhook needs secret",
+        ),
+        (
+            "bot: {mode: webhook, webhook_url: 'https://b.example/u', secret: '${S:-}'}",
+            "test.yaml:4: bot: mode webhook needs secret",
+        ),
+        (
+            "bot: {mode: webhook, webhook_url: 'https://b.example/u', secret: 'a b'}",
+            "bot: secret: 1 to 256 characters A-Z",
+        ),
+        (
+            "bot: {mode: webhook, webhook_url: 'http://u:pw@b.example/u', secret: s}",
+            "test.yaml:4: bot: webhook_url 'http://***@b.example/u': Telegram calls https",
+        ),
+    ],
+)
+def test_webhook_mode_needs_a_secret_and_https(bot: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config("  - {id: a, kind: console}", extra=bot)
+    assert expected in str(caught.value)
+    assert "pw@" not in str(caught.value)
+
+
+def test_webhook_mode_over_loopback_http_with_a_secret_is_valid() -> None:
+    bot = config(
+        "  - {id: a, kind: console}",
+        extra="bot: {mode: webhook, webhook_url: 'http://127.0.0.1:8081/u', secret: ab-1_Z}",
+    ).bot
+    assert bot is not None and bot.secret is not None
+
+
+def test_check_warns_about_secrets_written_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        """\
+version: 1
+sources:
+  - id: api
+    name: API
+    kind: json
+    url: https://api.example.org/list?apikey=LiteralKey1&page=1
+    method: POST
+    form: {token: LiteralTok2, page: "1"}
+    headers: {Authorization: Bearer LiteralBearer3, Referer: "https://example.org/"}
+    fields: {items: data.list}
+channels:
+  - {id: hook, kind: webhook, url: 'https://hooks.example.org/in', secret: LiteralSecret4}
+  - {id: ok, kind: webhook, url: 'https://hooks.example.org/in', secret: '${HOOK_SECRET:-}'}
+  - {id: ding, kind: apprise, url: 'json://127.0.0.1/LiteralAppriseKey5'}
+""",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(path), "check"]) == 0  # valid: warned, not refused
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert [w.split(": ")[1:3] for w in warnings] == [
+        [f"{path}:6", "sources[0].url"],
+        [f"{path}:8", "sources[0].form.token"],
+        [f"{path}:9", "sources[0].headers.Authorization"],
+        [f"{path}:12", "channels[0].secret"],
+        [f"{path}:14", "channels[2].url"],
+    ]
+    assert "${NAME}" in warnings[0]
+    assert "Literal" not in captured.err + captured.out
+
+
+def test_the_shipped_sources_yaml_has_no_secret_in_it() -> None:
+    from monitor.config import config_warnings
+
+    assert config_warnings(Path(__file__).parent.parent / "sources.yaml") == []

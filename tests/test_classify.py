@@ -333,3 +333,24 @@ def test_datelines_venues_and_institutions_do_not_name_the_province(lexicon: Lex
 def test_a_relevant_story_naming_no_place_is_national(lexicon: Lexicon) -> None:
     verdict = judge(lexicon, "质量强国建设纲要实施情况", "各地各部门推进质量强国建设,成效明显。")
     assert verdict.relevant and verdict.province == "CN"
+
+
+def test_a_backtracking_lexicon_term_is_cut_off(
+    lexicon: Lexicon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ``re:`` term from sources.yaml that backtracks for ever on one article
+    is given up after the filters' time limit: the article is still judged,
+    in well under a second, and the pattern is named once in the log."""
+    import logging
+    import time
+
+    from monitor.config import LexiconExtension
+
+    extended = lexicon.extend(LexiconExtension(strong=["re:(x+x+)+y", "re:质量强(省|市)"]))
+    caplog.set_level(logging.WARNING)
+    started = time.perf_counter()
+    for _ in range(2):
+        verdict = judge(extended, "四川召开质量强省推进会", "推进会 " + "x" * 5000)
+    assert time.perf_counter() - started < 2.0
+    assert verdict.relevant and verdict.province == "CN-SC"
+    assert caplog.text.count("lexicon term 're:(x+x+)+y' gave up after 50 ms") == 1

@@ -18,9 +18,32 @@ COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text(encod
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+PASSWORD = "s3cret-from-env"
+
+
 def _default(value: str) -> str:
-    """``${NAME:-default}`` → default, as compose would with NAME unset."""
+    """``${NAME:-default}`` → default, as compose would with NAME unset, and
+    ``${NAME:?error}`` (required) → a value as if NAME were set in .env."""
+    value = re.sub(r"\$\{\w+:\?[^}]*\}", PASSWORD, value)
     return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_the_database_password_is_required_not_defaulted() -> None:
+    """Unset, compose refuses to start and says why; no silent `monitor` password."""
+    text = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    uses = re.findall(r"\$\{POSTGRES_PASSWORD([^}]*)\}", text)
+    assert len(uses) == 2  # the server's and the monitor's URL
+    for rest in uses:
+        assert rest.startswith(":?") and "README" in rest, rest
+    pg = COMPOSE["services"]["postgres"]["environment"]
+    assert _default(pg["POSTGRES_PASSWORD"]) == PASSWORD
+    url = _default(COMPOSE["services"]["monitor"]["environment"]["MONITOR_DB_URL"])
+    assert f":{PASSWORD}@" in url
+
+
+def test_the_container_time_zone_is_set() -> None:
+    env = COMPOSE["services"]["monitor"]["environment"]
+    assert _default(env["TZ"]) == image_env()["TZ"]
 
 
 def test_the_monitor_waits_for_a_healthy_postgres() -> None:

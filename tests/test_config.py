@@ -56,6 +56,29 @@ def test_environment_values_are_substituted() -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "env", "expected"),
+    [
+        ("${CHAT:-@fallback}", {"CHAT": ""}, "@fallback"),  # set but empty: the default
+        ("${CHAT:-${OTHER}}", {"OTHER": "@other"}, "@other"),  # a default may be a reference
+        ("${CHAT:-${OTHER:-@last}}", {}, "@last"),
+        ("${CHAT:-${OTHER}}", {"CHAT": "@set"}, "@set"),  # OTHER, unused, need not be set
+        ("'@a$${CHAT}b'", {"CHAT": "x"}, "@a${CHAT}b"),  # $${ is a literal ${
+        ("'@a$$b${'", {}, "@a$$b${"),  # other dollars stay as written
+    ],
+)
+def test_environment_references_expand_as_a_shell_does(
+    written: str, env: dict[str, str], expected: str
+) -> None:
+    config = parse_config(GOOD.replace("${CHAT:-@fallback}", written), env=env)
+    assert config.channels[0].chat == expected
+
+
+def test_a_reference_in_a_used_default_must_be_set() -> None:
+    found = problems(GOOD.replace("${CHAT:-@fallback}", "${CHAT:-${OTHER}}"), {"CHAT": ""})
+    assert (18, "channels[0].chat", "environment variable OTHER is not set") in found
+
+
+@pytest.mark.parametrize(
     ("edit", "line", "field", "message"),
     [
         (

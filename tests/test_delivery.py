@@ -28,12 +28,15 @@ from tests.stories import (
     settings,
 )
 from tests.test_e2e import write_config
+from tests.test_store import article_values
 
 
 class Wired:
     """A store, the outlets built from a configuration, and a deliverer over them."""
 
-    def __init__(self, store: Store, outlets: Outlets, db: DbRunner) -> None:
+    def __init__(
+        self, store: Store, outlets: Outlets, db: DbRunner, languages: dict[str, str]
+    ) -> None:
         self.store = store
         self.outlets = outlets
         self.db = db
@@ -45,6 +48,7 @@ class Wired:
             owner="test",
             lease=60,
             hooks=outlets.hooks,
+            languages=languages,
         )
 
 
@@ -54,8 +58,9 @@ async def wire(store: Store, botapi: BotApiServer) -> AsyncIterator[Any]:
 
     def build(channels: str, extra: str = "") -> Wired:
         db = DbRunner()
+        configured = config(channels, extra=extra)
         outlets = build_outlets(
-            config(channels, extra=extra),
+            configured,
             settings(store.url, token=botapi.token, api_url=botapi.url),
             store=store,
             db=db,
@@ -63,7 +68,7 @@ async def wire(store: Store, botapi: BotApiServer) -> AsyncIterator[Any]:
             lease=60,
             bot=False,
         )
-        made.append(Wired(store, outlets, db))
+        made.append(Wired(store, outlets, db, {c.id: c.language for c in configured.channels}))
         return made[-1]
 
     yield build
@@ -235,6 +240,54 @@ async def test_telegram_refusals_through_the_outbox(
         await wired.deliverer.drain()
         assert [r["status"] for r in outbox_rows(store, "main")] == ["sent"] * 3
         assert ids_in(p["text"].split("\n")[1] for p in botapi.sent) == [0, 1, 2]
+
+
+async def test_each_channel_gets_the_story_in_its_own_language(
+    store: Store, botapi: BotApiServer, wire: Any
+) -> None:
+    """The English report arrived first and leads the story; the Chinese channel
+    still gets the Chinese report as headline and summary, the English one the lead."""
+    botapi.add_chat("@english")
+    wired = wire(
+        '  - {id: main, kind: telegram, chat: "@quality_test", pace: 0s}\n'
+        '  - {id: english, kind: telegram, chat: "@english", pace: 0s, language: en}'
+    )
+    [story_id] = add_stories(
+        store,
+        1,
+        ["main", "english"],
+        title="Province issues quality plan",
+        summary="The province issued a plan on quality.",
+        language="en",
+        source_name="Daily (English)",
+        url="https://en.example.gov.cn/a.html",
+        score=5.0,
+    )
+    with store.transaction() as tx:
+        for n, (language, score) in enumerate([("zh-Hant", 9.0), ("zh-Hans", 4.0)]):
+            tx.insert_article(
+                article_values(
+                    story_id,
+                    url=f"https://www.example.gov.cn/{n}.html",
+                    title=f"省里印发质量强省方案{n}",
+                    summary=f"省里印发了质量强省方案{n}。",
+                    source_name=f"日报{n}",
+                    language=language,
+                    score=score,
+                    match_level="event",
+                )
+            )
+    report = await wired.deliverer.drain()
+    assert report.sent == 2
+    by_chat = {p["chat_id"]: p["text"] for p in botapi.sent}
+    chinese, english = by_chat["@quality_test"], by_chat["@english"]
+    # zh-Hans exactly beats the higher-scored traditional report
+    assert chinese.split("\n")[1] == "省里印发质量强省方案1"
+    assert "省里印发了质量强省方案1。" in chinese and "来源: 日报1" in chinese
+    assert "Province issues quality plan" not in chinese
+    assert "Daily (English) (en)" in chinese  # the lead is listed with the others
+    assert english.split("\n")[1] == "Province issues quality plan"
+    assert "The province issued a plan on quality." in english
 
 
 HOSTILE = "A <b>bold</b> & \"quoted\" 'title' </a><script>x</script> &amp; &lt; 🇨🇳👩‍👩‍👧 ≥ ≤ → 质量"

@@ -244,3 +244,28 @@ def test_the_digest_command(
         "digest not sent: telegram sendMessage to @quality_test: Bad Request: chat not found"
         in (capsys.readouterr().err)
     )
+
+
+async def test_a_digest_lists_each_story_in_the_channels_language(
+    store: Store, botapi: BotApiServer, digest_channel: Outlets
+) -> None:
+    from tests.test_store import article_values
+
+    (job,) = digest_channel.digests
+    [story_id] = add_stories(
+        store, 1, ["daily"], when=utcnow(), title="Province holds quality meeting", language="en"
+    )
+    with store.transaction() as tx:
+        tx.insert_article(
+            article_values(
+                story_id,
+                url="https://www.example.gov.cn/zh.html",
+                title="省里召开质量强省推进会",
+                language="zh-Hans",
+                match_level="event",
+            )
+        )
+    report = await job.run()
+    assert report.stories == 1
+    text = botapi.sent[-1]["text"]
+    assert "省里召开质量强省推进会" in text and "Province holds quality meeting" not in text

@@ -74,6 +74,77 @@ def test_two_stages_the_final_one_copies_only_the_built_venv() -> None:
     assert not any(word == "RUN" and "pip install" in rest for word, rest in stage)
 
 
+LOCK = ROOT / "requirements.lock"
+INSTALL_LOCK = "pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock"
+INSTALL_PROJECT = "pip install --no-cache-dir --no-deps ."
+
+
+def locked() -> dict[str, str]:
+    """requirements.lock as name → version (names normalised as pip does)."""
+    found = {}
+    for line in LOCK.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith((" ", "#")):
+            name, _, version = line.split(" ")[0].partition("==")
+            found[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return found
+
+
+def test_the_image_installs_the_locked_packages_with_their_hashes() -> None:
+    """Two builds install the same packages: every one of them is pinned with its
+    hashes in requirements.lock, which the build stage installs before the project."""
+    build = instructions()[: [w for w, _ in instructions()].index("FROM", 1)]
+    runs = [rest for word, rest in build if word == "RUN"]
+    assert any(INSTALL_LOCK in r for r in runs)
+    assert any(INSTALL_PROJECT in r and "pip check" in r for r in runs)
+    assert not any(re.search(r"pip install [^&]*'?\.\[", r) for r in runs)  # no resolving
+    text = LOCK.read_text(encoding="utf-8")
+    blocks = re.split(r"\n(?=\S)", text.split("\n\n")[-1].strip())
+    requirements = [b for b in blocks if not b.startswith("#")]
+    assert len(requirements) == len(locked()) > 20
+    for block in requirements:
+        assert re.match(r"^[A-Za-z0-9_.-]+==\S+ \\\n", block), block[:80]
+        assert "--hash=sha256:" in block, block[:80]
+
+
+def test_the_lock_holds_the_pinned_dependencies_and_no_test_tools() -> None:
+    """A dependency changed in pyproject.toml without `make lock` fails here."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    direct = project["dependencies"] + project["optional-dependencies"]["postgres"]
+    lock = locked()
+    for requirement in direct:
+        name, version = re.fullmatch(r"([\w.-]+)(?:\[[\w,]+\])?==(\S+)", requirement).groups()
+        assert lock.get(re.sub(r"[-_.]+", "-", name).lower()) == version, requirement
+    for tool in ("pytest", "ruff", "hypothesis", "datasketch", "playwright", "pip-tools"):
+        assert tool not in lock, tool
+    assert "make lock" in README and "requirements.lock" in README
+    assert INSTALL_LOCK in README and INSTALL_PROJECT in README
+
+
+def test_the_container_runs_in_an_explicit_time_zone() -> None:
+    env = image_env()
+    assert env["TZ"] == "Asia/Shanghai"
+    final_runs = " ".join(rest for word, rest in final_stage() if word == "RUN")
+    assert "tzdata" in final_runs  # the zone database, absent from the slim image
+    assert "`TZ`" in README
+
+
+def test_make_run_installs_the_project_alone_and_make_test_its_test_tools() -> None:
+    """From a fresh clone (-B: as if nothing were built yet), what each command runs."""
+
+    def planned(target: str) -> str:
+        return subprocess.run(
+            ["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+
+    run = planned("run")
+    assert "pip install --quiet -e .\n" in run and "[test]" not in run
+    assert run.rstrip().endswith("quality-monitor run")
+    test = planned("test")
+    assert "pip install --quiet -e '.[test]'" in test and "pytest" in test
+
+
 def test_base_image_is_slim_python_of_a_supported_version() -> None:
     for word, rest in instructions():
         if word == "FROM":
@@ -101,9 +172,19 @@ def test_the_install_and_start_commands_work_in_a_fresh_venv(
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = venv / "bin" / "pip"
-    # the Dockerfile's install command, from a copy of the build context
-    assert "pip install --no-cache-dir '.[postgres]'" in DOCKERFILE
-    subprocess.run([str(pip), "install", "-q", f"{ROOT}[postgres]"], check=True, cwd=tmp_path)
+    # the Dockerfile's install commands: the lock with its hashes, then the project
+    assert INSTALL_LOCK in DOCKERFILE and INSTALL_PROJECT in DOCKERFILE
+    for command in (INSTALL_LOCK, INSTALL_PROJECT, "pip check"):
+        subprocess.run([str(pip), *command.split()[1:]], check=True, cwd=ROOT)
+    frozen = subprocess.run(
+        [str(pip), "freeze", "--exclude-editable"], capture_output=True, text=True, check=True
+    ).stdout
+    installed = dict(
+        (re.sub(r"[-_.]+", "-", n).lower(), v)
+        for n, _, v in (line.partition("==") for line in frozen.splitlines() if "==" in line)
+    )
+    installed.pop("quality-monitor", None)
+    assert installed == locked()  # exactly the locked packages, nothing resolved anew
     bin_ = venv / "bin" / "quality-monitor"
     env = {**os.environ, **image_env()}
     env.pop("TELEGRAM_BOT_TOKEN", None)

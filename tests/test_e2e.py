@@ -467,3 +467,33 @@ def test_run_once_with_a_bot_section_does_not_say_the_token_is_missing(
     assert run_once(config) == 0
     assert len(botapi.sent) == RELEVANT_STORIES
     assert "TELEGRAM_BOT_TOKEN is not set" not in capsys.readouterr().err
+
+
+def test_the_edit_switches_a_chinese_channel_to_the_chinese_report_when_it_arrives(
+    tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, env: str
+) -> None:
+    """The English report comes first and is posted (nothing else yet); the
+    Chinese report of the same event arrives: the Chinese channel's post is
+    edited to head with it, the English channel's keeps the English lead."""
+    [chinese] = [a for a in load_articles() if a["id"] == "sc-opinions-zh"]
+    newssite.unpublish("sc-opinions-zh")
+    botapi.add_chat("@english")
+    english_channel = (
+        '  - id: english\n    kind: telegram\n    chat: "@english"\n    pace: 0s\n    language: en'
+    )
+    config = write_config(tmp_path, newssite, channel=english_channel)
+    assert run_once(config) == 0
+    [first] = [p for p in botapi.sent if p["chat_id"] == "@quality_test" and "2035" in p["text"]]
+    assert first["text"].split("\n")[1].startswith("Sichuan maps out plan")
+
+    newssite.publish(chinese)
+    assert run_once(config) == 0
+    edits = {e["chat_id"]: e["text"] for e in botapi.edits}
+    title = normalize_text(str(chinese["title"]))
+    assert edits["@quality_test"].split("\n")[1] == title
+    assert "9月11日，四川省人民政府新闻办公室" in edits["@quality_test"]  # its summary
+    assert "也见于: 测试站 RSS (en)" in edits["@quality_test"]  # the English lead, listed
+    assert "Sichuan maps out plan" not in edits["@quality_test"]
+    assert edits["@english"].split("\n")[1].startswith("Sichuan maps out plan")
+    assert "The Sichuan Provincial Party Committee" in edits["@english"]
+    assert "也见于: 测试站" in edits["@english"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -207,3 +210,110 @@ def test_gbk_bytes_declared_utf8_are_still_read() -> None:
     gbk = "<html><meta charset='utf-8'>四川省质量强省建设</html>".encode("gbk")
     text, codec = decode(gbk, declared="utf-8")
     assert "四川省质量强省建设" in text and codec == "gb18030"
+
+
+# ── hostile servers: internal addresses, bombs, dribbles ────────────────────
+
+
+@pytest.fixture
+def internal() -> Iterator[NewsSite]:
+    """A second loopback server on another port: an internal service of this machine."""
+    with NewsSite() as service:
+        yield service
+
+
+async def test_links_and_redirects_to_an_internal_service_are_refused(
+    newssite: NewsSite, internal: NewsSite
+) -> None:
+    secret = internal.url_for("/feed.xml")
+    origin = newssite.url_for("/feed.xml")  # the configured source, on 127.0.0.1 too
+    async with fetcher(retries=0) as f:
+        with pytest.raises(
+            FetchError, match=r"\[s\] .*refused: 127\.0\.0\.1 is an internal"
+        ) as info:
+            await f.get(secret, source_id="s", origin=origin)
+        assert info.value.refused
+        bounce = newssite.url_for(f"/fault/redirect?to={quote(secret, safe='')}")
+        with pytest.raises(FetchError, match=r"redirected to .*/feed\.xml\): refused"):
+            await f.get(bounce, source_id="s", origin=origin)
+        # Other spellings of this machine, found by resolving them.
+        port = internal.url.rsplit(":", 1)[1]
+        for other in ("localhost", "[::1]", "[::ffff:127.0.0.1]", "2130706433", "0.0.0.0"):
+            with pytest.raises(FetchError, match="refused"):
+                await f.get(f"http://{other}:{port}/feed.xml", source_id="s", origin=origin)
+        # The source's own origin is its own: its pages and redirects within it are read.
+        assert (await f.get(newssite.url_for("/atom.xml"), source_id="s", origin=origin)).status
+    assert not internal.hits  # nothing ever reached the internal service
+    assert newssite.hits["/fault/redirect"] == 1
+
+
+async def test_allow_private_lets_named_internal_hosts_through(
+    newssite: NewsSite, internal: NewsSite
+) -> None:
+    origin = newssite.url_for("/feed.xml")
+    async with Fetcher(retries=0, allow_private=["127.0.0.0/8"]) as f:
+        result = await f.get(internal.url_for("/feed.xml"), source_id="s", origin=origin)
+    assert result.status == 200 and internal.hits["/feed.xml"] == 1
+    port = internal.url.rsplit(":", 1)[1]
+    async with Fetcher(retries=0, allow_private=["localhost", "::1", "127.0.0.1"]) as f:
+        result = await f.get(f"http://localhost:{port}/feed.xml", source_id="s", origin=origin)
+    assert result.status == 200
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [("gzip,gzip", "stacked content encodings"), ("br", "bomb"), ("gzip", "bomb")],
+)
+async def test_compression_bombs_fail_in_bounded_memory(
+    newssite: NewsSite, encoding: str, reason: str
+) -> None:
+    import tracemalloc
+
+    from tests.servers.newssite import _bomb
+
+    _bomb(encoding)  # built before measuring: the server's 64 MB are not the client's
+    url = newssite.url_for(f"/fault/bomb?enc={encoding}")
+    async with Fetcher(retries=0, max_bytes=1_000_000) as f:
+        await f.get(newssite.url_for("/feed.xml"), source_id="s")  # connected, warmed up
+        tracemalloc.start()
+        try:
+            with pytest.raises(FetchError, match=reason) as info:
+                await f.get(url, source_id="s")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert url in info.value.reason
+    assert peak < 8_000_000  # the 64 MB inside was never held
+
+
+async def test_a_dribbling_server_fails_at_the_total_deadline(newssite: NewsSite) -> None:
+    async with fetcher(retries=2) as f:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"no complete answer within 1\.5s"):
+            await asyncio.wait_for(
+                f.get(newssite.url_for("/fault/drip?every=0.3"), source_id="s", timeout=1.5), 15
+            )
+    assert 1.4 < time.monotonic() - started < 4
+    assert newssite.hits["/fault/drip"] == 1  # it answered: dribbling again would not help
+
+
+def test_a_body_cut_inside_its_last_utf8_character_is_still_utf8() -> None:
+    body = ("<p>质量强省</p>" * 50 + "质").encode()[:-1]  # cut inside 质
+    text, codec = decode(body, declared="windows-1251")
+    assert codec == "utf-8" and text.startswith("<p>质量强省</p>")
+    text, codec = decode(body)
+    assert codec == "utf-8" and text.endswith("\ufffd")
+
+
+async def test_a_page_for_the_browser_is_checked_before_it_is_loaded(
+    newssite: NewsSite, internal: NewsSite
+) -> None:
+    async with fetcher(retries=0) as f:
+        with pytest.raises(FetchError, match="refused"):
+            await f.get(
+                internal.url_for("/feed.xml"),
+                source_id="s",
+                origin=newssite.url_for("/feed.xml"),
+                render=True,  # refused before any browser starts (none is installed here)
+            )
+    assert not internal.hits

@@ -3,10 +3,13 @@ pages are followed while everything is new, faults stay with their source."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -261,3 +264,104 @@ async def test_faults_stay_with_their_source(
 
 def test_now_is_utc() -> None:  # the fixtures above rely on the store's aware datetimes
     assert datetime.now(UTC).tzinfo is UTC
+
+
+# ── hostile lists: internal links, bursts, short pages, dribbles ────────────
+
+
+def fault_source(site: NewsSite, path: str, extra: str = "") -> str:
+    return (
+        f'  - id: hostile\n    name: Hostile\n    kind: rss\n    url: "{site.url}{path}"{extra}\n'
+    )
+
+
+async def test_links_into_an_internal_service_are_never_fetched_nor_stored(
+    newssite: NewsSite, context: Callable[[Config], Context], caplog: pytest.LogCaptureFixture
+) -> None:
+    with NewsSite() as internal:  # another port of this machine: an internal service
+        secret = internal.url_for("/feed.xml")
+        bounce = f"/fault/redirect?to={quote(secret, safe='')}"
+        links = f"/fault/links.xml?to={quote(secret, safe='')}&to={quote(bounce, safe='')}"
+        ctx = context(make_config(newssite, fault_source(newssite, links)))
+        [report] = await poll_all(ctx.config.sources, ctx)
+        assert report.status == "ok" and report.new == 2 and report.articles == 0
+        refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refusals) == 2 and all(m.startswith("source hostile: ") for m in refusals)
+        assert any(secret in m for m in refusals) and any(bounce in m for m in refusals)
+        assert ctx.store.counts()["articles"] == 0
+        # A refusal is final: the links are remembered, not tried on every poll.
+        newssite.reset_counters()
+        await poll_all(ctx.config.sources, ctx)
+        assert not newssite.hits["/fault/redirect"]
+        assert not internal.hits  # nothing ever reached it
+
+
+async def test_a_burst_is_read_a_capped_number_at_a_time_without_a_gap(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    ctx = context(
+        make_config(
+            newssite, fault_source(newssite, "/fault/many.xml?n=12", extra="\n    max_articles: 5")
+        )
+    )
+    read: list[int] = []
+    for expected in (5, 5, 2, 0):
+        newssite.reset_counters()
+        [report] = await poll_all(ctx.config.sources, ctx)
+        pages = sorted(int(p.rsplit("/", 1)[1]) for p in newssite.hits if "/fault/page/" in p)
+        assert report.articles == len(pages) == expected, (report, pages)
+        read += pages
+    assert read == list(range(1, 13))  # oldest first, each once, none skipped
+
+
+async def test_pages_too_short_to_keep_are_not_fetched_again(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    ctx = context(make_config(newssite, fault_source(newssite, "/fault/many.xml?n=3&kind=short")))
+    [report] = await poll_all(ctx.config.sources, ctx)
+    assert report.articles == 0 and "too short" in report.warnings[0]
+    longer = make_config(newssite, fault_source(newssite, "/fault/many.xml?n=4&kind=short"))
+    ctx.config = longer  # the list gains an item: it is parsed again
+    newssite.reset_counters()
+    await poll_all(ctx.config.sources, ctx)
+    assert [p for p in newssite.hits if "/fault/short/" in p] == ["/fault/short/4"]
+
+
+async def test_a_huge_title_is_cut(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    ctx = context(make_config(newssite, fault_source(newssite, "/fault/long-title.xml?n=50000")))
+    [report] = await poll_all(ctx.config.sources, ctx)
+    assert report.articles == 1, report
+    [story] = ctx.store.recent_stories()
+    assert story.title.startswith("质量强省") and len(story.title) <= 300
+
+
+async def test_a_list_that_dribbles_fails_the_poll_at_the_deadline(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    yaml = fault_source(newssite, "/fault/drip?every=0.3", extra="\n    timeout: 1s")
+    ctx = context(make_config(newssite, yaml))
+    started = time.monotonic()
+    [report] = await asyncio.wait_for(poll_all(ctx.config.sources, ctx), 20)
+    assert report.status == "error" and "no complete answer within 1s" in (report.error or "")
+    assert time.monotonic() - started < 5
+    state = ctx.store.source_state("hostile")
+    assert state is not None and state.consecutive_failures == 1
+
+
+async def test_a_poll_past_its_interval_fails_and_keeps_what_it_read(
+    newssite: NewsSite, context: Callable[[Config], Context]
+) -> None:
+    # Twelve article pages of 1.8 s each, two at a time: 11 s, past 9/10 of a 10 s interval.
+    pages = "&".join(f"to={quote(f'/fault/page/{n}?delay=1.8', safe='')}" for n in range(12))
+    yaml = fault_source(newssite, f"/fault/links.xml?{pages}", extra="\n    interval: 10s")
+    ctx = context(make_config(newssite, yaml))
+    started = time.monotonic()
+    [report] = await poll_all(ctx.config.sources, ctx)
+    assert time.monotonic() - started < 10.5
+    assert report.status == "error" and "overran its deadline (9s)" in (report.error or "")
+    assert "articles left unread for the next poll" in (report.error or "")
+    state = ctx.store.source_state("hostile")
+    assert state is not None and state.consecutive_failures == 1
+    assert ctx.store.counts()["articles"] == report.articles >= 1  # what was read is kept

@@ -156,3 +156,53 @@ def test_log_times_are_china_time_with_their_offset() -> None:
     line = _json(_Formatter(json_lines=True, secrets=[], replica="r"), record)
     assert line["time"] == "2026-12-03T00:30:05+08:00"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", str(line["time"]))
+
+
+def test_credentials_in_source_and_webhook_urls_stay_out_of_the_log(
+    tmp_path: Path, newssite: NewsSite, botapi: BotApiServer
+) -> None:
+    """A source URL with ``user:password@`` and ``?apikey=`` that fails, and a
+    webhook URL with credentials that answers 503 (retried, then accepted): the
+    failure and retry lines name the URLs, never the credentials."""
+    from tests.servers.receiver import Receiver
+
+    with Receiver() as hook:
+        hook.answer_next(503, count=2, headers={"Retry-After": "0"})
+        port = newssite.url.rsplit(":", 1)[1]
+        config = write_config(
+            tmp_path,
+            newssite,
+            extra=f"""\
+  - id: keyed
+    name: with credentials
+    kind: rss
+    url: http://bob:SourcePass1@127.0.0.1:{port}/fault/500?apikey=SourceKey99&page=1
+""",
+            channel=f"""\
+  - id: hook
+    kind: webhook
+    url: http://hookuser:HookPass77@127.0.0.1:{hook.port}/in?token=HookTok55
+""",
+        )
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": botapi.token,
+            "TELEGRAM_API_URL": botapi.url,
+            "MONITOR_DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+            "MONITOR_LOG_LEVEL": "DEBUG",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run", "--once"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert hook.requests  # the webhook was really called, with its credentials
+    log = done.stderr + done.stdout
+    assert "keyed" in log and "fault/500?apikey=***&page=1" in log
+    assert "hookuser" not in log and "channel hook" in log and "503" in log
+    for secret in ("SourcePass1", "SourceKey99", "HookPass77", "HookTok55"):
+        assert secret not in log

@@ -52,6 +52,15 @@ def test_a_second_article_glued_after_the_byline_is_cut() -> None:
     assert cut_trailing_matter(glued) == first
 
 
+def test_a_bracketed_editor_credit_at_the_end_is_dropped() -> None:
+    body = "市场监管部门开展产品质量抽查，合格率比上年提高。" * 3
+    assert cut_trailing_matter(f"{body}【编辑:王某】") == body
+    assert cut_trailing_matter(f"{body}\n（责任编辑：李某 ）") == body
+    glued = f"{body}\n【责任编辑：李某】\n下一篇：另一条新闻的正文。"
+    assert cut_trailing_matter(glued) == body
+    assert cut_trailing_matter(f"【编辑:王某】{body}") == f"【编辑:王某】{body}"  # not at the end
+
+
 def test_a_dateline_credit_at_the_start_is_kept() -> None:
     text = "本报记者 王某\n" + "质量强省建设取得阶段性成效。" * 10
     assert cut_trailing_matter(text) == text
@@ -91,7 +100,7 @@ def test_fullwidth_digits_and_broken_lines() -> None:
     text = "到２０２７年,质量整体水平进一步提高,质量强省建设取得阶段性成效,设定了\n9个定量指标。"
     assert (
         normalize_text(text)
-        == "到2027年,质量整体水平进一步提高,质量强省建设取得阶段性成效,设定了9个定量指标。"
+        == "到2027年，质量整体水平进一步提高，质量强省建设取得阶段性成效，设定了9个定量指标。"
     )
 
 
@@ -138,3 +147,37 @@ def test_mobile_hosts_fold_only_where_configured() -> None:
     )
     assert canonical_url("https://m.people.cn/n/1.html") == "https://m.people.cn/n/1.html"
     assert canonical_url("https://m.cn/a", mobile_hosts=("m",)) == "https://m.cn/a"  # a bare domain
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("省委 、省政府印发《纲要》 ,同时部署", "省委、省政府印发《纲要》，同时部署"),
+        ("“质量月”,全省 ;各地", "“质量月”，全省；各地"),
+        ("共3,质量行动,9月10日", "共3，质量行动，9月10日"),
+        ("（ 试行 ）", "（试行）"),
+        (
+            "共1,000家企业, 2,500 people in Chengdu, Sichuan",
+            "共1,000家企业, 2,500 people in Chengdu, Sichuan",
+        ),
+        ("In 2025, 四川 (CN-SC)", "In 2025, 四川 (CN-SC)"),
+        ("Quality Month, September; 3.5%", "Quality Month, September; 3.5%"),
+    ],
+)
+def test_punctuation_in_chinese_text_is_tidied(raw: str, clean: str) -> None:
+    assert normalize_text(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("深入推進(jìn)全民質(", "深入推进全民质"),
+        ("深入推進(jìn)全民質(zh…", "深入推进全民质…"),
+        ("全民質(zhì)量行動(dòng)(", "全民质量行动"),
+        ("中国质量大会(China", "中国质量大会(China"),  # not a gloss
+        ("质量(试行)", "质量(试行)"),
+    ],
+)
+def test_a_gloss_cut_off_at_the_end_leaves_no_dangling_bracket(raw: str, clean: str) -> None:
+    assert normalize_text(raw) == clean
+    assert normalize_article(raw, "正文。" * 20).title == clean

@@ -14,7 +14,6 @@ import pytest
 from monitor.model import Alert, Mention, Story
 from notifiers.console import ConsoleNotifier
 from notifiers.render import (
-    PROVINCE_LABELS_ZH,
     province_label_zh,
     render_plain,
     render_telegram,
@@ -97,7 +96,11 @@ def test_hashtags_are_valid_telegram_hashtags() -> None:
 
 
 def test_province_table_covers_china() -> None:
-    assert len(PROVINCE_LABELS_ZH) == 35  # 34 province-level divisions + CN
+    from monitor.lexicon import load_provinces
+
+    labels = {p.code: province_label_zh(p.code) for p in load_provinces()}
+    assert len(labels) == 34 and all(labels.values())  # from the lexicon, one table
+    assert province_label_zh("CN") == "全国" and labels["CN-NM"] == "内蒙古"
     assert province_label_zh("cn-gd") == "广东"
     assert province_label_zh("CN-ZJ") == "浙江"
     assert province_label_zh(None) is None
@@ -274,3 +277,27 @@ async def test_console_notifier_prints_plain_text(capsys: pytest.CaptureFixture[
     assert out.startswith("updated: console-5 四川省召开质量强省建设新闻发布会\n也见于:\n")
     assert "  - China Daily (en) https://cd.cn/x" in out
     await default.aclose()
+
+
+def test_in_language_picks_the_best_report_and_lists_the_lead() -> None:
+    from notifiers.render import in_language
+
+    english = Mention("Daily", "https://en.example.cn/a", "en", title="Quality plan", score=3.0)
+    traditional = Mention("日報", "https://tw.example.cn/a", "zh-Hant", title="質量", score=8.0)
+    lead = story(language="en", title="Lead in English", summary="English.", also=())
+    # no report in the channel's language: the story as it is
+    assert in_language(lead, "zh-Hans") == lead
+    # the lead in the channel's language (Chinese counts for zh-Hans): as it is
+    zh_lead = story(language="zh-Hant", also=(english,))
+    assert in_language(zh_lead, "zh-Hans") == zh_lead
+    # otherwise the best report in it heads the story, the lead joins the others
+    mixed = story(language="en", title="Lead in English", score=5.0, also=(traditional,))
+    switched = in_language(mixed, "zh-Hans")
+    assert (switched.title, switched.url, switched.language) == (
+        "質量",
+        "https://tw.example.cn/a",
+        "zh-Hant",
+    )
+    assert [m.url for m in switched.also] == [mixed.url]
+    assert switched.also[0].title == "Lead in English" and switched.also[0].language == "en"
+    assert in_language(switched, "en").title == "Lead in English"  # and back

@@ -144,7 +144,7 @@ def test_run_serves_metrics_and_a_stop_mid_delivery_loses_nothing(
         status, html = get(url + "/")
         replica = f"{socket.gethostname()}-{process.pid}"
         assert status == 200 and html.count(f"<td>{replica}</td>") == 3
-        assert "Next poll" in html and html.count("<td>—</td>") == 0
+        assert "下次抓取" in html and html.count("<td>—</td>") == 0
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=15)

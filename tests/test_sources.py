@@ -384,3 +384,193 @@ def test_page_furniture_inside_the_content_element_is_dropped() -> None:
     # without a selector the body is read the same way when trafilatura finds nothing
     body_only = extract_article(page.replace('class="article-content"', ""), ROOT)
     assert "网友评论" not in body_only.text and "分享到" not in body_only.text
+
+
+# ── feeds read as feedparser reads them ─────────────────────────────────────
+
+_ATOM_HEAD = '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"'
+_RSS_HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"'
+    ' xmlns:dcterms="http://purl.org/dc/terms/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    "<channel><title>t</title>"
+)
+# (feed, the links both paths find, the first entry's date)
+AGREE = {
+    "atom: no link, a URL id": (
+        f"{_ATOM_HEAD}><entry><id>http://x.cn/a/1.html</id><title>一</title></entry>"
+        "<entry><id>tag:x.cn,2026:2</id><title>二</title></entry>"
+        '<entry><id>http://x.cn/a/3.html</id><link href="ftp://x.cn/3"/></entry></feed>',
+        ["http://x.cn/a/1.html"],  # a tag: id is no link; an alternate, even ftp:, wins
+        None,
+    ),
+    "atom: an enclosure before the alternate": (
+        f"{_ATOM_HEAD}><entry><id>urn:x:1</id>"
+        '<link rel="enclosure" href="http://x.cn/1.mp3"/><link href="http://x.cn/1.html"/>'
+        "</entry><entry><id>urn:x:2</id>"
+        '<link rel="enclosure" href="http://x.cn/2.pdf"/><link rel="related" href="/2.html"/>'
+        "</entry><entry><id>urn:x:3</id>"
+        '<link rel="enclosure" href="http://x.cn/3.pdf"/></entry></feed>',
+        ["http://x.cn/1.html", "http://x.cn/2.html"],  # an enclosure is no article
+        None,
+    ),
+    "atom: the last HTML alternate, not a PDF one": (
+        f'{_ATOM_HEAD} xmlns:dcterms="http://purl.org/dc/terms/"><entry><id>urn:x:1</id>'
+        '<link href="http://x.cn/old.html"/><link href="http://x.cn/new.html" type="html"/>'
+        '<link href="http://x.cn/1.pdf" type="application/pdf"/>'
+        "<dcterms:created>2026-03-02T08:00:00Z</dcterms:created></entry></feed>",
+        ["http://x.cn/new.html"],
+        datetime(2026, 3, 2, 8, tzinfo=UTC),
+    ),
+    "rss: dcterms dates and enclosures": (
+        f"{_RSS_HEAD}<item><title>一</title><link>http://x.cn/1.html</link>"
+        '<enclosure url="http://x.cn/1.mp3" type="audio/mpeg" length="1"/>'
+        "<dcterms:modified>2026-03-01T08:00:00+08:00</dcterms:modified>"
+        "<dcterms:created>2026-02-01T08:00:00Z</dcterms:created></item>"
+        '<item><title>二</title><guid>http://x.cn/2.html</guid><enclosure url="http://x.cn/2.pdf"/>'
+        "<dcterms:created>2026-02-01T08:00:00Z</dcterms:created></item>"
+        '<item><title>三</title><enclosure url="http://x.cn/3.pdf"/></item></channel></rss>',
+        ["http://x.cn/1.html", "http://x.cn/2.html"],
+        datetime(2026, 3, 1, 0, tzinfo=UTC),  # modified (updated) before created
+    ),
+    "rss: a later date of a kind replaces an earlier one": (
+        f"{_RSS_HEAD}<item><title>一</title><link>http://x.cn/1.html</link>"
+        "<dc:date>2026-01-01T00:00:00Z</dc:date><dcterms:modified>2026-01-05T00:00:00Z"
+        "</dcterms:modified><dcterms:issued>2026-01-03T00:00:00Z</dcterms:issued></item>"
+        "</channel></rss>",
+        ["http://x.cn/1.html"],
+        datetime(2026, 1, 3, tzinfo=UTC),  # issued is a published date: it comes first
+    ),
+    "rdf: dcterms:modified": (
+        '<?xml version="1.0" encoding="utf-8"?><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://purl.org/rss/1.0/" xmlns:dcterms="http://purl.org/dc/terms/">'
+        '<channel rdf:about="http://x.cn/"><title>t</title></channel>'
+        '<item rdf:about="http://x.cn/1.html"><title>一</title><link>http://x.cn/1.html</link>'
+        "<dcterms:modified>2026-04-01T00:00:00Z</dcterms:modified></item></rdf:RDF>",
+        ["http://x.cn/1.html"],
+        datetime(2026, 4, 1, tzinfo=UTC),
+    ),
+}
+
+
+def _feed_result(content: bytes, *, text: str | None = None) -> FetchResult:
+    decoded, encoding = decode(content)
+    return FetchResult(
+        url="http://x.cn/feed.xml",
+        final_url="http://x.cn/feed.xml",
+        status=200,
+        content=content,
+        text=decoded if text is None else text,
+        encoding=encoding if text is None else None,
+    )
+
+
+@pytest.mark.parametrize("name", AGREE)
+def test_the_fast_path_and_feedparser_give_one_answer(name: str) -> None:
+    from monitor.sources import rss
+
+    feed, links, when = AGREE[name]
+    content = feed.encode()
+    fast = rss._read_fast(_feed_result(content), RSS)
+    assert fast is not None, "plain UTF-8 feeds are read by the fast path"
+    slow = parse(_feed_result(content, text=""), RSS)  # no text: the fast path declines
+    essentials = [
+        [(e.url, e.title, e.published, e.guid) for e in entries] for entries in (fast, slow)
+    ]
+    assert essentials[0] == essentials[1]
+    assert [e.url for e in fast] == links
+    assert fast[0].published == when
+
+
+@pytest.mark.parametrize(
+    ("codec", "bom"),
+    [
+        ("utf-16-be", True),
+        ("utf-16-le", True),
+        ("utf-32-le", True),
+        ("utf-32-be", True),
+        ("utf-16-be", False),
+        ("utf-16-le", False),
+        ("utf-32-le", False),
+        ("utf-32-be", False),
+    ],
+)
+def test_utf16_and_utf32_feeds_are_read_with_or_without_a_bom(codec: str, bom: bool) -> None:
+    import codecs
+
+    import feedparser
+
+    family = codec[:6]  # utf-16 or utf-32: what such feeds declare
+    text = AGREE["rss: dcterms dates and enclosures"][0].replace(
+        'encoding="utf-8"', f'encoding="{family}"'
+    )
+    marks = {"utf-16-be": codecs.BOM_UTF16_BE, "utf-16-le": codecs.BOM_UTF16_LE}
+    marks |= {"utf-32-be": codecs.BOM_UTF32_BE, "utf-32-le": codecs.BOM_UTF32_LE}
+    content = (marks[codec] if bom else b"") + text.encode(codec)
+    entries = parse(_feed_result(content), RSS)
+    assert [e.title for e in entries] == ["一", "二"]
+    alone = feedparser.parse(content)
+    assert [e.title for e in alone.entries] == ["一", "二", "三"]  # the third: no article link
+
+
+# ── article pages read as their readers see them ────────────────────────────
+
+_PARAS = "".join(
+    f"<p>第{i}段：全省市场监管系统开展产品质量专项抽查，抽查企业{i * 37}家，"
+    f"合格率提高{i}个百分点。</p>"
+    for i in range(1, 6)
+)
+_DISCLAIMER = (
+    "<p>免责声明：本站文章仅供参考，不构成投资建议，据此操作风险自负。投资有风险，入市需谨慎。</p>"
+)
+
+
+def test_a_disclaimer_alone_sends_extraction_to_recall() -> None:
+    # Precision-first trafilatura drops the <header> box and keeps the disclaimer.
+    html = f"<html><body><header>{_PARAS}</header><div>{_DISCLAIMER * 3}</div></body></html>"
+    page = extract_article(html, "http://x.cn/a.html")
+    assert page.text.startswith("第1段：") and "第5段" in page.text
+
+
+def test_the_whole_page_fallback_keeps_a_header_that_wraps_the_body() -> None:
+    from bs4 import BeautifulSoup
+
+    from monitor.extract import block_text, drop_furniture
+
+    html = (
+        "<html><body><header><nav><a href='/'>首页</a></nav><header>站点</header>"
+        f"<h1>标题</h1>{_PARAS}</header></body></html>"
+    )
+    body = BeautifulSoup(html, "lxml").body
+    assert body is not None
+    text = block_text(drop_furniture(body))
+    assert "第3段" in text and "首页" not in text and "站点" not in text
+
+
+@pytest.mark.parametrize(
+    ("head", "title"),
+    [
+        ("<title>全省产品质量抽查合格率提高-新华网</title>", "全省产品质量抽查合格率提高"),
+        ("<title>关于开展质量月活动的通知_四川省人民政府</title>", "关于开展质量月活动的通知"),
+        ("<meta property='og:title' content='抽查结果公布｜质量频道'>", "抽查结果公布"),
+        (
+            "<meta name='ArticleTitle' content='抽查结果公布-工作动态'>"
+            "<meta name='ColumnName' content='工作动态'>",
+            "抽查结果公布",
+        ),
+        ("<title>推进质量强省-工业互联网</title>", "推进质量强省-工业互联网"),  # a topic, no site
+    ],
+)
+def test_a_site_name_glued_to_the_title_is_dropped(head: str, title: str) -> None:
+    page = extract_article(f"<html><head>{head}</head><body>{_PARAS}</body></html>", "http://x.cn/")
+    assert page.title == title
+
+
+def test_a_date_under_the_headline_without_a_label_is_found() -> None:
+    html = (
+        "<html><body><div class='top'>今天是2026年1月1日</div>"
+        "<h1>全省产品质量抽查合格率提高</h1><div class='info'>2026-03-02 09:30 来源：本网</div>"
+        f"<div class='content'>{_PARAS}</div></body></html>"
+    )
+    page = extract_article(html, "http://x.cn/a.html")
+    assert page.published == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)

@@ -75,3 +75,41 @@ def test_headings_and_metadata_lines_are_not_sentences() -> None:
         "The conference opened on Monday in Hangzhou."
     )
     assert summarize("", text, "en") == "The conference opened on Monday in Hangzhou."
+
+
+def test_a_quotation_with_sentences_inside_stays_whole() -> None:
+    text = (
+        "9月1日,全省质量大会在成都召开。"
+        "会议指出:“要坚持质量第一。所谓跨越发展,是质和量两方面同时跨越。”"
+        "会议提出到2027年培育30个质量标杆,到2035年建成质量强省。"
+    )
+    summary = summarize("", normalize_article("", text).text, "zh-Hans")
+    # No sentence of the summary starts inside the quotation or leaves it open.
+    assert summary.count("“") == summary.count("”") == 1
+    assert "“要坚持质量第一。所谓跨越发展，是质和量两方面同时跨越。”" in summary
+    assert "2027年" in summary
+
+
+def test_sentences_keep_quotations_whole_and_fall_back_when_marks_do_not_pair() -> None:
+    from monitor.summarize import sentences
+
+    text = "他说:“好。很好。”会议结束。「是。」"
+    assert sentences(text, "zh-Hans") == ["他说:“好。很好。”", "会议结束。", "「是。」"]
+    assert sentences("他说:“好。很好。会议结束。", "zh-Hans") == [
+        "他说:“好。",
+        "很好。",
+        "会议结束。",
+    ]
+
+
+def test_a_headline_made_from_the_text_ends_on_a_whole_unit() -> None:
+    from monitor.summarize import headline
+
+    assert headline("全省质量月活动启动。各地开展活动。", "zh-Hans") == "全省质量月活动启动。"
+    long = "省市场监管局会同有关部门" + "，推进质量强省建设" * 10 + "。"
+    made = headline(long, "zh-Hans")
+    assert len(made) <= 60 and made.endswith("建设…")
+    english = "The province " + "and the cities " * 10 + "held a quality conference. More."
+    made = headline(english, "en")
+    assert made.endswith("…") and len(made) <= 60
+    assert english.startswith(made[:-1]) and english[len(made) - 1] == " "  # a whole word

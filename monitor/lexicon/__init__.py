@@ -30,6 +30,7 @@ __all__ = [
     "name_collisions",
     "place_names",
     "province_by_code",
+    "province_label",
 ]
 
 DATA_FILE = Path(__file__).with_name("provinces.yaml")
@@ -84,6 +85,29 @@ def load_provinces() -> tuple[Province, ...]:
 def province_by_code(code: str) -> Province:
     """The province with ISO code *code* (``"CN-SC"``); KeyError if unknown."""
     return _lexicon().by_code[code]
+
+
+NATIONAL = "CN"  # the code of national stories (State Council, SAMR, national events)
+_NATIONAL_LABELS = {"zh": "全国", "en": "National"}
+
+
+def province_label(code: str | None, language: str = "zh") -> str | None:
+    """The short name people write for a province code, from this lexicon:
+    ``CN-SC`` → 四川 (``en``: Sichuan), ``CN`` → 全国 (National); None when
+    the code is empty or unknown. The one table of province names: posts,
+    hashtags, digests, the bot and the dashboard all ask here."""
+    if not code:
+        return None
+    code = code.strip().upper()
+    english = language.lower().startswith("en")
+    if code == NATIONAL:
+        return _NATIONAL_LABELS["en" if english else "zh"]
+    province = _lexicon().by_code.get(code)
+    if province is None:
+        return None
+    if english:
+        return province.en[0] if province.en else province.code
+    return province.zh_short
 
 
 def place_names() -> dict[str, Place]:

@@ -75,6 +75,7 @@ _UPDATE_KINDS = frozenset(
     }
 )
 _BOT_PATH = re.compile(r"/bot[^/\s]*/")
+_MEMBER_STATUSES = frozenset({"creator", "administrator", "member", "restricted", "left", "kicked"})
 
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -393,13 +394,14 @@ class _Chat:
     title: str | None = None
     username: str | None = None
     first_name: str | None = None
-    # What the bot is in this chat (getChatMember): "administrator", "member",
+    members: dict[int, str] = field(default_factory=dict)  # user id → status (groups)
+    # What the bot is in this chat (its getChatMember): "administrator", "member",
     # "left", "kicked"; in a private chat "member", or "blocked" by the user.
     bot_status: str = "administrator"
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type}
-        for key in ("title", "username", "first_name"):
+        for key in ("title", "username", "first_name"):  # not members: Telegram never says
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data
@@ -631,6 +633,28 @@ class BotApiServer:
                 record.bot_status = "member"
             self._chats[chat_id] = record
             return chat_id
+
+    def add_member(self, chat: str | int, user_id: int, status: str = "member") -> None:
+        """Make ``user_id`` a member of a group with ``status`` (``creator``,
+        ``administrator``, ``member``, ``restricted``, ``left``, ``kicked``), as
+        ``getChatMember`` will report it."""
+        if status not in _MEMBER_STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._lock:
+            found = self._resolve(chat)
+            if found is None:
+                raise KeyError(chat)
+            found.members[user_id] = status
+
+    def push_group_message(
+        self, text: str, *, chat_id: int, user_id: int = 4242, title: str | None = None
+    ) -> dict[str, Any]:
+        """Queue a message a user writes in a group (made known, type ``supergroup``)."""
+        self.add_chat(chat_id, type="supergroup", title=title)
+        with self._lock:
+            chat = self._chats[chat_id].as_dict()
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        return self.push_update({"message": {"from": user, "chat": chat, "text": text}})
 
     def set_bot_status(self, chat: str | int, status: str) -> None:
         """Make the bot ``administrator``, ``member``, ``left`` or ``kicked`` in a
@@ -996,18 +1020,10 @@ class BotApiServer:
         data["max_reaction_count"] = 11
         return data
 
-    def _get_chat_member(self, params: _Params) -> Any:
-        user_id = params.get_int("user_id")
-        if user_id is None:
-            raise _ApiError(400, "Bad Request: user_id is empty")
-        with self._lock:
-            chat = self._resolve(params.get_str("chat_id"))
-            if chat is None:
-                raise _ApiError(400, "Bad Request: chat not found")
-            bot_id = int(self._token.split(":", 1)[0])
-            if user_id != bot_id:
-                raise _ApiError(400, "Bad Request: user not found")
-            status = chat.bot_status
+    def _bot_member(self, chat: _Chat) -> Any:
+        """The bot's own ChatMember in ``chat`` (what the channel checks ask)."""
+        bot_id = int(self._token.split(":", 1)[0])
+        status = chat.bot_status
         user = {
             "id": bot_id,
             "is_bot": True,
@@ -1217,16 +1233,78 @@ class BotApiServer:
     def _get_my_commands(self, params: _Params) -> Any:
         return self.commands
 
+    def _get_chat_member(self, params: _Params) -> Any:
+        """A ChatMember object as Telegram's, every field PTB requires included; a user
+        who is not in the group is ``left``, as Telegram reports one it knows."""
+        user_id = params.get_int("user_id")
+        if user_id is None:
+            raise _ApiError(400, "Bad Request: user_id is empty")
+        with self._lock:
+            chat = self._resolve(params.get_str("chat_id"))
+            if chat is None:
+                raise _ApiError(400, "Bad Request: chat not found")
+            if user_id == int(self._token.split(":", 1)[0]):
+                return self._bot_member(chat)
+            if chat.type == "private":
+                status = "member" if user_id == chat.id else "left"
+            else:
+                status = chat.members.get(user_id, "left")
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member.update(
+                can_be_edited=False,
+                is_anonymous=False,
+                can_manage_chat=True,
+                can_delete_messages=True,
+                can_manage_video_chats=True,
+                can_restrict_members=True,
+                can_promote_members=False,
+                can_change_info=True,
+                can_invite_users=True,
+                can_post_stories=False,
+                can_edit_stories=False,
+                can_delete_stories=False,
+                can_pin_messages=True,
+                can_manage_topics=False,
+            )
+        elif status == "restricted":
+            member.update(
+                is_member=True,
+                can_send_messages=True,
+                can_send_audios=True,
+                can_send_documents=True,
+                can_send_photos=True,
+                can_send_videos=True,
+                can_send_video_notes=True,
+                can_send_voice_notes=True,
+                can_send_polls=False,
+                can_send_other_messages=False,
+                can_add_web_page_previews=False,
+                can_change_info=False,
+                can_invite_users=False,
+                can_pin_messages=False,
+                can_manage_topics=False,
+                can_edit_tag=False,
+                can_react_to_messages=True,
+                until_date=0,
+            )
+        elif status == "kicked":
+            member["until_date"] = 0
+        return member
+
     _METHODS: ClassVar[dict[str, Callable[[BotApiServer, _Params], Any]]] = {
         "getme": _get_me,
         "getchat": _get_chat,
-        "getchatmember": _get_chat_member,
         "sendmessage": _send_message,
         "editmessagetext": _edit_message_text,
         "getupdates": _get_updates,
         "deletewebhook": _delete_webhook,
         "setmycommands": _set_my_commands,
         "getmycommands": _get_my_commands,
+        "getchatmember": _get_chat_member,
         "answercallbackquery": _answer_callback_query,
         "setwebhook": _set_webhook,
         "getwebhookinfo": _get_webhook_info,

@@ -26,6 +26,15 @@ Paths::
     /fault/redirect-ftp        a redirect to an ftp:// URL
     /fault/bad-br              claims Content-Encoding: br, sends plain bytes
     /fault/recovered.xml       a malformed feed whose two items feedparser still reads
+    /fault/bomb?enc=E          64 MB of zeros compressed as E (gzip, br, or stacked: gzip,gzip)
+    /fault/drip?every=S        a 200 whose body comes one byte every S seconds
+    /fault/redirect?to=URL     a 302 to URL
+    /fault/links.xml?to=URL…   an RSS feed with one item per ``to`` (short descriptions)
+    /fault/long-title.xml?n=N  one item whose title is 质量强省 N times
+    /fault/many.xml?n=N[&kind=page|short]  an RSS feed of N items, newest first, linking
+                               to /fault/page/<k> (an article; ?delay=S answers after S
+                               seconds) or /fault/short/<k> (a page with a line of text,
+                               too short to keep)
 
 The CMS families of ``../shared/research/chinese-sources.md``, built from the
 articles listed in ``gbk`` (the Chinese ones)::
@@ -1144,6 +1153,39 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(
                 200, b"<rss>not brotli at all</rss>" * 20, rss, head, {"Content-Encoding": "br"}
             )
+        elif name == "bomb":
+            encoding = query.get("enc", ["gzip"])[0]
+            self._send(200, _bomb(encoding), "text/html", head, {"Content-Encoding": encoding})
+        elif name == "drip":
+            self._drip(float(query.get("every", ["2"])[0]), head)
+        elif name == "redirect":
+            self.send_response(302)
+            self.send_header("Location", query.get("to", ["/"])[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif name == "links.xml":
+            links = [(f"链接 {i}", to, "短") for i, to in enumerate(query.get("to", []))]
+            self._send(200, _feed(links), rss, head)
+        elif name == "long-title.xml":
+            title = "质量强省" * min(int(query.get("n", ["1000"])[0]), 1_000_000)
+            self._send(200, _feed([(title, f"{root}/fault/page/1", "")]), rss, head)
+        elif name == "many.xml":
+            count = min(int(query.get("n", ["10"])[0]), 5000)
+            kind = query.get("kind", ["page"])[0]
+            items = [(f"第{k}篇", f"{root}/fault/{kind}/{k}", "") for k in range(count, 0, -1)]
+            self._send(200, _feed(items), rss, head)
+        elif name.startswith("page/"):
+            k = name.removeprefix("page/")
+            time.sleep(min(float(query.get("delay", ["0"])[0]), 30.0))
+            text = (
+                f"<p>第{k}篇：市场监管局第{k}次产品质量抽查，共抽查企业{k}家，"
+                f"合格率比上年提高。编号{k}的报告同时发布。</p>"
+            ) * 3
+            page = f"<html><head><title>第{k}篇</title></head><body><article>{text}</article>"
+            self._send(200, (page + "</body></html>").encode(), "text/html; charset=utf-8", head)
+        elif name.startswith("short/"):
+            page = "<html><body><article><p>短</p></article></body></html>"
+            self._send(200, page.encode(), "text/html; charset=utf-8", head)
         elif name == "recovered.xml":
             self._send(200, _RECOVERABLE.replace(b"ROOT", root.encode()), rss, head)
         else:
@@ -1172,6 +1214,23 @@ class _Handler(BaseHTTPRequestHandler):
         body = f"<html><body><h1>{status} {reason}</h1></body></html>\n".encode()
         self._send(status, body, "text/html; charset=utf-8", head)
 
+    def _drip(self, every: float, head: bool) -> None:
+        """A body of 1,000 bytes, announced, sent one byte every ``every`` seconds."""
+        body = b"<html>" + b" " * 994
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if head:
+            return
+        try:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(every)
+        except OSError:  # the client gave up: that is what its deadline does
+            self.close_connection = True
+
     def _huge(self, size: int, *, announce: bool, head: bool) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -1192,6 +1251,28 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client stopped reading: that is what the size cap does
             self.close_connection = True
+
+
+@functools.cache
+def _bomb(encoding: str) -> bytes:
+    """64 MB of zeros, compressed as ``encoding`` (comma-separated: applied in turn)."""
+    body = bytes(64 << 20)
+    for one in encoding.split(","):
+        body = _compress(body, one.strip())
+    return body
+
+
+def _feed(items: list[tuple[str, str, str]]) -> bytes:
+    """An RSS 2.0 feed of (title, link, description) items."""
+    rows = "".join(
+        f"<item><title>{_xml(t)}</title><link>{_xml(link)}</link>"
+        f"<guid>{_xml(link)}</guid><description>{_xml(d)}</description></item>"
+        for t, link, d in items
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>faults</title><link>http://127.0.0.1/</link>{rows}</channel></rss>"
+    ).encode()
 
 
 def _utc(site: NewsSite) -> datetime:
