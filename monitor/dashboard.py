@@ -295,7 +295,7 @@ class Dashboard:
         body = f"""
 <p class=back><a href="{_e(w.href("/"))}">{_e(w("all_stories"))}</a></p>
 <h2 id=story-title>{_link(story.title, story.url)}</h2>
-<p class=meta>{_date(story.published or story.first_seen)} · {_province(story.province, w)}
+<p class=meta>{_date(story.published)} · {_province(story.province, w)}
  · {_category(story.category, w)} · {_e(story.language)} · {
             _e(w("first_seen", time=_time(story.first_seen)))
         }</p>
@@ -645,7 +645,7 @@ def _story_item(story: StoryRow, alerts: list[dict[str, Any]], w: Words) -> str:
     return f"""<li class=story data-id="{story.id}" data-province="{_e(story.province or "")}"
  data-category="{_e(story.category)}">
 <h3><a href="{_e(w.href(f"/stories/{story.id}"))}">{_e(story.title)}</a></h3>
-<p class=meta>{_date(story.published or story.first_seen)} · {_province(story.province, w)}
+<p class=meta>{_date(story.published)} · {_province(story.province, w)}
  · {_category(story.category, w)}{more} · {_alerts(alerts, w) or _e(w("no_alert"))}</p>
 <p class=sources>{sources}</p>
 <p class=summary>{_e(story.summary)}</p>

@@ -554,3 +554,21 @@ def test_a_channel_that_cannot_take_posts_is_shown_everywhere(
         assert "WRONG-token" not in html + body
     finally:
         store.close()
+
+
+def test_an_undated_story_is_not_shown_with_todays_date(app: WebApp) -> None:
+    """The fixture's Guangdong report has no date anywhere: the dashboard says
+    so instead of showing the day it was found as its date."""
+    from datetime import UTC, datetime
+
+    from monitor.clock import CHINA
+
+    today = datetime.now(UTC).astimezone(CHINA).date().isoformat()
+    _, html = page(app, "/?show=all")
+    items = re.findall(r"<li class=story .*?</li>", html, re.S)
+    undated = [i for i in items if "Guangdong governor" in i]
+    assert undated, "the undated story is listed"
+    meta = re.search(r"<p class=meta>(.*?)</p>", undated[0], re.S)
+    assert meta is not None
+    shown_date = meta.group(1).split(" · ")[0]
+    assert shown_date == "—" and shown_date != today  # not the day it was found
