@@ -432,8 +432,11 @@ async def check_telegram(
         bot_id, name = await asyncio.wait_for(client.whoami(), timeout)
     except (DeliveryError, TimeoutError) as exc:
         why = str(exc) or f"no answer within {timeout:g}s"
-        hint = "; check TELEGRAM_BOT_TOKEN (from @BotFather)" if "Unauthorized" in why else ""
-        lines.append((False, f"telegram: the bot token does not work: {why}{hint}"))
+        if isinstance(exc, DeliveryError) and exc.channel:
+            line = f"telegram: the bot token does not work: {why}; check TELEGRAM_BOT_TOKEN"
+        else:  # 5xx, 429, the network: nothing is wrong with the configuration
+            line = f"telegram: the Bot API did not answer the check: {why}"
+        lines.append((False, line))
         return lines
     lines.append((True, f"telegram: token accepted: bot {name}"))
     for channel_id, chat in chats.items():

@@ -297,3 +297,17 @@ async def test_checks_say_whether_the_bot_may_post(botapi: BotApiServer) -> None
         assert caught.value.channel and "WRONG" not in str(caught.value)
     finally:
         await wrong.aclose()
+
+
+async def test_the_start_check_tells_a_wrong_token_from_an_outage(botapi: BotApiServer) -> None:
+    from notifiers.telegram import TelegramClient, check_telegram
+
+    client = TelegramClient(token=botapi.token, api_url=botapi.url)
+    try:
+        botapi.fail_next(1, status=502, method="getMe")
+        ((ok, line),) = await check_telegram(client, {"main": "@quality_test"})
+        assert not ok and "did not answer the check" in line and "token" not in line
+        lines = await check_telegram(client, {"main": "@quality_test"})
+        assert [ok for ok, _ in lines] == [True, True]
+    finally:
+        await client.aclose()
