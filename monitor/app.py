@@ -36,6 +36,7 @@ log = logging.getLogger("monitor")
 # How long `run --once` waits for a deferred post (429 retry_after, a 5xx
 # backoff) before leaving it pending for the next run.
 ONCE_MAX_WAIT = 90.0
+START_CHECK_TIMEOUT = 5.0  # seconds each Telegram check at start may take
 SERVE_PORT = 8080  # `serve` listens here when neither --port nor MONITOR_HTTP_PORT says
 
 
@@ -360,7 +361,7 @@ async def _check_telegram_at_start(outlets: Any) -> None:
     client = outlets.shared.telegram() if chats else None
     if client is None:
         return
-    for ok, line in await check_telegram(client, chats):
+    for ok, line in await check_telegram(client, chats, timeout=START_CHECK_TIMEOUT):
         if ok:
             log.info("%s", line)
         else:
