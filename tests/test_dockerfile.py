@@ -134,8 +134,15 @@ def test_make_run_installs_the_project_alone_and_make_test_its_test_tools() -> N
     """From a fresh clone (-B: as if nothing were built yet), what each command runs."""
 
     def planned(target: str) -> str:
+        # Not as a sub-make of `make test` (which prints "Entering directory").
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
         return subprocess.run(
-            ["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True
+            ["make", "--no-print-directory", "-n", "-B", target],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         ).stdout
 
     run = planned("run")
