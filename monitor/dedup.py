@@ -5,43 +5,57 @@ Deduplication works at two depths (see ARCHITECTURE.md):
 1. *Same item or same text*, right after normalisation: the canonical URL,
    the feed GUID and a hash of the normalised text. The store answers these
    with unique lookups.
-2. *Same event*, after classification, against the :class:`StoryIndex`:
+2. *Same event*, after classification: :func:`decide` compares the article
+   with the candidate stories the :class:`StoryIndex` returns, one stored
+   article at a time, by these rules:
 
    near-duplicate text
        MinHash (64 permutations) over character 3-grams for Chinese and word
        3-grams for English; an estimated Jaccard similarity of at least
        :data:`NEAR_DUPLICATE`. Candidates come from banded LSH (21 bands of
-       3 rows: a pair at similarity 0.5 shares a band with probability 0.93,
-       at 0.6 with 0.99), so a check costs a few binary searches, not a scan.
+       3 rows: a pair at similarity 0.5 shares a band with probability 0.93).
    the same document
-       the same document number (文号) and the same document title.
+       the same 文号 named as the subject (not cited: 依据《…》), carried by
+       at most :data:`DOCUMENT_MAX_ARTICLES` stored articles.
    the same event in other words or another language
-       the same province, publication dates within :data:`EVENT_WINDOW`, and
-       enough shared bilingual event concepts (``lexicon/events.yaml``: 实施
-       意见 / Implementation Opinions, 天府名品 / Tianfu Famous Products …),
-       at least one of them specific to one programme or document.
+       the event anchors of ``monitor/anchors.py`` (documents, dates, people,
+       numbers, ordinals, places, years, programmes) weighted by kind and by
+       rarity, plus the rarity-weighted cosine of the content words when both
+       are Chinese or both English, reach :data:`EVENT_THRESHOLD`.
 
-Every match says which level decided it and why. The index is plain data
-rebuilt from storage at start and kept up to date by the pipeline; the
-matcher, :func:`match_story`, is a pure function of a fingerprint and the
-candidates the index returns.
+   and stay apart, whatever they share, when :func:`veto` says so: other
+   years or months in the headlines, other ordinals, no year in common, a
+   preview against a report, two different provinces.
+
+The comparison of two articles is symmetric and independent of what came
+before, so the stories are the connected groups of matching articles, in any
+arrival order; an article matching two stories joins the older and the
+other is merged into it (:class:`Decision` ``merge``). Every comparison keeps
+its evidence (:meth:`Comparison.explain`): ``story ID`` prints it. The index
+is plain data rebuilt from storage at start and kept up to date by the
+pipeline; the decision is a pure function of a fingerprint, the candidates
+and the rarity of keys.
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import math
 import re
 import sys
+from array import array
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from monitor import anchors as anchors_
+from monitor.anchors import anchors
 from monitor.classify import TermSet
 
 NUM_PERM = 64
@@ -55,17 +69,12 @@ BANDS, ROWS = 21, 3
 # and up; different articles on the same topic at most 0.08.
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
-EVENT_WINDOW = timedelta(days=5)
-EVENT_MIN_SHARED = 4
-EVENT_MIN_JACCARD = 0.45
-
-_DOC_NUMBER = re.compile(
-    r"[\u4e00-\u9fff]{1,8}[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d{1,4}\s*号"
-)
 _WORD = re.compile(r"[a-z0-9]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
-DOC_NUMBER_PREFIX = "文号:"
-DOC_TITLE_PREFIX = "文件:"
+DOC_NUMBER_PREFIX = anchors_.DOC_NUMBER
+DOC_TITLE_PREFIX = anchors_.DOC_TITLE
+VERDICT_PROVINCE = "判:"
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,18 +197,76 @@ def fingerprint(
     concepts: Concepts,
     *,
     doc_titles: Iterable[str] = (),
+    province: str | None = None,
 ) -> Fingerprint:
+    """An article's MinHash and its event anchors (``monitor/anchors.py``), with
+    the classifier's province (``判:CN-SC``): the province veto compares the
+    two articles' own provinces, whichever of them leads its story."""
     whole = f"{title}\n{text}"
-    numbers = frozenset(m.group().replace(" ", "") for m in _DOC_NUMBER.finditer(whole))
-    identity = {DOC_NUMBER_PREFIX + n for n in numbers}
-    identity |= {DOC_TITLE_PREFIX + t for t in doc_titles if len(t) >= 6}
+    found = anchors(title, text, language, concepts.find(whole), doc_titles=doc_titles)
+    keys = found.keys | {VERDICT_PROVINCE + (province or UNKNOWN)}
+    numbers = frozenset(k.removeprefix(DOC_NUMBER_PREFIX) for k in found.of(DOC_NUMBER_PREFIX))
     return Fingerprint(
         text_hash=text_hash,
         minhash=minhash(text, language),
-        concepts=concepts.find(whole) | identity,
+        concepts=frozenset(keys),
         doc_numbers=numbers,
         language=language,
     )
+
+
+# ── rarity ──────────────────────────────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class Rarity:
+    """How many stored articles carry each key: rare keys weigh more.
+
+    Learned from the articles themselves (the story index counts what it
+    holds; ``eval`` counts the whole corpus first, so that every arrival
+    order sees the same weights), never from a shipped table.
+    """
+
+    counts: Counter[str] = field(default_factory=Counter)
+    total: int = 0
+
+    def learn(self, keys: Iterable[str]) -> None:
+        self.counts.update(keys)
+        self.total += 1
+
+    def weight(self, key: str) -> float:
+        """Inverse document frequency scaled to 0..1: 1 for a key only one
+        article carries, towards 0 for one that every article carries.
+
+        A young store has not seen enough articles to tell rare from common:
+        until it holds many more than :data:`PRIOR_ARTICLES`, the weight leans
+        on a prior by kind of key (a date is usually rarer than a word).
+        """
+        n = self.total
+        learned = 0.0
+        if n >= 2:
+            df = min(max(self.counts.get(key, 0), 1), n)
+            learned = math.log((n + 1) / (df + 0.5)) / math.log((n + 1) / 1.5)
+        prior = PRIOR_WEIGHT.get(key[: key.find(":") + 1], 0.4)
+        return (n * learned + PRIOR_ARTICLES * prior) / (n + PRIOR_ARTICLES)
+
+
+PRIOR_ARTICLES = 50
+PRIOR_WEIGHT = {  # a key's rarity before the store has seen enough articles
+    anchors_.DOC_NUMBER: 0.9,
+    anchors_.DOC_TITLE: 0.7,
+    anchors_.DATE: 0.5,
+    anchors_.PERSON: 0.6,
+    anchors_.NUMBER: 0.5,
+    anchors_.ORDINAL: 0.4,
+    anchors_.PLACE: 0.4,
+    anchors_.YEAR: 0.2,
+    anchors_.CONCEPT: 0.2,
+    anchors_.WORD: 0.3,
+}
+
+
+# ── the decision ────────────────────────────────────────────────────────────
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +281,28 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class Comparison:
+    """One article against one stored article: the evidence and what it decided.
+
+    ``rule`` is the rule that joined them (``near_duplicate``, ``document``,
+    ``event``), or None; ``veto`` what kept them apart when anything did.
+    """
+
+    story_id: int
+    rule: str | None
+    score: float
+    shared: tuple[str, ...]
+    veto: str | None = None
+
+    def explain(self) -> str:
+        shown = ", ".join(self.shared[:12]) or "nothing"
+        if self.rule:
+            return f"{self.rule}: similarity {self.score:.2f}; shares {shown}"
+        why = self.veto or f"similarity {self.score:.2f} below {EVENT_THRESHOLD}"
+        return f"apart ({why}); shares {shown}"
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     story_id: int
     level: str  # near_duplicate | document | event
@@ -221,64 +310,237 @@ class Match:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with an article: ``new`` story, ``join`` one, or ``merge``
+    (join the oldest of several matching stories and fold the others into it).
+    """
+
+    intent: str  # new | join | merge
+    story_id: int | None
+    merged: tuple[int, ...]
+    match: Match | None
+    comparisons: tuple[Comparison, ...]  # the best comparison with each candidate story
+
+
+# Anchor kinds and their weight in the event similarity (times the key's
+# rarity, 0..1). What identifies one event weighs most: its documents, dates,
+# people; the numbers it reports; its ordinal and places; least its year and
+# programme, which recur.
+ANCHOR_WEIGHTS = {
+    anchors_.DOC_NUMBER: 1.0,
+    anchors_.DOC_TITLE: 0.8,
+    anchors_.DATE: 0.5,
+    anchors_.PERSON: 0.5,
+    anchors_.NUMBER: 0.35,
+    anchors_.ORDINAL: 0.25,
+    anchors_.PLACE: 0.25,
+    anchors_.YEAR: 0.15,
+    anchors_.CONCEPT: 0.15,
+}
+# Chosen on the development corpus (README: "Story grouping"): the words'
+# rarity-weighted cosine plus the anchors' weights must reach this, with at
+# least EVENT_MIN_ANCHORS of it from anchors (words alone are the topic).
+EVENT_THRESHOLD = 1.0
+EVENT_MIN_ANCHORS = 0.3
+KIND_MAX_KEYS = 3  # keys of one kind that count
+REPOST = 0.9  # MinHash similarity of a repost: joins even against a veto (a dateline's year)
+DOCUMENT_MAX_ARTICLES = 3  # a document more articles name is a reference, not the event
+
+
+def _kind(key: str) -> str:
+    return key[: key.index(":") + 1] if ":" in key else ""
+
+
+def _of(keys: frozenset[str], prefix: str) -> set[str]:
+    return {k for k in keys if k.startswith(prefix)}
+
+
+def veto(
+    a: Fingerprint, province_a: str | None, b: Fingerprint, province_b: str | None
+) -> str | None:
+    """Why two articles cannot report one event, or None.
+
+    Different years in the headlines, different months named in them (a
+    monthly report), disjoint ordinals (the 5th and the 6th award), disjoint
+    years altogether, a preview against a report (a press conference and the
+    conference it announces), two different provinces. A national story
+    (``CN``) and a province's do not veto: a national event is hosted by one.
+    """
+    ka, kb = a.concepts, b.concepts
+    checks = (
+        (anchors_.TITLE_YEAR, "different years in the headlines"),
+        (anchors_.MONTH, "different months in the headlines"),
+        (anchors_.ORDINAL, "different ordinals"),
+        (anchors_.YEAR, "no year in common"),
+    )
+    for prefix, reason in checks:
+        xa, xb = _of(ka, prefix), _of(kb, prefix)
+        if xa and xb and not xa & xb:
+            return f"{reason}: {', '.join(sorted(xa))} / {', '.join(sorted(xb))}"
+    if (anchors_.PREVIEW in ka) != (anchors_.PREVIEW in kb):
+        return "one announces the event, the other reports it"
+    province_a = _province(ka, province_a)
+    province_b = _province(kb, province_b)
+    if (
+        province_a
+        and province_b
+        and "CN" not in (province_a, province_b)
+        and province_a != province_b
+    ):
+        return f"different provinces: {province_a} / {province_b}"
+    return None
+
+
+def _province(keys: frozenset[str], otherwise: str | None) -> str | None:
+    """The article's own province; the story's for fingerprints stored without one."""
+    for key in keys:
+        if key.startswith(VERDICT_PROVINCE):
+            value = key.removeprefix(VERDICT_PROVINCE)
+            return None if value == UNKNOWN else value
+    return otherwise
+
+
+def compare(
+    fp: Fingerprint,
+    province: str | None,
+    story_id: int,
+    other: Fingerprint,
+    other_province: str | None,
+    rarity: Rarity,
+) -> Comparison:
+    """One article against one stored article of a story. Pure."""
+    same_script = fp.language.startswith("zh") == other.language.startswith("zh")
+    sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
+    if sim >= REPOST:
+        return Comparison(story_id, "near_duplicate", round(sim, 3), ())
+    shared = fp.concepts & other.concepts
+    if reason := veto(fp, province, other, other_province):
+        # Also between similar texts: two provinces' documents from one
+        # template, each month's report in the same words.
+        return Comparison(
+            story_id, None, round(sim, 3), tuple(sorted(shared, key=_order)[:12]), reason
+        )
+    if sim >= NEAR_DUPLICATE:
+        return Comparison(story_id, "near_duplicate", round(sim, 3), ())
+    documents = sorted(
+        k
+        for k in shared
+        if k.startswith(anchors_.DOC_NUMBER) and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
+    )
+    if documents:
+        return Comparison(story_id, "document", 1.0, tuple(documents))
+    words = 0.0
+    if same_script:
+        words = _cosine(fp.concepts, other.concepts, rarity)
+    evidence = 0.0
+    used = []
+    by_kind: Counter[str] = Counter()
+    for key in sorted(shared, key=lambda k: -rarity.weight(k)):
+        weight = ANCHOR_WEIGHTS.get(_kind(key))
+        if weight is None:
+            continue
+        if key.startswith(anchors_.DOC_TITLE) and rarity.counts.get(key, 0) > DOCUMENT_MAX_ARTICLES:
+            continue
+        by_kind[_kind(key)] += 1
+        if by_kind[_kind(key)] > KIND_MAX_KEYS:
+            continue  # a list of eight cities is one piece of evidence, not eight
+        evidence += weight * rarity.weight(key)
+        used.append(key)
+    score = round(words + evidence, 3)
+    rule = "event" if score >= EVENT_THRESHOLD and evidence >= EVENT_MIN_ANCHORS else None
+    top_words = sorted(
+        (k for k in shared if k.startswith(anchors_.WORD)), key=lambda k: -rarity.weight(k)
+    )[:6]
+    return Comparison(story_id, rule, score, tuple(sorted(used, key=_order)) + tuple(top_words))
+
+
+def _order(key: str) -> tuple[int, str]:
+    kinds = list(ANCHOR_WEIGHTS)
+    kind = _kind(key)
+    return (kinds.index(kind) if kind in kinds else len(kinds), key)
+
+
+def _cosine(a: frozenset[str], b: frozenset[str], rarity: Rarity) -> float:
+    """Rarity-weighted cosine of two articles' content words."""
+    wa = {k: rarity.weight(k) ** 2 for k in a if k.startswith(anchors_.WORD)}
+    wb = {k: rarity.weight(k) ** 2 for k in b if k.startswith(anchors_.WORD)}
+    if not wa or not wb:
+        return 0.0
+    dot = sum(wa[k] for k in wa.keys() & wb.keys())
+    return dot / math.sqrt(sum(wa.values()) * sum(wb.values()))
+
+
+def decide(
+    fp: Fingerprint,
+    province: str | None,
+    candidates: Iterable[Candidate],
+    rarity: Rarity,
+) -> Decision:
+    """The grouping: a function of the article, the candidate stories and the rules.
+
+    An article joins a story when it matches *any* of its articles (the
+    comparison is symmetric and looks at no arrival order, so the stories are
+    the connected groups of matching articles whatever the order). When it
+    matches several stories it joins the oldest (lowest id) and the others
+    are merged into it: the same articles in another order end in the same
+    stories.
+    """
+    best: dict[int, Comparison] = {}
+    for cand in candidates:
+        for other in (cand.fingerprint, *cand.extra):
+            c = compare(fp, province, cand.story_id, other, cand.province, rarity)
+            held = best.get(cand.story_id)
+            if held is None or _better(c, held):
+                best[cand.story_id] = c
+    comparisons = tuple(sorted(best.values(), key=lambda c: (c.rule is None, -c.score, c.story_id)))
+    matched = sorted(c.story_id for c in comparisons if c.rule)
+    if not matched:
+        return Decision("new", None, (), None, comparisons)
+    target = best[matched[0]]
+    match = Match(target.story_id, target.rule or "", target.score, target.explain())
+    intent = "merge" if len(matched) > 1 else "join"
+    return Decision(intent, matched[0], tuple(matched[1:]), match, comparisons)
+
+
+def _better(a: Comparison, b: Comparison) -> bool:
+    return (a.rule is not None, a.score) > (b.rule is not None, b.score)
+
+
 def match_story(
     fp: Fingerprint,
     province: str | None,
     when: datetime | None,
     candidates: Iterable[Candidate],
-    concepts: Concepts,
+    concepts: Concepts | None = None,
+    *,
+    rarity: Rarity | None = None,
 ) -> Match | None:
-    """The recent story this article reports, or None for a new story."""
-    best: Match | None = None
-    for cand in candidates:
-        for other in (cand.fingerprint, *cand.extra):
-            found = _compare(fp, province, when, cand, other, concepts)
-            if found and (best is None or found.score > best.score):
-                best = found
-    return best
-
-
-def _compare(
-    fp: Fingerprint,
-    province: str | None,
-    when: datetime | None,
-    cand: Candidate,
-    other: Fingerprint,
-    concepts: Concepts,
-) -> Match | None:
-    if fp.language.startswith("zh") == other.language.startswith("zh"):
-        sim = similarity(fp.minhash, other.minhash)
-        if sim >= NEAR_DUPLICATE:
-            return Match(
-                cand.story_id, "near_duplicate", round(sim, 3), f"text similarity {sim:.2f}"
-            )
-    shared = fp.concepts & other.concepts
-    numbers = {c for c in shared if c.startswith(DOC_NUMBER_PREFIX)}
-    titles = {c for c in shared if c.startswith(DOC_TITLE_PREFIX)}
-    if numbers and titles:
-        doc = sorted(numbers)[0].removeprefix(DOC_NUMBER_PREFIX)
-        return Match(cand.story_id, "document", 1.0, f"same document {doc}")
-    if province is None or province != cand.province:
-        return None
-    if when is not None and cand.when is not None and abs(when - cand.when) > EVENT_WINDOW:
-        return None
-    union = fp.concepts | other.concepts
-    if len(shared) < EVENT_MIN_SHARED or not any(concepts.is_specific(c) for c in shared):
-        return None
-    jaccard = len(shared) / len(union)
-    if jaccard < EVENT_MIN_JACCARD:
-        return None
-    names = ", ".join(sorted(shared))
-    return Match(
-        cand.story_id, "event", round(jaccard, 3), f"same province and window; shares {names}"
-    )
+    """The story this article reports (the oldest, when several), or None."""
+    del when, concepts  # kept for callers; the decision uses neither
+    return decide(fp, province, candidates, rarity or Rarity()).match
 
 
 # ── the index ───────────────────────────────────────────────────────────────
 
-# Fixed odd multipliers: a band of 4 MinHash values → one 64-bit key.
+# Fixed odd multipliers: a band of 3 MinHash values → one 64-bit key.
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
 _BUFFER = 4096  # band keys appended here; merged into the sorted arrays when full
+# Keys that find candidates: anchors and words carried by at most this many
+# stored articles (a key every article carries finds nothing worth comparing).
+RETRIEVAL_MAX_ARTICLES = 2000
+MAX_CANDIDATES = 100  # stories compared, those sharing the most rare keys first
+# The event rule needs shared anchors, so anchors find the candidates; words
+# (hundreds an article) would only add stories the rule then turns down.
+_RETRIEVAL_KINDS = (
+    anchors_.DOC_NUMBER,
+    anchors_.DOC_TITLE,
+    anchors_.DATE,
+    anchors_.PERSON,
+    anchors_.NUMBER,
+    anchors_.ORDINAL,
+    anchors_.PLACE,
+)
 
 
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
@@ -298,33 +560,37 @@ class _Story:
 class StoryIndex:
     """Recent articles and their stories, for fast candidate lookup.
 
-    Memory is compact by design (about 0.6 kB an article: the signature as
-    uint32, 16 band keys in sorted numpy arrays, a few references), so that
-    a million articles fit in well under a gigabyte; checking one article
-    costs 16 binary searches and a scan of a small insertion buffer.
+    Two ways in: MinHash bands (near-duplicates, 21 binary searches) and an
+    inverted index of anchors and words (key id → positions, ``array('i')``:
+    4 bytes an entry). An article's keys are kept as ids in one int32 array
+    (with offsets), not as Python strings; the vocabulary is one dict. The
+    index also counts how many articles carry each key: the :class:`Rarity`
+    the matcher weighs keys by.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rarity: Rarity | None = None) -> None:
+        """``rarity``: fixed key counts to weigh by (eval's whole corpus); by
+        default the index counts the articles it holds."""
         self._keys = [np.empty(0, dtype=np.uint64) for _ in range(BANDS)]
         self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
         self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint64)
         self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
         self._buffered = 0
-        # Per article, by position: arrays rather than Python objects (a tuple and
-        # two strings an article were a third of the index's memory).
         self._sigs = np.empty((1024, NUM_PERM), dtype=np.uint32)
         self._story_of = np.empty(1024, dtype=np.int64)
         self._hashes = np.empty(1024, dtype="S64")  # text hashes (hex SHA-256), as bytes
         self._language = np.empty(1024, dtype=np.uint8)  # index into self._languages
+        self._key_start = np.zeros(1025, dtype=np.int64)  # offsets into _key_ids
+        self._key_ids = array("i")
         self._languages: list[str] = []
-        self._concepts: list[frozenset[str]] = []  # interned: few distinct sets
+        self._vocabulary: dict[str, int] = {}
+        self._words: list[str] = []
+        self._postings: list[array[int]] = []
         self._numbers: list[frozenset[str]] = []
         self._size = 0
         self._stories: dict[int, _Story] = {}
-        self._by_province: dict[str | None, list[tuple[datetime, int]]] = {}
-        self._undated: dict[str | None, list[int]] = {}  # stories with no date (eval corpora)
-        self._by_document: dict[str, set[int]] = {}  # 文号:/文件: concept → story ids
-        self._interned: dict[frozenset[str], frozenset[str]] = {}
+        self._learns = rarity is None
+        self.rarity = Rarity() if rarity is None else rarity
         self.last_article_id = 0  # the newest stored article the index has seen
         self._recent_ids: set[int] = set()  # ids near the top, for catching up
 
@@ -335,11 +601,17 @@ class StoryIndex:
     def stories(self) -> int:
         return len(self._stories)
 
+    def story_ids(self) -> list[int]:
+        return sorted(self._stories)
+
     def nbytes(self) -> int:
-        """Bytes held in numpy arrays (the bulk of the index)."""
+        """Bytes held in arrays (the bulk of the index)."""
         arrays = [*self._keys, *self._pos, self._buf_keys, self._buf_pos, self._sigs]
-        arrays += [self._story_of, self._hashes, self._language]
-        return sum(a.nbytes for a in arrays)
+        arrays += [self._story_of, self._hashes, self._language, self._key_start]
+        postings = sum(p.itemsize * len(p) for p in self._postings)
+        return (
+            sum(a.nbytes for a in arrays) + postings + self._key_ids.itemsize * len(self._key_ids)
+        )
 
     def add(
         self,
@@ -360,11 +632,19 @@ class StoryIndex:
         if fp.language not in self._languages:
             self._languages.append(fp.language)
         self._language[position] = self._languages.index(fp.language)
+        self._numbers.append(fp.doc_numbers)
+        for key in sorted(fp.concepts):
+            key_id = self._vocabulary.get(key)
+            if key_id is None:
+                key_id = self._vocabulary[key] = len(self._words)
+                self._words.append(sys.intern(key))
+                self._postings.append(array("i"))
+            self._key_ids.append(key_id)
+            self._postings[key_id].append(position)
         self._size += 1
-        concepts = self._interned.setdefault(fp.concepts, fp.concepts)
-        numbers = self._interned.setdefault(fp.doc_numbers, fp.doc_numbers)
-        self._concepts.append(concepts)
-        self._numbers.append(numbers)
+        self._key_start[self._size] = len(self._key_ids)
+        if self._learns:
+            self.rarity.learn(fp.concepts)
         self._buf_keys[self._buffered] = band_keys(fp.minhash)
         self._buf_pos[self._buffered] = position
         self._buffered += 1
@@ -374,20 +654,23 @@ class StoryIndex:
         if story is None:
             province = sys.intern(province) if province is not None else None
             story = self._stories[story_id] = _Story(province, when, [])
-            if when is not None:
-                bisect.insort(self._by_province.setdefault(province, []), (when, story_id))
-            else:
-                self._undated.setdefault(province, []).append(story_id)
         story.articles.append(position)
-        for concept in concepts:
-            if concept.startswith((DOC_NUMBER_PREFIX, DOC_TITLE_PREFIX)):
-                self._by_document.setdefault(concept, set()).add(story_id)
         if article_id:
             self.last_article_id = max(self.last_article_id, article_id)
             self._recent_ids.add(article_id)
             if len(self._recent_ids) > 20_000:
                 floor = self.last_article_id - 10_000
                 self._recent_ids = {i for i in self._recent_ids if i >= floor}
+
+    def merge_stories(self, into: int, merged: Iterable[int]) -> None:
+        """Fold stories into ``into`` (an article matched all of them)."""
+        target = self._stories[into]
+        for story_id in merged:
+            story = self._stories.pop(story_id, None)
+            if story is None or story_id == into:
+                continue
+            target.articles.extend(story.articles)
+            self._story_of[story.articles] = into
 
     def knows(self, article_id: int) -> bool:
         """Whether a stored article (near the top of the id range) is indexed."""
@@ -406,22 +689,25 @@ class StoryIndex:
         """Room for more articles: a quarter more (doubling left half of it unused)."""
         size, capacity = self._size, self._size + max(1024, self._size // 4)
 
-        def grown(array: np.ndarray) -> np.ndarray:
+        def grown(array_: np.ndarray, extra: int = 0) -> np.ndarray:
             # Not np.resize: its result is a view of a copy twice the old size.
-            bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
-            bigger[:size] = array[:size]
+            bigger = np.zeros((capacity + extra, *array_.shape[1:]), dtype=array_.dtype)
+            bigger[: size + extra] = array_[: size + extra]
             return bigger
 
         self._sigs = grown(self._sigs)
         self._story_of = grown(self._story_of)
         self._hashes = grown(self._hashes)
         self._language = grown(self._language)
+        self._key_start = grown(self._key_start, 1)
 
     def _fingerprint(self, position: int) -> Fingerprint:
+        lo, hi = self._key_start[position], self._key_start[position + 1]
+        words = self._words
         return Fingerprint(
             text_hash=self._hashes[position].decode("utf-8"),
             minhash=tuple(int(v) for v in self._sigs[position]),
-            concepts=self._concepts[position],
+            concepts=frozenset(words[i] for i in self._key_ids[lo:hi]),
             doc_numbers=self._numbers[position],
             language=self._languages[self._language[position]],
         )
@@ -445,30 +731,44 @@ class StoryIndex:
         scores = (self._sigs[positions] == signature).mean(axis=1)
         return set(positions[scores >= NEAR_DUPLICATE].tolist())
 
+    def _sharing(self, fp: Fingerprint) -> dict[int, float]:
+        """Stored articles sharing rare anchors with ``fp``, with the anchors' weight."""
+        weight: dict[int, float] = {}
+        for key in fp.concepts:
+            if not key.startswith(_RETRIEVAL_KINDS):
+                continue
+            key_id = self._vocabulary.get(key)
+            if key_id is None:
+                continue
+            posting = self._postings[key_id]
+            if len(posting) > RETRIEVAL_MAX_ARTICLES:
+                continue
+            w = self.rarity.weight(key)
+            for position in posting:
+                weight[position] = weight.get(position, 0.0) + w
+        return weight
+
     def candidates(
-        self, fp: Fingerprint, province: str | None, when: datetime | None
+        self, fp: Fingerprint, province: str | None = None, when: datetime | None = None
     ) -> list[Candidate]:
-        """The stories this article could belong to: near-duplicates anywhere in
-        the index, and stories of the same province within the event window."""
-        story_ids = {int(self._story_of[p]) for p in self._similar(fp)}
-        if province is not None:
-            timeline = self._by_province.get(province, [])
-            if when is None:  # an undated article may belong to any story of its province
-                story_ids.update(story_id for _, story_id in timeline)
-            else:
-                lo = bisect.bisect_left(timeline, (when - EVENT_WINDOW, -1))
-                hi = bisect.bisect_right(timeline, (when + EVENT_WINDOW, 2**62))
-                story_ids.update(story_id for _, story_id in timeline[lo:hi])
-            story_ids.update(self._undated.get(province, ()))
-        for concept in fp.concepts:
-            if concept.startswith(DOC_NUMBER_PREFIX):  # the same document, wherever filed
-                story_ids.update(self._by_document.get(concept, ()))
+        """The stored articles this article could report the event of, by story:
+        near-duplicates, and the articles sharing the most rare anchors with it.
+
+        Only those articles are compared, not the rest of their stories: what
+        is compared then depends on the two articles alone, never on which
+        stories earlier arrivals formed, and the grouping on no order.
+        """
+        del province, when  # the decision's rules, not the lookup's
+        found = self._sharing(fp)
+        for position in self._similar(fp):
+            found[position] = found.get(position, 0.0) + 1.0
+        ranked = sorted(found, key=lambda p: (-found[p], p))[: MAX_CANDIDATES * 4]
+        by_story: dict[int, list[int]] = {}
+        for position in ranked:
+            by_story.setdefault(int(self._story_of[position]), []).append(position)
         result = []
-        for story_id in sorted(story_ids):
+        for story_id in sorted(by_story)[:MAX_CANDIDATES]:
             story = self._stories[story_id]
-            compared = story.articles
-            if len(compared) > MAX_ARTICLES_COMPARED:
-                compared = [compared[0], *compared[-(MAX_ARTICLES_COMPARED - 1) :]]
-            fps = [self._fingerprint(p) for p in compared]
+            fps = [self._fingerprint(p) for p in sorted(by_story[story_id])[:MAX_ARTICLES_COMPARED]]
             result.append(Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:])))
         return result

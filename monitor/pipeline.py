@@ -483,6 +483,7 @@ def _process(
         article.text_hash,
         ctx.concepts,
         doc_titles=verdict.facts.titles,
+        province=verdict.province,
     )
     return Processed(entry, article, verdict, summary, fp)
 
@@ -654,7 +655,7 @@ def _store_article(
         return 0, 0
     when = a.published or now
     candidates = index.candidates(p.fingerprint, v.province, when) + _pending(added)
-    match = match_story(p.fingerprint, v.province, when, candidates, concepts)
+    match = match_story(p.fingerprint, v.province, when, candidates, concepts, rarity=index.rarity)
     if match is not None:
         values |= {
             "story_id": match.story_id,
