@@ -58,6 +58,7 @@ YEAR, DATE, ORDINAL, NUMBER = "年:", "日:", "序:", "数:"
 DOC_TITLE, DOC_NUMBER = "文件:", "文号:"
 PLACE, PROVINCE, PERSON, CONCEPT, WORD = "地:", "省:", "人:", "概:", "词:"
 CITED, MONTH, PREVIEW, TITLE_YEAR = "引:", "月:", "态:preview", "题:"
+SCOPE, EVENT_TYPE = "范:", "型:"
 KINDS = {
     YEAR: "year",
     DATE: "date",
@@ -74,7 +75,37 @@ KINDS = {
     MONTH: "month in the title",
     PREVIEW: "announces a coming event",
     TITLE_YEAR: "year in the title",
+    SCOPE: "national or local headline",
+    EVENT_TYPE: "kind of event in the headline",
 }
+# What kind of event a headline names. Two reports of one event may name
+# two kinds (an award presented at a conference, the decision on an award),
+# but not these pairs: a launch of Quality Month is not a conference, a
+# press conference not the conference it announces, a statistics release
+# neither a conference nor an award.
+EVENT_TYPES = {
+    "month": r"质量月|quality month|month of quality",
+    "conference": r"大会|会议|推进会|论坛|峰会|盛典|conference|meeting|forum|summit|congress|gala",
+    "award": r"奖|表彰|award|prize|honou?r",
+    "press": r"发布会|记者会|新闻发布|press conference|news conference|briefing",
+    "statistics": r"指数|公报|状况|抽查|index|communiqu|statistic",
+}
+INCOMPATIBLE_TYPES = frozenset(
+    frozenset(pair)
+    for pair in (
+        ("month", "conference"),
+        ("month", "award"),
+        ("month", "statistics"),
+        ("conference", "press"),
+        ("conference", "statistics"),
+        ("award", "statistics"),
+    )
+)
+_TYPE_PATTERNS = {kind: re.compile(p, re.I) for kind, p in EVENT_TYPES.items()}
+_LOCAL = re.compile(r"我市|全市|本市|市委|市政府|质量强[市县区]|县委|区委|县政府|区政府")
+_NATIONAL = re.compile(
+    r"全国|国务院|(?<![a-z])(?:national|nationwide|state council)(?![a-z])", re.I
+)
 # What survives translation: shared across languages.
 CROSS_LANGUAGE = (YEAR, DATE, ORDINAL, NUMBER, DOC_NUMBER, PLACE, PROVINCE, PERSON, CONCEPT)
 
@@ -134,9 +165,14 @@ _EN_DATE = re.compile(rf"\b(?:({_MONTH})\.?\s+(\d{{1,2}})(?!\d)|(\d{{1,2}})\s+({
 _ZH_ORDINAL = re.compile(
     rf"(?:第([\d{_CN_NUM}]{{1,4}})|(?<![\d{_CN_NUM}])([\d{_CN_NUM}]{{1,3}}))届"
 )
-_ZH_ORDINAL_OTHER = re.compile(rf"第([\d{_CN_NUM}]{{1,4}})(?:次|个|期|批)")
-_FIRST = re.compile(r"首届|首次")
-_EN_ORDINAL = re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\b", re.I)
+_FIRST = re.compile(r"首届")
+# An edition's ordinal in English: "the 8th", "the second" followed by the
+# event's name (capitalised) or an event noun; "the first task" is none.
+_EDITION = (
+    r"(?=\s+(?:[A-Z]|(?:edition|session|award|conference|forum|summit|congress|meeting|"
+    r"plenary|ceremony|gala|expo|fair)s?\b))"
+)
+_EN_ORDINAL = re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\b" + _EDITION)
 
 
 def _split(words: str) -> list[str]:
@@ -150,7 +186,9 @@ _EN_ORDINAL_WORDS = {
         1,
     )
 }
-_EN_ORDINAL_WORD = re.compile(r"\b(" + "|".join(_EN_ORDINAL_WORDS) + r")\b", re.I)
+_EN_ORDINAL_WORD = re.compile(
+    r"\b(" + "|".join(w for w in _EN_ORDINAL_WORDS) + r")\b" + _EDITION, re.I
+)
 _NUMBER = re.compile(
     r"(?<![A-Za-z\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(万|亿|million|billion|thousand)?", re.I
 )
@@ -209,16 +247,19 @@ _SURNAMES = frozenset(
 class _Places:
     terms: TermSet
     key_of: dict[str, str]  # matched name (lower-cased English) → 地:/省: key
+    province_of: dict[str, str]  # 地: key → its province's code, when only one has it
 
 
 @lru_cache(maxsize=1)
 def _places() -> _Places:
     key_of: dict[str, str] = {}
+    codes: dict[str, set[str]] = {}
     for province in load_provinces():
         for name in (province.zh, province.zh_short, *province.aliases, *province.en):
             key_of.setdefault(_lower(name), PROVINCE + province.code)
         for zh, en in (*province.cities, *province.others):
             key_of.setdefault(_lower(zh), PLACE + zh)
+            codes.setdefault(PLACE + zh, set()).add(province.code)
             if en:
                 key_of.setdefault(_lower(en), PLACE + zh)
     # Two-character Chinese names also occur inside ordinary words; a place
@@ -226,7 +267,16 @@ def _places() -> _Places:
     for name, key in list(key_of.items()):
         if key.startswith(PLACE) and not name.isascii():
             key_of.setdefault(name + "市", key)
-    return _Places(TermSet(key_of), key_of)
+    unique = {key: next(iter(c)) for key, c in codes.items() if len(c) == 1}
+    return _Places(TermSet(key_of), key_of, unique)
+
+
+def provinces_named(keys: Iterable[str]) -> set[str]:
+    """The provinces an article names, itself or by a place in it."""
+    province_of = _places().province_of
+    named = {k.removeprefix(PROVINCE) for k in keys if k.startswith(PROVINCE)}
+    named.update(province_of[k] for k in keys if k in province_of)
+    return named
 
 
 def _lower(name: str) -> str:
@@ -247,7 +297,8 @@ def _segment(text: str) -> list[tuple[str, str]]:
     from jieba import posseg
 
     _jieba()
-    return [(p.word, p.flag) for p in posseg.cut(text, HMM=False)]
+    # With its HMM jieba finds names it has no entry for (张国清 as one word).
+    return [(p.word, p.flag) for p in posseg.cut(text)]
 
 
 def _words(text: str) -> list[str]:
@@ -322,6 +373,16 @@ def anchors(
         keys.add(PREVIEW)
     for m in _TITLE_MONTH.finditer(title):
         keys.add(f"{MONTH}{m.group(1)}-{int(m.group(2)):02d}")
+    keys.update(EVENT_TYPE + kind for kind, p in _TYPE_PATTERNS.items() if p.search(title))
+    if title.strip():
+        places = _places()
+        named = [places.key_of[t] for t in places.terms.counts(title.lower())]
+        named += _LOCAL.findall(title)
+        national = bool(_NATIONAL.search(title))
+        if national and not named:
+            keys.add(SCOPE + "national")
+        elif named and not national:
+            keys.add(SCOPE + "local")
 
     for m in _ZH_DATE.finditer(whole):
         month, day = chinese_number(m.group(1)), chinese_number(m.group(2))
@@ -338,10 +399,6 @@ def anchors(
         if (n := chinese_number(m.group(1) or m.group(2))) and n < 200:
             keys.add(f"{ORDINAL}{n}")
         spans.append(m.span())
-    for m in _ZH_ORDINAL_OTHER.finditer(whole):
-        if (n := chinese_number(m.group(1))) and n < 200:
-            keys.add(f"{ORDINAL}{n}")
-        spans.append(m.span())
     if _FIRST.search(whole):
         keys.add(ORDINAL + "1")
     for m in _EN_ORDINAL.finditer(whole):
@@ -350,9 +407,19 @@ def anchors(
     for m in _EN_ORDINAL_WORD.finditer(whole):
         keys.add(f"{ORDINAL}{_EN_ORDINAL_WORDS[m.group(1).lower()]}")
 
-    years = {m.group() for m in _YEAR.finditer(whole)}
-    keys.update(YEAR + y for y in years)
-    title_years = frozenset(TITLE_YEAR + m.group() for m in _YEAR.finditer(title))
+    # A year inside a cited title or a document number (《纲要(2011-2020年)》,
+    # 〔2012〕) dates that document, not the event.
+    quoted = [m.span() for m in _QUOTED_TITLE.finditer(whole)] + spans
+    keys.update(
+        YEAR + m.group()
+        for m in _YEAR.finditer(whole)
+        if not any(a <= m.start() < b for a, b in quoted)
+    )
+    title_years = frozenset(
+        TITLE_YEAR + m.group()
+        for m in _YEAR.finditer(title)
+        if not any(a <= m.start() < b for a, b in quoted)  # 〔2017〕51号 in a headline
+    )
     keys.update(title_years)
     for m in _YEAR.finditer(whole):
         spans.append(m.span())

@@ -323,27 +323,27 @@ class Decision:
     comparisons: tuple[Comparison, ...]  # the best comparison with each candidate story
 
 
-# Anchor kinds and their weight in the event similarity (times the key's
-# rarity, 0..1). What identifies one event weighs most: its documents, dates,
-# people; the numbers it reports; its ordinal and places; least its year and
-# programme, which recur.
+# Anchor kinds and their weight in the event score, each kind's keys counted
+# by rarity (0..1) and at most 2 of them (KIND_CAP: 1 for places and years): a list of eight cities or a
+# table of figures is strong evidence, not eight times as strong. The weights
+# are those a logistic fit on the development corpus's pairs gave, rounded,
+# relative to the words' cosine (bench/RESULTS.md, README "Story grouping").
 ANCHOR_WEIGHTS = {
     anchors_.DOC_NUMBER: 1.0,
-    anchors_.DOC_TITLE: 0.8,
-    anchors_.DATE: 0.5,
+    anchors_.DOC_TITLE: 0.4,
+    anchors_.DATE: 1.4,
+    anchors_.YEAR: 1.2,
+    anchors_.CONCEPT: 1.0,
+    anchors_.ORDINAL: 0.9,
+    anchors_.NUMBER: 0.8,
+    anchors_.PLACE: 0.6,
     anchors_.PERSON: 0.5,
-    anchors_.NUMBER: 0.35,
-    anchors_.ORDINAL: 0.25,
-    anchors_.PLACE: 0.25,
-    anchors_.YEAR: 0.15,
-    anchors_.CONCEPT: 0.15,
 }
-# Chosen on the development corpus (README: "Story grouping"): the words'
-# rarity-weighted cosine plus the anchors' weights must reach this, with at
-# least EVENT_MIN_ANCHORS of it from anchors (words alone are the topic).
-EVENT_THRESHOLD = 1.0
-EVENT_MIN_ANCHORS = 0.3
-KIND_MAX_KEYS = 3  # keys of one kind that count
+KIND_CAP = {anchors_.PLACE: 1.0, anchors_.YEAR: 1.0}  # others: 2.0
+# The event score that joins two articles, with at least EVENT_MIN_ANCHORS of
+# it from anchors (words alone are the topic, not the event).
+EVENT_THRESHOLD = 1.6
+EVENT_MIN_ANCHORS = 0.5
 REPOST = 0.9  # MinHash similarity of a repost: joins even against a veto (a dateline's year)
 DOCUMENT_MAX_ARTICLES = 3  # a document more articles name is a reference, not the event
 
@@ -362,24 +362,43 @@ def veto(
     """Why two articles cannot report one event, or None.
 
     Different years in the headlines, different months named in them (a
-    monthly report), disjoint ordinals (the 5th and the 6th award), disjoint
-    years altogether, a preview against a report (a press conference and the
-    conference it announces), two different provinces. A national story
+    monthly report), different editions (the 5th and the 6th award), a
+    preview against a report (a press conference and the conference it
+    announces), a national headline against a local one (a city's launch of
+    the national Quality Month), kinds of event that exclude each other in
+    the headlines (a launch of Quality Month and a conference), two different
+    provinces neither of which the other article names (two provinces'
+    documents from one template). A national story
     (``CN``) and a province's do not veto: a national event is hosted by one.
     """
     ka, kb = a.concepts, b.concepts
     checks = (
         (anchors_.TITLE_YEAR, "different years in the headlines"),
         (anchors_.MONTH, "different months in the headlines"),
-        (anchors_.ORDINAL, "different ordinals"),
-        (anchors_.YEAR, "no year in common"),
+        (anchors_.ORDINAL, "different editions"),
     )
     for prefix, reason in checks:
         xa, xb = _of(ka, prefix), _of(kb, prefix)
         if xa and xb and not xa & xb:
             return f"{reason}: {', '.join(sorted(xa))} / {', '.join(sorted(xb))}"
+    for x, y in ((ka, kb), (kb, ka)):
+        named = {k.removeprefix(anchors_.TITLE_YEAR) for k in _of(x, anchors_.TITLE_YEAR)}
+        years = {k.removeprefix(anchors_.YEAR) for k in _of(y, anchors_.YEAR)}
+        if named and years and not named & years:
+            return f"the headline's year {min(named)} is not among the other's years"
     if (anchors_.PREVIEW in ka) != (anchors_.PREVIEW in kb):
         return "one announces the event, the other reports it"
+    scopes = _of(ka, anchors_.SCOPE) | _of(kb, anchors_.SCOPE)
+    if len(scopes) == 2 and _of(ka, anchors_.SCOPE) != _of(kb, anchors_.SCOPE):
+        return "a national headline and a local one (a local edition of a national campaign)"
+    ta = {k.removeprefix(anchors_.EVENT_TYPE) for k in _of(ka, anchors_.EVENT_TYPE)}
+    tb = {k.removeprefix(anchors_.EVENT_TYPE) for k in _of(kb, anchors_.EVENT_TYPE)}
+    if ta and tb and not ta & tb:
+        clash = sorted(
+            f"{x} / {y}" for x in ta for y in tb if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
+        )
+        if clash:
+            return f"different kinds of event in the headlines: {clash[0]}"
     province_a = _province(ka, province_a)
     province_b = _province(kb, province_b)
     if (
@@ -387,6 +406,8 @@ def veto(
         and province_b
         and "CN" not in (province_a, province_b)
         and province_a != province_b
+        and province_b not in anchors_.provinces_named(ka)
+        and province_a not in anchors_.provinces_named(kb)
     ):
         return f"different provinces: {province_a} / {province_b}"
     return None
@@ -433,20 +454,17 @@ def compare(
     words = 0.0
     if same_script:
         words = _cosine(fp.concepts, other.concepts, rarity)
-    evidence = 0.0
     used = []
-    by_kind: Counter[str] = Counter()
+    by_kind: dict[str, float] = {}
     for key in sorted(shared, key=lambda k: -rarity.weight(k)):
-        weight = ANCHOR_WEIGHTS.get(_kind(key))
-        if weight is None:
+        kind = _kind(key)
+        if kind not in ANCHOR_WEIGHTS:
             continue
         if key.startswith(anchors_.DOC_TITLE) and rarity.counts.get(key, 0) > DOCUMENT_MAX_ARTICLES:
             continue
-        by_kind[_kind(key)] += 1
-        if by_kind[_kind(key)] > KIND_MAX_KEYS:
-            continue  # a list of eight cities is one piece of evidence, not eight
-        evidence += weight * rarity.weight(key)
+        by_kind[kind] = by_kind.get(kind, 0.0) + rarity.weight(key)
         used.append(key)
+    evidence = sum(ANCHOR_WEIGHTS[k] * min(v, KIND_CAP.get(k, 2.0)) for k, v in by_kind.items())
     score = round(words + evidence, 3)
     rule = "event" if score >= EVENT_THRESHOLD and evidence >= EVENT_MIN_ANCHORS else None
     top_words = sorted(
@@ -479,28 +497,52 @@ def decide(
 ) -> Decision:
     """The grouping: a function of the article, the candidate stories and the rules.
 
-    An article joins a story when it matches *any* of its articles (the
-    comparison is symmetric and looks at no arrival order, so the stories are
-    the connected groups of matching articles whatever the order). When it
-    matches several stories it joins the oldest (lowest id) and the others
-    are merged into it: the same articles in another order end in the same
-    stories.
+    An article joins a story when it matches one of its articles and none of
+    them vetoes it: a story never holds two articles that cannot report one
+    event (the 2005 and the 2006 index, joined through a report naming both
+    years). When it matches several stories, it joins the one it matches
+    best (the oldest on a tie) and the others are merged into it when no
+    article of theirs vetoes an article of that one.
     """
     best: dict[int, Comparison] = {}
+    blocked: dict[int, Comparison] = {}
+    members: dict[int, list[Fingerprint]] = {}
+    provinces: dict[int, str | None] = {}
     for cand in candidates:
-        for other in (cand.fingerprint, *cand.extra):
+        members[cand.story_id] = [cand.fingerprint, *cand.extra]
+        provinces[cand.story_id] = cand.province
+        for other in members[cand.story_id]:
             c = compare(fp, province, cand.story_id, other, cand.province, rarity)
+            if c.veto and cand.story_id not in blocked:
+                blocked[cand.story_id] = c
             held = best.get(cand.story_id)
             if held is None or _better(c, held):
                 best[cand.story_id] = c
+    for story_id, c in blocked.items():
+        if (
+            best[story_id].rule
+            and best[story_id].rule != "near_duplicate"
+            or (best[story_id].rule == "near_duplicate" and best[story_id].score < REPOST)
+        ):
+            best[story_id] = c  # one of its articles cannot be this event
     comparisons = tuple(sorted(best.values(), key=lambda c: (c.rule is None, -c.score, c.story_id)))
-    matched = sorted(c.story_id for c in comparisons if c.rule)
+    matched = [c.story_id for c in comparisons if c.rule]  # best first, then oldest
     if not matched:
         return Decision("new", None, (), None, comparisons)
     target = best[matched[0]]
+    merged = tuple(
+        sorted(
+            s
+            for s in matched[1:]
+            if not any(
+                veto(x, provinces[s], y, provinces[target.story_id])
+                for x in members[s]
+                for y in members[target.story_id]
+            )
+        )
+    )
     match = Match(target.story_id, target.rule or "", target.score, target.explain())
-    intent = "merge" if len(matched) > 1 else "join"
-    return Decision(intent, matched[0], tuple(matched[1:]), match, comparisons)
+    return Decision("merge" if merged else "join", target.story_id, merged, match, comparisons)
 
 
 def _better(a: Comparison, b: Comparison) -> bool:
@@ -769,6 +811,9 @@ class StoryIndex:
         result = []
         for story_id in sorted(by_story)[:MAX_CANDIDATES]:
             story = self._stories[story_id]
-            fps = [self._fingerprint(p) for p in sorted(by_story[story_id])[:MAX_ARTICLES_COMPARED]]
+            compared = story.articles
+            if len(compared) > MAX_ARTICLES_COMPARED:
+                compared = [compared[0], *compared[-(MAX_ARTICLES_COMPARED - 1) :]]
+            fps = [self._fingerprint(p) for p in compared]
             result.append(Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:])))
         return result
