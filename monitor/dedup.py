@@ -324,8 +324,8 @@ class Decision:
 
 
 # Anchor kinds and their weight in the event score, each kind's keys counted
-# by rarity (0..1) and at most 2 of them (KIND_CAP: 1 for places and years): a list of eight cities or a
-# table of figures is strong evidence, not eight times as strong. The weights
+# by rarity (0..1) up to 2 (KIND_CAP: 1 for places and years): a list of eight
+# cities or a table of figures is strong evidence, not eight times as strong. The weights
 # are those a logistic fit on the development corpus's pairs gave, rounded,
 # relative to the words' cosine (bench/RESULTS.md, README "Story grouping").
 ANCHOR_WEIGHTS = {
@@ -519,12 +519,9 @@ def decide(
             if held is None or _better(c, held):
                 best[cand.story_id] = c
     for story_id, c in blocked.items():
-        if (
-            best[story_id].rule
-            and best[story_id].rule != "near_duplicate"
-            or (best[story_id].rule == "near_duplicate" and best[story_id].score < REPOST)
-        ):
-            best[story_id] = c  # one of its articles cannot be this event
+        held = best[story_id]
+        if not (held.rule == "near_duplicate" and held.score >= REPOST):
+            best[story_id] = c  # one of its articles cannot report this event
     comparisons = tuple(sorted(best.values(), key=lambda c: (c.rule is None, -c.score, c.story_id)))
     matched = [c.story_id for c in comparisons if c.rule]  # best first, then oldest
     if not matched:
