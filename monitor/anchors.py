@@ -169,7 +169,7 @@ _FIRST = re.compile(r"首届")
 # An edition's ordinal in English: "the 8th", "the second" followed by the
 # event's name (capitalised) or an event noun; "the first task" is none.
 _EDITION = (
-    r"(?=\s+(?:[A-Z]|(?:edition|session|award|conference|forum|summit|congress|meeting|"
+    r"(?=\s+(?:[A-Z]|(?i:edition|session|award|conference|forum|summit|congress|meeting|"
     r"plenary|ceremony|gala|expo|fair)s?\b))"
 )
 _EN_ORDINAL = re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\b" + _EDITION)
@@ -186,9 +186,7 @@ _EN_ORDINAL_WORDS = {
         1,
     )
 }
-_EN_ORDINAL_WORD = re.compile(
-    r"\b(" + "|".join(w for w in _EN_ORDINAL_WORDS) + r")\b" + _EDITION, re.I
-)
+_EN_ORDINAL_WORD = re.compile(r"\b((?i:" + "|".join(_EN_ORDINAL_WORDS) + r"))\b" + _EDITION)
 _NUMBER = re.compile(
     r"(?<![A-Za-z\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(万|亿|million|billion|thousand)?", re.I
 )

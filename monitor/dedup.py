@@ -256,7 +256,7 @@ PRIOR_WEIGHT = {  # a key's rarity before the store has seen enough articles
     anchors_.DOC_NUMBER: 0.9,
     anchors_.DOC_TITLE: 0.7,
     anchors_.DATE: 0.5,
-    anchors_.PERSON: 0.6,
+    anchors_.PERSON: 0.5,
     anchors_.NUMBER: 0.5,
     anchors_.ORDINAL: 0.4,
     anchors_.PLACE: 0.4,
@@ -408,6 +408,9 @@ def veto(
         and province_a != province_b
         and province_b not in anchors_.provinces_named(ka)
         and province_a not in anchors_.provinces_named(kb)
+        # Two provinces' news of an event held in a third (their winners at a
+        # national award ceremony) name that third place both.
+        and not anchors_.provinces_named(ka & kb) - {province_a, province_b}
     ):
         return f"different provinces: {province_a} / {province_b}"
     return None
@@ -447,7 +450,11 @@ def compare(
     documents = sorted(
         k
         for k in shared
-        if k.startswith(anchors_.DOC_NUMBER) and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
+        if (
+            k.startswith(anchors_.DOC_NUMBER)
+            or (k.startswith(anchors_.DOC_TITLE) and len(k) >= len(anchors_.DOC_TITLE) + 10)
+        )
+        and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
     )
     if documents:
         return Comparison(story_id, "document", 1.0, tuple(documents))
