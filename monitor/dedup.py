@@ -344,7 +344,6 @@ KIND_CAP = {anchors_.PLACE: 1.0, anchors_.YEAR: 1.0}  # others: 2.0
 # it from anchors (words alone are the topic, not the event).
 EVENT_THRESHOLD = 1.6
 EVENT_MIN_ANCHORS = 0.5
-REPOST = 0.9  # MinHash similarity of a repost: joins even against a veto (a dateline's year)
 DOCUMENT_MAX_ARTICLES = 3  # a document more articles name is a reference, not the event
 
 
@@ -436,17 +435,12 @@ def compare(
     """One article against one stored article of a story. Pure."""
     same_script = fp.language.startswith("zh") == other.language.startswith("zh")
     sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
-    if sim >= REPOST:
-        return Comparison(story_id, "near_duplicate", round(sim, 3), ())
     shared = fp.concepts & other.concepts
     if reason := veto(fp, province, other, other_province):
-        # Also between similar texts: two provinces' documents from one
-        # template, each month's report in the same words.
-        return Comparison(
-            story_id, None, round(sim, 3), tuple(sorted(shared, key=_order)[:12]), reason
-        )
-    if sim >= NEAR_DUPLICATE:
-        return Comparison(story_id, "near_duplicate", round(sim, 3), ())
+        # Between similar texts too: two provinces' documents from one
+        # template, each year's notice in the same words.
+        shown = tuple(sorted(shared, key=_order)[:12])
+        return Comparison(story_id, None, round(sim, 3), shown, reason)
     documents = sorted(
         k
         for k in shared
@@ -456,6 +450,11 @@ def compare(
         )
         and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
     )
+    if any(k.startswith(anchors_.DOC_NUMBER) for k in documents):
+        return Comparison(story_id, "document", 1.0, tuple(documents))
+    if sim >= NEAR_DUPLICATE:
+        shown = tuple(sorted((k for k in shared if not k.startswith(anchors_.WORD)), key=_order))
+        return Comparison(story_id, "near_duplicate", round(sim, 3), shown[:12])
     if documents:
         return Comparison(story_id, "document", 1.0, tuple(documents))
     words = 0.0
@@ -526,9 +525,7 @@ def decide(
             if held is None or _better(c, held):
                 best[cand.story_id] = c
     for story_id, c in blocked.items():
-        held = best[story_id]
-        if not (held.rule == "near_duplicate" and held.score >= REPOST):
-            best[story_id] = c  # one of its articles cannot report this event
+        best[story_id] = c  # one of its articles cannot report this event
     comparisons = tuple(sorted(best.values(), key=lambda c: (c.rule is None, -c.score, c.story_id)))
     matched = [c.story_id for c in comparisons if c.rule]  # best first, then oldest
     if not matched:
@@ -717,6 +714,13 @@ class StoryIndex:
                 continue
             target.articles.extend(story.articles)
             self._story_of[story.articles] = into
+
+    def articles_of(self, story_id: int) -> list[tuple[Fingerprint, str | None]]:
+        """The indexed articles of one story, with the story's province."""
+        story = self._stories.get(story_id)
+        if story is None:
+            return []
+        return [(self._fingerprint(p), story.province) for p in story.articles]
 
     def knows(self, article_id: int) -> bool:
         """Whether a stored article (near the top of the id range) is indexed."""
