@@ -458,7 +458,17 @@ def _cites(text: str, start: int) -> bool:
 
 
 def _unbracket(number: str) -> str:
-    return re.sub(r"\s+", "", re.sub(r"[\[［(（]", "〔", re.sub(r"[\]］)）]", "〕", number)))
+    """One form for a 文号: 〔〕 brackets, no spaces, and no words run into its
+    issuer's abbreviation (会上印发川府发〔…〕 is 川府发〔…〕)."""
+    number = re.sub(r"\s+", "", re.sub(r"[\[［(（]", "〔", re.sub(r"[\]］)）]", "〕", number)))
+    issuer, _, rest = number.partition("〔")
+    issuer = _RUN_IN.split(issuer)[-1] or issuer
+    return f"{issuer}〔{rest}"
+
+
+# Words that run into a document number's issuer in a sentence: the issuer
+# starts after the last of them.
+_RUN_IN = re.compile(r"印发|发布|转发|出台|下发|文件|[以据按依和及的上将了是在为即]")
 
 
 @lru_cache(maxsize=1)

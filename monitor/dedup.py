@@ -506,9 +506,9 @@ def decide(
     An article joins a story when it matches one of its articles and none of
     them vetoes it: a story never holds two articles that cannot report one
     event (the 2005 and the 2006 index, joined through a report naming both
-    years). When it matches several stories, it joins the one it matches
-    best (the oldest on a tie) and the others are merged into it when no
-    article of theirs vetoes an article of that one.
+    years). When it matches several stories, it joins the oldest (the one
+    posted first, whose post is then edited) and the others are merged into
+    it when no article of theirs vetoes an article of that one.
     """
     best: dict[int, Comparison] = {}
     blocked: dict[int, Comparison] = {}
@@ -527,7 +527,7 @@ def decide(
     for story_id, c in blocked.items():
         best[story_id] = c  # one of its articles cannot report this event
     comparisons = tuple(sorted(best.values(), key=lambda c: (c.rule is None, -c.score, c.story_id)))
-    matched = [c.story_id for c in comparisons if c.rule]  # best first, then oldest
+    matched = sorted(c.story_id for c in comparisons if c.rule)  # the oldest first
     if not matched:
         return Decision("new", None, (), None, comparisons)
     target = best[matched[0]]
@@ -707,7 +707,9 @@ class StoryIndex:
 
     def merge_stories(self, into: int, merged: Iterable[int]) -> None:
         """Fold stories into ``into`` (an article matched all of them)."""
-        target = self._stories[into]
+        target = self._stories.get(into)
+        if target is None:
+            return
         for story_id in merged:
             story = self._stories.pop(story_id, None)
             if story is None or story_id == into:

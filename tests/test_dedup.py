@@ -218,3 +218,82 @@ def test_pipeline_commit_keeps_two_processes_in_step(
     rows = store.story_articles(1)
     assert [r["match_level"] for r in rows] == [None, "event"]
     assert len(first_process) == 1 and len(second_process) == 2  # the second caught up
+
+
+def test_an_article_bridging_two_posted_stories_merges_them_and_edits_the_post(
+    tools: tuple[Lexicon, Concepts], store: Store
+) -> None:
+    """A report naming the document of one story and repeating the other story's text
+    makes one story of the two: articles move, the merged story's unsent post is
+    dropped, and the kept story's post is edited to list them."""
+    from monitor.config import RssSource
+    from monitor.config import ChannelFilter
+    from monitor.model import Article, Entry
+    from monitor.pipeline import Processed, commit
+    from storage.store import Cached
+
+    lexicon, concepts = tools
+    source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
+    launch = (
+        "9月11日,四川省质量强省推进会在成都召开,会议部署质量提升行动,"
+        "要求各市州加快建设质量强市,培育天府名品区域公共品牌。"
+    )
+    document = (
+        "The Sichuan government issued Document No. 川府发〔2025〕17号, a plan on quality "
+        "infrastructure for the next three years."
+    )
+    bridge = launch + "会上印发川府发〔2025〕17号文件。"
+
+    def processed(text: str, url: str) -> Processed:
+        normal = normalize_article("", text)
+        verdict = classify(normal.title, normal.text, lexicon, source_province="CN-SC")
+        article = Article(
+            source_id="s",
+            url=url,
+            canonical_url=url,
+            title=normal.text[:20],
+            text=normal.text,
+            language=normal.language,
+            text_hash=text_hash(normal.text),
+            published=DAY,
+        )
+        fp = fingerprint(
+            article.title,
+            article.text,
+            article.language,
+            article.text_hash,
+            concepts,
+            doc_titles=verdict.facts.titles,
+            province=verdict.province,
+        )
+        return Processed(Entry("s", url, article.title), article, verdict, "", fp)
+
+    index = StoryIndex()
+    channels = [("main", ChannelFilter(relevant=False))]
+    for n, text in enumerate([launch, document, bridge]):
+        if n == 2:  # both stories' posts are queued; the first one has gone out
+            posts = {r.story_id: r for r in store.claim_outbox("t", DAY, 10)}
+            assert set(posts) == {1, 2}
+            store.mark_sent(posts[1].id, "m1", DAY, "t")
+        commit(
+            store,
+            source,
+            "https://example.com/feed",
+            Cached(),
+            [],
+            [processed(text, f"https://a.example/{n}")],
+            channels,
+            concepts,
+            DAY,
+            1,
+            index,
+        )
+    kept = store.story_articles(1)
+    assert [r["url"] for r in kept] == [f"https://a.example/{n}" for n in range(3)]
+    assert store.story_articles(2) == []
+    assert "document" in {r["match_level"] for r in kept} or "near_duplicate" in {
+        r["match_level"] for r in kept
+    }
+    assert index.stories == 1
+    due = {(r.story_id, r.kind) for r in store.claim_outbox("t", DAY, 10)}
+    assert due == {(1, "edit")}  # story 2's post never goes out; story 1's is edited
