@@ -263,14 +263,9 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"  {story.summary}")
         for a in store.story_articles(story.id):
-            if a["match_level"] is None:
-                why = "lead"
-            else:
-                score = a["match_score"]
-                why = f"{a['match_level']}"
-                if score is not None:
-                    why += f", score {score:.2f}"
-                why += f" ({a['match_reason']})"
+            why = (
+                "lead" if a["match_level"] is None else f"{a['match_level']} ({a['match_reason']})"
+            )
             print(f"  - [{a['source_id']}] {a['title']} <{a['url']}> {a['language']}: {why}")
         if args.near:
             _print_near(store, story)

@@ -226,8 +226,7 @@ def test_an_article_bridging_two_posted_stories_merges_them_and_edits_the_post(
     """A report naming the document of one story and repeating the other story's text
     makes one story of the two: articles move, the merged story's unsent post is
     dropped, and the kept story's post is edited to list them."""
-    from monitor.config import RssSource
-    from monitor.config import ChannelFilter
+    from monitor.config import ChannelFilter, RssSource
     from monitor.model import Article, Entry
     from monitor.pipeline import Processed, commit
     from storage.store import Cached
