@@ -586,6 +586,20 @@ _RETRIEVAL_KINDS = (
 )
 
 
+def retrieval_keys(keys: frozenset[str]) -> list[str]:
+    """The keys an article is found by: its rare anchors, and its dates joined
+    with its places and programmes (``日+地:09-10|成都``). A date alone is in
+    thousands of a year's articles and would find nothing once the store is
+    large; a date and a place or programme are in a handful."""
+    found = [k for k in keys if k.startswith(_RETRIEVAL_KINDS)]
+    dates = [k.removeprefix(anchors_.DATE) for k in keys if k.startswith(anchors_.DATE)]
+    if dates:
+        for k in keys:
+            if k.startswith((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE)):
+                found.extend(f"日+{k[: k.index(':')]}:{d}|{k[k.index(':') + 1 :]}" for d in dates)
+    return found
+
+
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
     """The LSH keys of one signature: one uint64 per band."""
     values = np.asarray(signature, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
@@ -677,13 +691,9 @@ class StoryIndex:
         self._language[position] = self._languages.index(fp.language)
         self._numbers.append(fp.doc_numbers)
         for key in sorted(fp.concepts):
-            key_id = self._vocabulary.get(key)
-            if key_id is None:
-                key_id = self._vocabulary[key] = len(self._words)
-                self._words.append(sys.intern(key))
-                self._postings.append(array("i"))
-            self._key_ids.append(key_id)
-            self._postings[key_id].append(position)
+            self._key_ids.append(self._key_id(key))
+        for key in retrieval_keys(fp.concepts):
+            self._postings[self._key_id(key)].append(position)
         self._size += 1
         self._key_start[self._size] = len(self._key_ids)
         if self._learns:
@@ -716,6 +726,14 @@ class StoryIndex:
                 continue
             target.articles.extend(story.articles)
             self._story_of[story.articles] = into
+
+    def _key_id(self, key: str) -> int:
+        key_id = self._vocabulary.get(key)
+        if key_id is None:
+            key_id = self._vocabulary[key] = len(self._words)
+            self._words.append(sys.intern(key))
+            self._postings.append(array("i"))
+        return key_id
 
     def articles_of(self, story_id: int) -> list[tuple[Fingerprint, str | None]]:
         """The indexed articles of one story, with the story's province."""
@@ -786,16 +804,14 @@ class StoryIndex:
     def _sharing(self, fp: Fingerprint) -> dict[int, float]:
         """Stored articles sharing rare anchors with ``fp``, with the anchors' weight."""
         weight: dict[int, float] = {}
-        for key in fp.concepts:
-            if not key.startswith(_RETRIEVAL_KINDS):
-                continue
+        for key in retrieval_keys(fp.concepts):
             key_id = self._vocabulary.get(key)
             if key_id is None:
                 continue
             posting = self._postings[key_id]
-            if len(posting) > RETRIEVAL_MAX_ARTICLES:
+            if not posting or len(posting) > RETRIEVAL_MAX_ARTICLES:
                 continue
-            w = self.rarity.weight(key)
+            w = self.rarity.weight(key) if "+" not in key else 1.0
             for position in posting:
                 weight[position] = weight.get(position, 0.0) + w
         return weight

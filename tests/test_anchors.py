@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from monitor.anchors import anchors, chinese_number, pinyin_name, provinces_named
 from monitor.normalize import normalize_article
 
@@ -78,3 +81,18 @@ def test_content_words_are_segmented_and_chinese_numbers_read() -> None:
     found = keys("四川省天府质量奖名单公布")
     assert "词:名单" in found and "词:公布" in found
     assert chinese_number("三十九") == 39 and chinese_number("二〇〇七") == 2007
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=st.text(max_size=80),
+    text=st.text(
+        alphabet=st.sampled_from("第届月日号年〔〕《》()0123456789٣²一二十百首.,% abcMay"),
+        max_size=300,
+    )
+    | st.text(max_size=300),
+)
+def test_any_text_gives_anchors_without_an_error(title: str, text: str) -> None:
+    normal = normalize_article(title, text)
+    assert isinstance(anchors(normal.title, normal.text, normal.language).keys, frozenset)
+    assert isinstance(anchors(title, text, "zh-Hans").keys, frozenset)
