@@ -229,10 +229,22 @@ class Rarity:
 
     counts: Counter[str] = field(default_factory=Counter)
     total: int = 0
+    # Weights computed since the store last grew by a hundredth (a weight moves
+    # less than that in between): a check weighs hundreds of keys.
+    _cache: dict[str, float] = field(default_factory=dict, repr=False)
+    _cached_at: int = field(default=0, repr=False)
+    _norms: dict[frozenset[str], float] = field(default_factory=dict, repr=False)
 
     def learn(self, keys: Iterable[str]) -> None:
         self.counts.update(keys)
         self.total += 1
+
+    def norm(self, keys: frozenset[str]) -> float:
+        """The sum of the keys' squared weights (an article's words), cached alike."""
+        self.weight("")  # drops the caches when the store has grown
+        if (cached := self._norms.get(keys)) is None:
+            cached = self._norms[keys] = sum(self.weight(k) ** 2 for k in keys)
+        return cached
 
     def weight(self, key: str) -> float:
         """Inverse document frequency scaled to 0..1: 1 for a key only one
@@ -243,12 +255,20 @@ class Rarity:
         on a prior by kind of key (a date is usually rarer than a word).
         """
         n = self.total
+        if not self._cached_at <= n <= self._cached_at * 1.01:
+            self._cache.clear()
+            self._norms.clear()
+            self._cached_at = n
+        if (cached := self._cache.get(key)) is not None:
+            return cached
         learned = 0.0
         if n >= 2:
             df = min(max(self.counts.get(key, 0), 1), n)
             learned = math.log((n + 1) / (df + 0.5)) / math.log((n + 1) / 1.5)
         prior = PRIOR_WEIGHT.get(key[: key.find(":") + 1], 0.4)
-        return (n * learned + PRIOR_ARTICLES * prior) / (n + PRIOR_ARTICLES)
+        weight = (n * learned + PRIOR_ARTICLES * prior) / (n + PRIOR_ARTICLES)
+        self._cache[key] = weight
+        return weight
 
 
 PRIOR_ARTICLES = 50
@@ -278,6 +298,9 @@ class Candidate:
     when: datetime | None  # the lead's publication date, else when it was first seen
     fingerprint: Fingerprint
     extra: tuple[Fingerprint, ...] = field(default=())  # fingerprints of attached articles
+    # Which of (fingerprint, *extra) the index found the article by: those are
+    # compared in full, the others only checked for a veto. Empty: all in full.
+    found: tuple[int, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,8 +374,22 @@ def _kind(key: str) -> str:
     return key[: key.index(":") + 1] if ":" in key else ""
 
 
-def _of(keys: frozenset[str], prefix: str) -> set[str]:
-    return {k for k in keys if k.startswith(prefix)}
+def _of(keys: frozenset[str], prefix: str) -> frozenset[str]:
+    return _by_kind(keys).get(prefix, _NONE)
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=65_536)
+def _by_kind(keys: frozenset[str]) -> dict[str, frozenset[str]]:
+    """An article's keys by kind, words left out: the vetoes look at these for
+    every candidate, and one article is compared with many (cached)."""
+    kinds: dict[str, set[str]] = {}
+    for key in keys:
+        if not key.startswith(anchors_.WORD):
+            kinds.setdefault(_kind(key), set()).add(key)
+    return {kind: frozenset(found) for kind, found in kinds.items()}
 
 
 def veto(
@@ -400,16 +437,18 @@ def veto(
             return f"different kinds of event in the headlines: {clash[0]}"
     province_a = _province(ka, province_a)
     province_b = _province(kb, province_b)
+    places_a = _of(ka, anchors_.PLACE) | _of(ka, anchors_.PROVINCE)
+    places_b = _of(kb, anchors_.PLACE) | _of(kb, anchors_.PROVINCE)
     if (
         province_a
         and province_b
         and "CN" not in (province_a, province_b)
         and province_a != province_b
-        and province_b not in anchors_.provinces_named(ka)
-        and province_a not in anchors_.provinces_named(kb)
+        and province_b not in anchors_.provinces_named(places_a)
+        and province_a not in anchors_.provinces_named(places_b)
         # Two provinces' news of an event held in a third (their winners at a
         # national award ceremony) name that third place both.
-        and not anchors_.provinces_named(ka & kb) - {province_a, province_b}
+        and not anchors_.provinces_named(places_a & places_b) - {province_a, province_b}
     ):
         return f"different provinces: {province_a} / {province_b}"
     return None
@@ -417,10 +456,9 @@ def veto(
 
 def _province(keys: frozenset[str], otherwise: str | None) -> str | None:
     """The article's own province; the story's for fingerprints stored without one."""
-    for key in keys:
-        if key.startswith(VERDICT_PROVINCE):
-            value = key.removeprefix(VERDICT_PROVINCE)
-            return None if value == UNKNOWN else value
+    for key in _of(keys, VERDICT_PROVINCE):
+        value = key.removeprefix(VERDICT_PROVINCE)
+        return None if value == UNKNOWN else value
     return otherwise
 
 
@@ -433,66 +471,72 @@ def compare(
     rarity: Rarity,
 ) -> Comparison:
     """One article against one stored article of a story. Pure."""
+    ka, kb = fp.concepts, other.concepts
     same_script = fp.language.startswith("zh") == other.language.startswith("zh")
     sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
-    shared = fp.concepts & other.concepts
+    shared = {kind: _of(ka, kind) & _of(kb, kind) for kind in _by_kind(ka)}
+    anchors_shared = [k for keys in shared.values() for k in keys]
     if reason := veto(fp, province, other, other_province):
         # Between similar texts too: two provinces' documents from one
         # template, each year's notice in the same words.
-        shown = tuple(sorted(shared, key=_order)[:12])
+        shown = tuple(sorted(anchors_shared, key=_order)[:12])
         return Comparison(story_id, None, round(sim, 3), shown, reason)
-    documents = sorted(
+    numbers = sorted(
         k
-        for k in shared
-        if (
-            k.startswith(anchors_.DOC_NUMBER)
-            or (k.startswith(anchors_.DOC_TITLE) and len(k) >= len(anchors_.DOC_TITLE) + 10)
-        )
+        for k in shared.get(anchors_.DOC_NUMBER, _NONE)
+        if rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
+    )
+    titles = sorted(
+        k
+        for k in shared.get(anchors_.DOC_TITLE, _NONE)
+        if len(k) >= len(anchors_.DOC_TITLE) + 10
         and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
     )
-    if any(k.startswith(anchors_.DOC_NUMBER) for k in documents):
-        return Comparison(story_id, "document", 1.0, tuple(documents))
+    if numbers:
+        return Comparison(story_id, "document", 1.0, tuple(numbers + titles))
     if sim >= NEAR_DUPLICATE:
-        shown = tuple(sorted((k for k in shared if not k.startswith(anchors_.WORD)), key=_order))
-        return Comparison(story_id, "near_duplicate", round(sim, 3), shown[:12])
-    if documents:
-        return Comparison(story_id, "document", 1.0, tuple(documents))
-    words = 0.0
-    if same_script:
-        words = _cosine(fp.concepts, other.concepts, rarity)
+        shown = tuple(sorted(anchors_shared, key=_order)[:12])
+        return Comparison(story_id, "near_duplicate", round(sim, 3), shown)
+    if titles:
+        return Comparison(story_id, "document", 1.0, tuple(titles))
+    words = _cosine(ka, kb, rarity) if same_script else 0.0
     used = []
-    by_kind: dict[str, float] = {}
-    for key in sorted(shared, key=lambda k: -rarity.weight(k)):
-        kind = _kind(key)
-        if kind not in ANCHOR_WEIGHTS:
-            continue
-        if key.startswith(anchors_.DOC_TITLE) and rarity.counts.get(key, 0) > DOCUMENT_MAX_ARTICLES:
-            continue
-        by_kind[kind] = by_kind.get(kind, 0.0) + rarity.weight(key)
-        used.append(key)
-    evidence = sum(ANCHOR_WEIGHTS[k] * min(v, KIND_CAP.get(k, 2.0)) for k, v in by_kind.items())
+    evidence = 0.0
+    for kind, weight in ANCHOR_WEIGHTS.items():
+        keys = shared.get(kind, _NONE)
+        if kind == anchors_.DOC_TITLE:  # a title many articles name is a reference
+            keys = frozenset(k for k in keys if rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES)
+        if keys:
+            total = sum(rarity.weight(k) for k in keys)
+            evidence += weight * min(total, KIND_CAP.get(kind, 2.0))
+            used.extend(sorted(keys))
     score = round(words + evidence, 3)
     rule = "event" if score >= EVENT_THRESHOLD and evidence >= EVENT_MIN_ANCHORS else None
-    top_words = sorted(
-        (k for k in shared if k.startswith(anchors_.WORD)), key=lambda k: -rarity.weight(k)
-    )[:6]
-    return Comparison(story_id, rule, score, tuple(sorted(used, key=_order)) + tuple(top_words))
+    top_words = sorted(_words(ka) & _words(kb), key=lambda k: (-rarity.weight(k), k))[:6]
+    return Comparison(story_id, rule, score, tuple(used) + tuple(top_words))
 
 
 def _order(key: str) -> tuple[int, str]:
-    kinds = list(ANCHOR_WEIGHTS)
     kind = _kind(key)
-    return (kinds.index(kind) if kind in kinds else len(kinds), key)
+    return (_KIND_ORDER.get(kind, len(_KIND_ORDER)), key)
+
+
+_KIND_ORDER = {kind: n for n, kind in enumerate(ANCHOR_WEIGHTS)}
+
+
+@lru_cache(maxsize=65_536)
+def _words(keys: frozenset[str]) -> frozenset[str]:
+    return frozenset(k for k in keys if k.startswith(anchors_.WORD))
 
 
 def _cosine(a: frozenset[str], b: frozenset[str], rarity: Rarity) -> float:
     """Rarity-weighted cosine of two articles' content words."""
-    wa = {k: rarity.weight(k) ** 2 for k in a if k.startswith(anchors_.WORD)}
-    wb = {k: rarity.weight(k) ** 2 for k in b if k.startswith(anchors_.WORD)}
+    wa, wb = _words(a), _words(b)
     if not wa or not wb:
         return 0.0
-    dot = sum(wa[k] for k in wa.keys() & wb.keys())
-    return dot / math.sqrt(sum(wa.values()) * sum(wb.values()))
+    weight = rarity.weight
+    dot = sum(weight(k) ** 2 for k in wa & wb)
+    return dot / math.sqrt(rarity.norm(wa) * rarity.norm(wb)) if dot else 0.0
 
 
 def decide(
@@ -517,8 +561,14 @@ def decide(
     for cand in candidates:
         members[cand.story_id] = [cand.fingerprint, *cand.extra]
         provinces[cand.story_id] = cand.province
-        for other in members[cand.story_id]:
-            c = compare(fp, province, cand.story_id, other, cand.province, rarity)
+        found = set(cand.found) or set(range(len(members[cand.story_id])))
+        for n, other in enumerate(members[cand.story_id]):
+            if n in found:
+                c = compare(fp, province, cand.story_id, other, cand.province, rarity)
+            elif reason := veto(fp, province, other, cand.province):
+                c = Comparison(cand.story_id, None, 0.0, (), reason)
+            else:
+                continue
             if c.veto and cand.story_id not in blocked:
                 blocked[cand.story_id] = c
             held = best.get(cand.story_id)
@@ -568,11 +618,16 @@ def match_story(
 
 # Fixed odd multipliers: a band of 3 MinHash values → one 64-bit key.
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+_PRINT_CACHE = 4096  # fingerprints rebuilt from the arrays, kept for the next checks
 _BUFFER = 4096  # band keys appended here; merged into the sorted arrays when full
 # Keys that find candidates: anchors and words carried by at most this many
 # stored articles (a key every article carries finds nothing worth comparing).
 RETRIEVAL_MAX_ARTICLES = 2000
-MAX_CANDIDATES = 100  # stories compared, those sharing the most rare keys first
+MAX_COMPARED = 40  # stored articles compared in full, those sharing the most rare keys first
+MAX_CANDIDATES = 40  # their stories, whose other articles are checked for vetoes
+# Sharing less than this (the rarities of the shared anchors, summed) cannot
+# reach the event rule's share of anchors: not worth a comparison.
+MIN_SHARED_RARITY = 0.25
 # The event rule needs shared anchors, so anchors find the candidates; words
 # (hundreds an article) would only add stories the rule then turns down.
 _RETRIEVAL_KINDS = (
@@ -646,6 +701,7 @@ class StoryIndex:
         self._numbers: list[frozenset[str]] = []
         self._size = 0
         self._stories: dict[int, _Story] = {}
+        self._recent_prints: dict[int, Fingerprint] = {}  # the stories compared lately
         self._learns = rarity is None
         self.rarity = Rarity() if rarity is None else rarity
         self.last_article_id = 0  # the newest stored article the index has seen
@@ -772,11 +828,20 @@ class StoryIndex:
         self._key_start = grown(self._key_start, 1)
 
     def _fingerprint(self, position: int) -> Fingerprint:
+        cached = self._recent_prints.get(position)
+        if cached is not None:
+            return cached
+        if len(self._recent_prints) >= _PRINT_CACHE:
+            self._recent_prints.clear()
+        made = self._recent_prints[position] = self._make_fingerprint(position)
+        return made
+
+    def _make_fingerprint(self, position: int) -> Fingerprint:
         lo, hi = self._key_start[position], self._key_start[position + 1]
         words = self._words
         return Fingerprint(
             text_hash=self._hashes[position].decode("utf-8"),
-            minhash=tuple(int(v) for v in self._sigs[position]),
+            minhash=tuple(self._sigs[position].tolist()),
             concepts=frozenset(words[i] for i in self._key_ids[lo:hi]),
             doc_numbers=self._numbers[position],
             language=self._languages[self._language[position]],
@@ -802,8 +867,10 @@ class StoryIndex:
         return set(positions[scores >= NEAR_DUPLICATE].tolist())
 
     def _sharing(self, fp: Fingerprint) -> dict[int, float]:
-        """Stored articles sharing rare anchors with ``fp``, with the anchors' weight."""
-        weight: dict[int, float] = {}
+        """Stored articles sharing rare anchors with ``fp``, with the anchors' weight
+        summed (numpy: postings of a large store run to thousands of entries)."""
+        lists: list[np.ndarray] = []
+        weights: list[float] = []
         for key in retrieval_keys(fp.concepts):
             key_id = self._vocabulary.get(key)
             if key_id is None:
@@ -811,10 +878,16 @@ class StoryIndex:
             posting = self._postings[key_id]
             if not posting or len(posting) > RETRIEVAL_MAX_ARTICLES:
                 continue
-            w = self.rarity.weight(key) if "+" not in key else 1.0
-            for position in posting:
-                weight[position] = weight.get(position, 0.0) + w
-        return weight
+            lists.append(np.frombuffer(posting, dtype=np.int32))
+            weights.append(self.rarity.weight(key) if "+" not in key else 1.0)
+        if not lists:
+            return {}
+        positions = np.concatenate(lists)
+        each = np.repeat(np.asarray(weights), [len(x) for x in lists])
+        unique, inverse = np.unique(positions, return_inverse=True)
+        sums = np.bincount(inverse, weights=each)
+        keep = sums >= MIN_SHARED_RARITY
+        return dict(zip(unique[keep].tolist(), sums[keep].tolist(), strict=True))
 
     def candidates(
         self, fp: Fingerprint, province: str | None = None, when: datetime | None = None
@@ -830,16 +903,20 @@ class StoryIndex:
         found = self._sharing(fp)
         for position in self._similar(fp):
             found[position] = found.get(position, 0.0) + 1.0
-        ranked = sorted(found, key=lambda p: (-found[p], p))[: MAX_CANDIDATES * 4]
+        ranked = sorted(found, key=lambda p: (-found[p], p))[:MAX_COMPARED]
         by_story: dict[int, list[int]] = {}
         for position in ranked:
             by_story.setdefault(int(self._story_of[position]), []).append(position)
         result = []
         for story_id in sorted(by_story)[:MAX_CANDIDATES]:
             story = self._stories[story_id]
-            compared = story.articles
-            if len(compared) > MAX_ARTICLES_COMPARED:
-                compared = [compared[0], *compared[-(MAX_ARTICLES_COMPARED - 1) :]]
-            fps = [self._fingerprint(p) for p in compared]
-            result.append(Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:])))
+            members = story.articles
+            if len(members) > MAX_ARTICLES_COMPARED:
+                members = [members[0], *members[-(MAX_ARTICLES_COMPARED - 1) :]]
+            members = members + [p for p in by_story[story_id] if p not in members]
+            fps = [self._fingerprint(p) for p in members]
+            found = tuple(n for n, p in enumerate(members) if p in by_story[story_id])
+            result.append(
+                Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:]), found)
+            )
         return result
