@@ -215,7 +215,7 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
                 "field": "story",
                 "expected": "apart",
                 "got": "merged",
-                "evidence": _pair_evidence(a, b, prints, rarity),
+                "evidence": _pair_evidence(a, b, prints, rarity, merged=True),
             }
         )
     for a, b in sorted(true_pairs - worst["predicted"]):
@@ -225,7 +225,7 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
                 "field": "story",
                 "expected": "merged",
                 "got": "apart",
-                "evidence": _pair_evidence(a, b, prints, rarity),
+                "evidence": _pair_evidence(a, b, prints, rarity, merged=False),
             }
         )
     report = overall.figures()
@@ -284,11 +284,21 @@ def group(
     return story_of, evidence
 
 
-def _pair_evidence(a: str, b: str, prints: dict[str, tuple[Any, str | None]], rarity: Any) -> str:
+def _pair_evidence(
+    a: str, b: str, prints: dict[str, tuple[Any, str | None]], rarity: Any, merged: bool
+) -> str:
+    """Why two documents were or were not grouped: their comparison, and when it
+    disagrees with the outcome, what decided instead (a third document)."""
     from monitor.dedup import compare
 
     (fa, pa), (fb, pb) = prints[a], prints[b]
-    return compare(fa, pa, 0, fb, pb, rarity).explain()
+    found = compare(fa, pa, 0, fb, pb, rarity)
+    why = found.explain()
+    if merged and found.rule is None:
+        why += " — joined through other documents of the story"
+    elif not merged and found.rule is not None:
+        why += " — kept apart: another document of one story vetoes the other"
+    return why
 
 
 def _score(doc: Document, verdict: Any, tallies: tuple[_Tally, ...]) -> list[dict[str, Any]]:
