@@ -129,8 +129,10 @@ def synthetic_keys(real: list[Fingerprint], rng: np.random.Generator, size: int)
     """Key sets for ``size`` stored articles: 60 keys each, drawn with a Zipf-like
     skew from the real articles' keys and a synthetic vocabulary of each kind."""
     vocabulary = sorted({k for fp in real for k in fp.concepts})
-    kinds = ["词:w", "数:", "地:p", "人:n", "日:", "年:", "概:c", "文件:t"]
-    vocabulary += [f"{kind}{n}" for kind in kinds for n in range(20_000)]
+    # as many of each kind as there are: 366 dates, 3,000 places, 50 years …
+    kinds = {"词:w": 100_000, "数:": 50_000, "地:p": 3_000, "人:n": 20_000}
+    kinds |= {"日:": 366, "年:": 50, "概:c": 40, "文件:t": 20_000}
+    vocabulary += [f"{kind}{n}" for kind, count in kinds.items() for n in range(count)]
     ranks = rng.zipf(1.3, size=(size, 60)) - 1
     offsets = rng.integers(0, len(vocabulary), size=(size, 60))
     picks = (ranks * 7919 + offsets) % len(vocabulary)

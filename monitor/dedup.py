@@ -43,6 +43,7 @@ import hashlib
 import math
 import re
 import sys
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -643,16 +644,23 @@ _RETRIEVAL_KINDS = (
 
 def retrieval_keys(keys: frozenset[str]) -> list[str]:
     """The keys an article is found by: its rare anchors, and its dates joined
-    with its places and programmes (``日+地:09-10|成都``). A date alone is in
-    thousands of a year's articles and would find nothing once the store is
-    large; a date and a place or programme are in a handful."""
+    with its places and programmes. A date alone is in thousands of a year's
+    articles and would find nothing once the store is large; a date and a
+    place or programme are in a handful. The joined keys are hashed into
+    :data:`_JOINED_BUCKETS` buckets (``日+:123``), so that their number, and the
+    index's memory, stay bounded; a collision only adds a candidate."""
     found = [k for k in keys if k.startswith(_RETRIEVAL_KINDS)]
-    dates = [k.removeprefix(anchors_.DATE) for k in keys if k.startswith(anchors_.DATE)]
+    dates = [k for k in keys if k.startswith(anchors_.DATE)]
     if dates:
         for k in keys:
             if k.startswith((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE)):
-                found.extend(f"日+{k[: k.index(':')]}:{d}|{k[k.index(':') + 1 :]}" for d in dates)
+                found.extend(
+                    f"日+:{zlib.crc32(f'{d}|{k}'.encode()) % _JOINED_BUCKETS}" for d in dates
+                )
     return found
+
+
+_JOINED_BUCKETS = 1 << 18
 
 
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
