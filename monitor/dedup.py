@@ -6,35 +6,41 @@ Deduplication works at two depths (see ARCHITECTURE.md):
    the feed GUID and a hash of the normalised text. The store answers these
    with unique lookups.
 2. *Same event*, after classification: :func:`decide` compares the article
-   with the candidate stories the :class:`StoryIndex` returns, one stored
-   article at a time, by these rules:
+   with the stored articles the :class:`StoryIndex` finds (LSH bands and an
+   inverted index of rare anchors, never a scan), by these rules:
 
+   the same document
+       the same 文号, or the same long document title, that the article
+       reports (not one it cites: 依据《…》), carried by at most
+       :data:`DOCUMENT_MAX_ARTICLES` stored articles.
    near-duplicate text
        MinHash (64 permutations) over character 3-grams for Chinese and word
        3-grams for English; an estimated Jaccard similarity of at least
-       :data:`NEAR_DUPLICATE`. Candidates come from banded LSH (21 bands of
-       3 rows: a pair at similarity 0.5 shares a band with probability 0.93).
-   the same document
-       the same 文号 named as the subject (not cited: 依据《…》), carried by
-       at most :data:`DOCUMENT_MAX_ARTICLES` stored articles.
+       :data:`NEAR_DUPLICATE` (21 LSH bands of 3 rows: a pair at 0.5 shares
+       a band with probability 0.93).
    the same event in other words or another language
        the event anchors of ``monitor/anchors.py`` (documents, dates, people,
        numbers, ordinals, places, years, programmes) weighted by kind and by
-       rarity, plus the rarity-weighted cosine of the content words when both
-       are Chinese or both English, reach :data:`EVENT_THRESHOLD`.
+       rarity (:class:`Rarity`), plus the rarity-weighted cosine of the
+       content words when both are Chinese or both English, reach
+       :data:`EVENT_THRESHOLD`.
 
    and stay apart, whatever they share, when :func:`veto` says so: other
-   years or months in the headlines, other ordinals, no year in common, a
-   preview against a report, two different provinces.
+   years or months in the headlines, other editions, a preview against a
+   report, a national headline against a local one, kinds of event that
+   exclude each other, two provinces that have nothing to do with each other.
 
-The comparison of two articles is symmetric and independent of what came
-before, so the stories are the connected groups of matching articles, in any
-arrival order; an article matching two stories joins the older and the
-other is merged into it (:class:`Decision` ``merge``). Every comparison keeps
-its evidence (:meth:`Comparison.explain`): ``story ID`` prints it. The index
-is plain data rebuilt from storage at start and kept up to date by the
-pipeline; the decision is a pure function of a fingerprint, the candidates
-and the rarity of keys.
+An article joins a story when it matches one of its articles and none of its
+articles vetoes it, so a story never holds two articles that cannot report
+one event; matching several stories, it joins the oldest and the others merge
+into it (:class:`Decision` ``merge``) when no veto stands between them. The
+comparison of two articles is symmetric and looks only at the two (and the
+rarity of keys), so the same articles in another order make the same
+stories; only a veto from a third article can depend on the order. Every
+comparison keeps its evidence (:meth:`Comparison.explain`): ``story ID``
+prints it, ``eval`` prints it for each mistake. The index is plain data
+rebuilt from storage at start and kept up to date by the pipeline; the
+decision is a pure function of a fingerprint, the candidates and the rarity.
 """
 
 from __future__ import annotations
@@ -64,10 +70,10 @@ NUM_PERM = 64
 # with probability 0.87, at 0.5 0.93, at 0.6 0.99; at the 0.01–0.08 of
 # unrelated news on the same topic, almost never.
 BANDS, ROWS = 21, 3
-# Chosen by measurement (bench/dedup.py, in README): reposts with another
-# outlet's header and footer, reader comments, traditional characters with
-# glosses and rewritten sentences score 0.89–1.0, a dropped paragraph 0.48
-# and up; different articles on the same topic at most 0.08.
+# Chosen by measurement (bench/dedup.py, in bench/RESULTS.md): reposts with
+# another outlet's header and footer, reader comments, traditional characters
+# with glosses and rewritten sentences score 0.89–1.0, a dropped paragraph
+# 0.48 and up; different articles on the same topic at most 0.08.
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
 _WORD = re.compile(r"[a-z0-9]+")
@@ -408,28 +414,38 @@ def veto(
     documents from one template). A national story
     (``CN``) and a province's do not veto: a national event is hosted by one.
     """
-    ka, kb = a.concepts, b.concepts
+    return _veto(_by_kind(a.concepts), province_a, _by_kind(b.concepts), province_b)
+
+
+def _veto(
+    ka: dict[str, frozenset[str]],
+    province_a: str | None,
+    kb: dict[str, frozenset[str]],
+    province_b: str | None,
+) -> str | None:
+    """:func:`veto` on two articles' keys by kind."""
     checks = (
         (anchors_.TITLE_YEAR, "different years in the headlines"),
         (anchors_.MONTH, "different months in the headlines"),
         (anchors_.ORDINAL, "different editions"),
     )
     for prefix, reason in checks:
-        xa, xb = _of(ka, prefix), _of(kb, prefix)
+        xa, xb = ka.get(prefix, _NONE), kb.get(prefix, _NONE)
         if xa and xb and not xa & xb:
             return f"{reason}: {', '.join(sorted(xa))} / {', '.join(sorted(xb))}"
     for x, y in ((ka, kb), (kb, ka)):
-        named = {k.removeprefix(anchors_.TITLE_YEAR) for k in _of(x, anchors_.TITLE_YEAR)}
-        years = {k.removeprefix(anchors_.YEAR) for k in _of(y, anchors_.YEAR)}
+        named = {k.removeprefix(anchors_.TITLE_YEAR) for k in x.get(anchors_.TITLE_YEAR, _NONE)}
+        years = {k.removeprefix(anchors_.YEAR) for k in y.get(anchors_.YEAR, _NONE)}
         if named and years and not named & years:
             return f"the headline's year {min(named)} is not among the other's years"
-    if (anchors_.PREVIEW in ka) != (anchors_.PREVIEW in kb):
+    preview = _kind(anchors_.PREVIEW)
+    if bool(ka.get(preview)) != bool(kb.get(preview)):
         return "one announces the event, the other reports it"
-    scopes = _of(ka, anchors_.SCOPE) | _of(kb, anchors_.SCOPE)
-    if len(scopes) == 2 and _of(ka, anchors_.SCOPE) != _of(kb, anchors_.SCOPE):
+    scopes = ka.get(anchors_.SCOPE, _NONE) | kb.get(anchors_.SCOPE, _NONE)
+    if len(scopes) == 2 and ka.get(anchors_.SCOPE, _NONE) != kb.get(anchors_.SCOPE, _NONE):
         return "a national headline and a local one (a local edition of a national campaign)"
-    ta = {k.removeprefix(anchors_.EVENT_TYPE) for k in _of(ka, anchors_.EVENT_TYPE)}
-    tb = {k.removeprefix(anchors_.EVENT_TYPE) for k in _of(kb, anchors_.EVENT_TYPE)}
+    ta = {k.removeprefix(anchors_.EVENT_TYPE) for k in ka.get(anchors_.EVENT_TYPE, _NONE)}
+    tb = {k.removeprefix(anchors_.EVENT_TYPE) for k in kb.get(anchors_.EVENT_TYPE, _NONE)}
     if ta and tb and not ta & tb:
         clash = sorted(
             f"{x} / {y}" for x in ta for y in tb if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
@@ -438,8 +454,8 @@ def veto(
             return f"different kinds of event in the headlines: {clash[0]}"
     province_a = _province(ka, province_a)
     province_b = _province(kb, province_b)
-    places_a = _of(ka, anchors_.PLACE) | _of(ka, anchors_.PROVINCE)
-    places_b = _of(kb, anchors_.PLACE) | _of(kb, anchors_.PROVINCE)
+    places_a = ka.get(anchors_.PLACE, _NONE) | ka.get(anchors_.PROVINCE, _NONE)
+    places_b = kb.get(anchors_.PLACE, _NONE) | kb.get(anchors_.PROVINCE, _NONE)
     if (
         province_a
         and province_b
@@ -455,9 +471,9 @@ def veto(
     return None
 
 
-def _province(keys: frozenset[str], otherwise: str | None) -> str | None:
+def _province(keys: dict[str, frozenset[str]], otherwise: str | None) -> str | None:
     """The article's own province; the story's for fingerprints stored without one."""
-    for key in _of(keys, VERDICT_PROVINCE):
+    for key in keys.get(VERDICT_PROVINCE, _NONE):
         value = key.removeprefix(VERDICT_PROVINCE)
         return None if value == UNKNOWN else value
     return otherwise
@@ -473,11 +489,12 @@ def compare(
 ) -> Comparison:
     """One article against one stored article of a story. Pure."""
     ka, kb = fp.concepts, other.concepts
+    kinds_a, kinds_b = _by_kind(ka), _by_kind(kb)
     same_script = fp.language.startswith("zh") == other.language.startswith("zh")
     sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
-    shared = {kind: _of(ka, kind) & _of(kb, kind) for kind in _by_kind(ka)}
+    shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
     anchors_shared = [k for keys in shared.values() for k in keys]
-    if reason := veto(fp, province, other, other_province):
+    if reason := _veto(kinds_a, province, kinds_b, other_province):
         # Between similar texts too: two provinces' documents from one
         # template, each year's notice in the same words.
         shown = tuple(sorted(anchors_shared, key=_order)[:12])
@@ -624,7 +641,7 @@ _BUFFER = 4096  # band keys appended here; merged into the sorted arrays when fu
 # Keys that find candidates: anchors and words carried by at most this many
 # stored articles (a key every article carries finds nothing worth comparing).
 RETRIEVAL_MAX_ARTICLES = 2000
-MAX_COMPARED = 40  # stored articles compared in full, those sharing the most rare keys first
+MAX_COMPARED = 24  # stored articles compared in full, those sharing the most rare keys first
 MAX_CANDIDATES = 40  # their stories, whose other articles are checked for vetoes
 # Sharing less than this (the rarities of the shared anchors, summed) cannot
 # reach the event rule's share of anchors: not worth a comparison.
