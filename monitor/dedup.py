@@ -638,9 +638,10 @@ def match_story(
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
 _PRINT_CACHE = 4096  # fingerprints rebuilt from the arrays, kept for the next checks
 _BUFFER = 4096  # band keys appended here; merged into the sorted arrays when full
-# Keys that find candidates: anchors and words carried by at most this many
-# stored articles (a key every article carries finds nothing worth comparing).
-RETRIEVAL_MAX_ARTICLES = 2000
+# Anchors that find candidates are those carried by at most this many stored
+# articles: a commoner one finds nothing worth comparing, and summing its
+# posting was what a check at a million articles spent its time on.
+RETRIEVAL_MAX_ARTICLES = 1000
 MAX_COMPARED = 24  # stored articles compared in full, those sharing the most rare keys first
 MAX_CANDIDATES = 40  # their stories, whose other articles are checked for vetoes
 # Sharing less than this (the rarities of the shared anchors, summed) cannot
