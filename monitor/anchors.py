@@ -303,6 +303,15 @@ def _segment(text: str) -> list[tuple[str, str]]:
     return [(word, tags.get(word, "new")) for word in jieba.cut(text)]
 
 
+def _stem(word: str) -> str:
+    """A crude English stem, enough for two reports' word forms to meet
+    (announces / announced / announcing → announc)."""
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def pinyin_name(name: str) -> str | None:
     """黄强 → ``huang qiang``, 张国清 → ``zhang guoqing``: surname, then given name."""
     if not 2 <= len(name) <= 3 or name[0] not in _SURNAMES or not _HAN.fullmatch(name[-1]):
@@ -436,7 +445,7 @@ def anchors(
         for word in _EN_WORD.findall(whole.lower()):
             word = word.strip("'-")
             if len(word) >= 3 and word not in _EN_STOP:
-                keys.add(WORD + (word[:-1] if word.endswith("s") and len(word) > 4 else word))
+                keys.add(WORD + _stem(word))
     else:
         for word, flag in _segment(whole):
             if flag in ("nr", "new") and (name := pinyin_name(word)):

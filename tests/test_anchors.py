@@ -80,6 +80,8 @@ def test_headline_years_months_scope_kind_and_preview() -> None:
 def test_content_words_are_segmented_and_chinese_numbers_read() -> None:
     found = keys("四川省天府质量奖名单公布")
     assert "词:名单" in found and "词:公布" in found
+    english = keys("The ministry announces awards.") & keys("The ministry announced the award.")
+    assert {"词:ministry", "词:announc", "词:award"} <= english
     assert chinese_number("三十九") == 39 and chinese_number("二〇〇七") == 2007
 
 
