@@ -172,3 +172,41 @@ def test_dev_corpus_story_grouping_stays_above_its_floors(dev_corpus: Path) -> N
     assert stories["pair_precision"] >= DEV_PAIR_PRECISION_FLOOR, wrong
     assert stories["pair_recall"] >= DEV_PAIR_RECALL_FLOOR, wrong
     assert set(report["by_language"]) == {"en", "zh-Hans", "zh-Hant"}
+
+
+def test_eval_prints_figures_by_language_and_noise_and_each_mistake_s_evidence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [
+        {
+            "id": "a",
+            "language": "zh-Hans",
+            "noise": "dateline kept at start",
+            "text": "2024年某省质量月活动启动\n本报讯 9月1日,某省质量月活动启动。",
+            "relevant": True,
+            "province": None,
+            "category": "campaign_event",
+            "event": "e1",
+        },
+        {
+            "id": "b",
+            "language": "en",
+            "noise": None,
+            "text": "Province opens 2025 Quality Month\nThe 2025 Quality Month opened on May 3.",
+            "relevant": True,
+            "province": None,
+            "category": "campaign_event",
+            "event": "e1",
+        },
+    ]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
+    assert main(["eval", str(corpus)]) == 0
+    out = capsys.readouterr().out
+    assert "worst of 5 arrival orders" in out
+    assert "by language:" in out and "zh-Hans" in out and "en " in out
+    assert "by kind of noise:" in out and "dateline" in out
+    assert "a+b: story: expected merged, got apart" in out
+    assert "apart (different years in the headlines" in out  # the evidence line
