@@ -19,7 +19,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -324,9 +324,39 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
                 "lead" if a["match_level"] is None else f"{a['match_level']} ({a['match_reason']})"
             )
             print(f"  - [{a['source_id']}] {a['title']} <{a['url']}> {a['language']}: {why}")
+        if args.near:
+            _print_near(store, story)
         return 0
     finally:
         store.close()
+
+
+NEAR_WINDOW = timedelta(days=90)  # stories stored this long before the story are looked at
+NEAR_SHOWN = 5
+
+
+def _print_near(store: Any, story: Any) -> None:
+    """The closest other stories and why each stayed apart (``story ID --near``)."""
+    from monitor.dedup import decide
+    from monitor.pipeline import load_index
+
+    since = (story.first_seen or datetime.now(UTC)) - NEAR_WINDOW
+    index = load_index(store, since)
+    closest: dict[int, Any] = {}
+    for fp, province in index.articles_of(story.id):
+        others = [c for c in index.candidates(fp) if c.story_id != story.id]
+        for c in decide(fp, province, others, index.rarity).comparisons:
+            held = closest.get(c.story_id)
+            if held is None or c.score > held.score:
+                closest[c.story_id] = c
+    print("near:")
+    if not closest:
+        print("  no other story shares an anchor with this one")
+        return
+    for c in sorted(closest.values(), key=lambda c: (-c.score, c.story_id))[:NEAR_SHOWN]:
+        other = store.story(c.story_id)
+        title = other.title if other is not None else "?"
+        print(f"  - story {c.story_id}: {title}: {c.explain()}")
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
@@ -477,6 +507,11 @@ def build_parser() -> argparse.ArgumentParser:
         "story", parents=[common], help="show a story's articles and why they were grouped"
     )
     p.add_argument("id", type=int)
+    p.add_argument(
+        "--near",
+        action="store_true",
+        help="also the closest other stories and why they stayed apart",
+    )
     p.set_defaults(func=cmd_story)
 
     p = sub.add_parser(

@@ -5,43 +5,64 @@ Deduplication works at two depths (see ARCHITECTURE.md):
 1. *Same item or same text*, right after normalisation: the canonical URL,
    the feed GUID and a hash of the normalised text. The store answers these
    with unique lookups.
-2. *Same event*, after classification, against the :class:`StoryIndex`:
+2. *Same event*, after classification: :func:`decide` compares the article
+   with the stored articles the :class:`StoryIndex` finds (LSH bands and an
+   inverted index of rare anchors, never a scan), by these rules:
 
+   the same document
+       the same 文号, or the same long document title, that the article
+       reports (not one it cites: 依据《…》), carried by at most
+       :data:`DOCUMENT_MAX_ARTICLES` stored articles.
    near-duplicate text
        MinHash (64 permutations) over character 3-grams for Chinese and word
        3-grams for English; an estimated Jaccard similarity of at least
-       :data:`NEAR_DUPLICATE`. Candidates come from banded LSH (21 bands of
-       3 rows: a pair at similarity 0.5 shares a band with probability 0.93,
-       at 0.6 with 0.99), so a check costs a few binary searches, not a scan.
-   the same document
-       the same document number (文号) and the same document title.
+       :data:`NEAR_DUPLICATE` (21 LSH bands of 3 rows: a pair at 0.5 shares
+       a band with probability 0.93).
    the same event in other words or another language
-       the same province, publication dates within :data:`EVENT_WINDOW`, and
-       enough shared bilingual event concepts (``lexicon/events.yaml``: 实施
-       意见 / Implementation Opinions, 天府名品 / Tianfu Famous Products …),
-       at least one of them specific to one programme or document.
+       the event anchors of ``monitor/anchors.py`` (documents, dates, people,
+       numbers, ordinals, places, years, programmes) weighted by kind and by
+       rarity (:class:`Rarity`), plus the rarity-weighted cosine of the
+       content words when both are Chinese or both English, reach
+       :data:`EVENT_THRESHOLD`.
 
-Every match says which level decided it and why. The index is plain data
+   and stay apart, whatever they share, when :func:`veto` says so: other
+   years or months in the headlines, other editions, a preview against a
+   report, a national headline against a local one, kinds of event that
+   exclude each other, two provinces that have nothing to do with each other.
+
+An article joins a story when it matches one of its articles and none of its
+articles vetoes it, so a story never holds two articles that cannot report
+one event; matching several stories, it joins the oldest and the others merge
+into it (:class:`Decision` ``merge``) when no veto stands between them. The
+comparison of two articles is symmetric and looks only at the two (and the
+rarity of keys), so the same articles in another order make the same
+stories; only a veto from a third article can depend on the order. Every
+comparison keeps its evidence (:meth:`Comparison.explain`): ``story ID``
+prints it, ``eval`` prints it for each mistake. The index is plain data
 rebuilt from storage at start and kept up to date by the pipeline; the
-matcher, :func:`match_story`, is a pure function of a fingerprint and the
-candidates the index returns.
+decision is a pure function of a fingerprint, the candidates and the rarity.
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import math
 import re
 import sys
+import zlib
+from array import array
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from monitor import anchors as anchors_
+from monitor.anchors import anchors
 from monitor.classify import TermSet
 
 NUM_PERM = 64
@@ -49,23 +70,18 @@ NUM_PERM = 64
 # with probability 0.87, at 0.5 0.93, at 0.6 0.99; at the 0.01–0.08 of
 # unrelated news on the same topic, almost never.
 BANDS, ROWS = 21, 3
-# Chosen by measurement (bench/dedup.py, in README): reposts with another
-# outlet's header and footer, reader comments, traditional characters with
-# glosses and rewritten sentences score 0.89–1.0, a dropped paragraph 0.48
-# and up; different articles on the same topic at most 0.08.
+# Chosen by measurement (bench/dedup.py, in bench/RESULTS.md): reposts with
+# another outlet's header and footer, reader comments, traditional characters
+# with glosses and rewritten sentences score 0.89–1.0, a dropped paragraph
+# 0.48 and up; different articles on the same topic at most 0.08.
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
-EVENT_WINDOW = timedelta(days=5)
-EVENT_MIN_SHARED = 4
-EVENT_MIN_JACCARD = 0.45
-
-_DOC_NUMBER = re.compile(
-    r"[\u4e00-\u9fff]{1,8}[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d{1,4}\s*号"
-)
 _WORD = re.compile(r"[a-z0-9]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
-DOC_NUMBER_PREFIX = "文号:"
-DOC_TITLE_PREFIX = "文件:"
+DOC_NUMBER_PREFIX = anchors_.DOC_NUMBER
+DOC_TITLE_PREFIX = anchors_.DOC_TITLE
+VERDICT_PROVINCE = "判:"
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,18 +204,96 @@ def fingerprint(
     concepts: Concepts,
     *,
     doc_titles: Iterable[str] = (),
+    province: str | None = None,
 ) -> Fingerprint:
+    """An article's MinHash and its event anchors (``monitor/anchors.py``), with
+    the classifier's province (``判:CN-SC``): the province veto compares the
+    two articles' own provinces, whichever of them leads its story."""
     whole = f"{title}\n{text}"
-    numbers = frozenset(m.group().replace(" ", "") for m in _DOC_NUMBER.finditer(whole))
-    identity = {DOC_NUMBER_PREFIX + n for n in numbers}
-    identity |= {DOC_TITLE_PREFIX + t for t in doc_titles if len(t) >= 6}
+    found = anchors(title, text, language, concepts.find(whole), doc_titles=doc_titles)
+    keys = found.keys | {VERDICT_PROVINCE + (province or UNKNOWN)}
+    numbers = frozenset(k.removeprefix(DOC_NUMBER_PREFIX) for k in found.of(DOC_NUMBER_PREFIX))
     return Fingerprint(
         text_hash=text_hash,
         minhash=minhash(text, language),
-        concepts=concepts.find(whole) | identity,
+        concepts=frozenset(keys),
         doc_numbers=numbers,
         language=language,
     )
+
+
+# ── rarity ──────────────────────────────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class Rarity:
+    """How many stored articles carry each key: rare keys weigh more.
+
+    Learned from the articles themselves (the story index counts what it
+    holds; ``eval`` counts the whole corpus first, so that every arrival
+    order sees the same weights), never from a shipped table.
+    """
+
+    counts: Counter[str] = field(default_factory=Counter)
+    total: int = 0
+    # Weights computed since the store last grew by a hundredth (a weight moves
+    # less than that in between): a check weighs hundreds of keys.
+    _cache: dict[str, float] = field(default_factory=dict, repr=False)
+    _cached_at: int = field(default=0, repr=False)
+    _norms: dict[frozenset[str], float] = field(default_factory=dict, repr=False)
+
+    def learn(self, keys: Iterable[str]) -> None:
+        self.counts.update(keys)
+        self.total += 1
+
+    def norm(self, keys: frozenset[str]) -> float:
+        """The sum of the keys' squared weights (an article's words), cached alike."""
+        self.weight("")  # drops the caches when the store has grown
+        if (cached := self._norms.get(keys)) is None:
+            cached = self._norms[keys] = sum(self.weight(k) ** 2 for k in keys)
+        return cached
+
+    def weight(self, key: str) -> float:
+        """Inverse document frequency scaled to 0..1: 1 for a key only one
+        article carries, towards 0 for one that every article carries.
+
+        A young store has not seen enough articles to tell rare from common:
+        until it holds many more than :data:`PRIOR_ARTICLES`, the weight leans
+        on a prior by kind of key (a date is usually rarer than a word).
+        """
+        n = self.total
+        if not self._cached_at <= n <= self._cached_at * 1.01:
+            self._cache.clear()
+            self._norms.clear()
+            self._cached_at = n
+        if (cached := self._cache.get(key)) is not None:
+            return cached
+        learned = 0.0
+        if n >= 2:
+            df = min(max(self.counts.get(key, 0), 1), n)
+            learned = math.log((n + 1) / (df + 0.5)) / math.log((n + 1) / 1.5)
+        prior = PRIOR_WEIGHT.get(key[: key.find(":") + 1], 0.4)
+        weight = (n * learned + PRIOR_ARTICLES * prior) / (n + PRIOR_ARTICLES)
+        self._cache[key] = weight
+        return weight
+
+
+PRIOR_ARTICLES = 50
+PRIOR_WEIGHT = {  # a key's rarity before the store has seen enough articles
+    anchors_.DOC_NUMBER: 0.9,
+    anchors_.DOC_TITLE: 0.7,
+    anchors_.DATE: 0.5,
+    anchors_.PERSON: 0.5,
+    anchors_.NUMBER: 0.5,
+    anchors_.ORDINAL: 0.4,
+    anchors_.PLACE: 0.4,
+    anchors_.YEAR: 0.2,
+    anchors_.CONCEPT: 0.2,
+    anchors_.WORD: 0.3,
+}
+
+
+# ── the decision ────────────────────────────────────────────────────────────
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +305,33 @@ class Candidate:
     when: datetime | None  # the lead's publication date, else when it was first seen
     fingerprint: Fingerprint
     extra: tuple[Fingerprint, ...] = field(default=())  # fingerprints of attached articles
+    # Which of (fingerprint, *extra) the index found the article by: those are
+    # compared in full, the others only checked for a veto. Empty: all in full.
+    found: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One article against one stored article: the evidence and what it decided.
+
+    ``rule`` is the rule that joined them (``near_duplicate``, ``document``,
+    ``event``), or None; ``veto`` what kept them apart when anything did.
+    """
+
+    story_id: int
+    rule: str | None
+    score: float
+    shared: tuple[str, ...]
+    veto: str | None = None
+    threshold: float = 0.0  # the event score this pair needed (by script)
+
+    def explain(self) -> str:
+        shown = ", ".join(self.shared[:12]) or "nothing"
+        if self.rule:
+            return f"{self.rule}: similarity {self.score:.2f}; shares {shown}"
+        needed = self.threshold or EVENT_THRESHOLD
+        why = self.veto or f"similarity {self.score:.2f} below {needed}"
+        return f"apart ({why}); shares {shown}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,64 +342,349 @@ class Match:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with an article: ``new`` story, ``join`` one, or ``merge``
+    (join the oldest of several matching stories and fold the others into it).
+    """
+
+    intent: str  # new | join | merge
+    story_id: int | None
+    merged: tuple[int, ...]
+    match: Match | None
+    comparisons: tuple[Comparison, ...]  # the best comparison with each candidate story
+
+
+# Anchor kinds and their weight in the event score, each kind's keys counted
+# by rarity (0..1) up to 2 (KIND_CAP: 1 for places and years): a list of eight
+# cities or a table of figures is strong evidence, not eight times as strong. The weights
+# are those a logistic fit on the development corpus's pairs gave, rounded,
+# relative to the words' cosine (bench/RESULTS.md, README "Story grouping").
+ANCHOR_WEIGHTS = {
+    anchors_.DOC_NUMBER: 1.0,
+    anchors_.DOC_TITLE: 0.4,
+    anchors_.DATE: 1.4,
+    anchors_.YEAR: 1.2,
+    anchors_.CONCEPT: 1.0,
+    anchors_.ORDINAL: 0.9,
+    anchors_.NUMBER: 0.8,
+    anchors_.PLACE: 0.6,
+    anchors_.PERSON: 0.5,
+}
+KIND_CAP = {anchors_.PLACE: 1.0, anchors_.YEAR: 1.0}  # others: 2.0
+# The event score that joins two articles, with at least EVENT_MIN_ANCHORS of
+# it from anchors (words alone are the topic, not the event).
+EVENT_THRESHOLD = 1.6
+EVENT_MIN_ANCHORS = 0.5
+# Chinese against English: no words in common to add, so a little less is
+# asked of the anchors (1.3 to 1.5 group the dev corpus alike; 1.2 merges).
+CROSS_LANGUAGE_THRESHOLD = 1.5
+DOCUMENT_MAX_ARTICLES = 3  # a document more articles name is a reference, not the event
+
+
+def _kind(key: str) -> str:
+    return key[: key.index(":") + 1] if ":" in key else ""
+
+
+def _of(keys: frozenset[str], prefix: str) -> frozenset[str]:
+    return _by_kind(keys).get(prefix, _NONE)
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=65_536)
+def _by_kind(keys: frozenset[str]) -> dict[str, frozenset[str]]:
+    """An article's keys by kind, words left out: the vetoes look at these for
+    every candidate, and one article is compared with many (cached)."""
+    kinds: dict[str, set[str]] = {}
+    for key in keys:
+        if not key.startswith(anchors_.WORD):
+            kinds.setdefault(_kind(key), set()).add(key)
+    return {kind: frozenset(found) for kind, found in kinds.items()}
+
+
+def veto(
+    a: Fingerprint, province_a: str | None, b: Fingerprint, province_b: str | None
+) -> str | None:
+    """Why two articles cannot report one event, or None.
+
+    Different years in the headlines, different months named in them (a
+    monthly report), different editions (the 5th and the 6th award), a
+    preview against a report (a press conference and the conference it
+    announces), a national headline against a local one (a city's launch of
+    the national Quality Month), kinds of event that exclude each other in
+    the headlines (a launch of Quality Month and a conference), two different
+    provinces neither of which the other article names (two provinces'
+    documents from one template). A national story
+    (``CN``) and a province's do not veto: a national event is hosted by one.
+    """
+    return _veto(_by_kind(a.concepts), province_a, _by_kind(b.concepts), province_b)
+
+
+def _veto(
+    ka: dict[str, frozenset[str]],
+    province_a: str | None,
+    kb: dict[str, frozenset[str]],
+    province_b: str | None,
+) -> str | None:
+    """:func:`veto` on two articles' keys by kind."""
+    checks = (
+        (anchors_.TITLE_YEAR, "different years in the headlines"),
+        (anchors_.MONTH, "different months in the headlines"),
+        (anchors_.ORDINAL, "different editions"),
+    )
+    for prefix, reason in checks:
+        xa, xb = ka.get(prefix, _NONE), kb.get(prefix, _NONE)
+        if xa and xb and not xa & xb:
+            return f"{reason}: {', '.join(sorted(xa))} / {', '.join(sorted(xb))}"
+    for x, y in ((ka, kb), (kb, ka)):
+        named = {k.removeprefix(anchors_.TITLE_YEAR) for k in x.get(anchors_.TITLE_YEAR, _NONE)}
+        years = {k.removeprefix(anchors_.YEAR) for k in y.get(anchors_.YEAR, _NONE)}
+        if named and years and not named & years:
+            return f"the headline's year {min(named)} is not among the other's years"
+    preview = _kind(anchors_.PREVIEW)
+    if bool(ka.get(preview)) != bool(kb.get(preview)):
+        return "one announces the event, the other reports it"
+    scopes = ka.get(anchors_.SCOPE, _NONE) | kb.get(anchors_.SCOPE, _NONE)
+    if len(scopes) == 2 and ka.get(anchors_.SCOPE, _NONE) != kb.get(anchors_.SCOPE, _NONE):
+        return "a national headline and a local one (a local edition of a national campaign)"
+    ta = {k.removeprefix(anchors_.EVENT_TYPE) for k in ka.get(anchors_.EVENT_TYPE, _NONE)}
+    tb = {k.removeprefix(anchors_.EVENT_TYPE) for k in kb.get(anchors_.EVENT_TYPE, _NONE)}
+    if ta and tb and not ta & tb:
+        clash = sorted(
+            f"{x} / {y}" for x in ta for y in tb if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
+        )
+        if clash:
+            return f"different kinds of event in the headlines: {clash[0]}"
+    province_a = _province(ka, province_a)
+    province_b = _province(kb, province_b)
+    places_a = ka.get(anchors_.PLACE, _NONE) | ka.get(anchors_.PROVINCE, _NONE)
+    places_b = kb.get(anchors_.PLACE, _NONE) | kb.get(anchors_.PROVINCE, _NONE)
+    if (
+        province_a
+        and province_b
+        and "CN" not in (province_a, province_b)
+        and province_a != province_b
+        and province_b not in anchors_.provinces_named(places_a)
+        and province_a not in anchors_.provinces_named(places_b)
+        # Two provinces' news of an event held in a third (their winners at a
+        # national award ceremony) name that third place both.
+        and not anchors_.provinces_named(places_a & places_b) - {province_a, province_b}
+    ):
+        return f"different provinces: {province_a} / {province_b}"
+    return None
+
+
+def _province(keys: dict[str, frozenset[str]], otherwise: str | None) -> str | None:
+    """The article's own province; the story's for fingerprints stored without one."""
+    for key in keys.get(VERDICT_PROVINCE, _NONE):
+        value = key.removeprefix(VERDICT_PROVINCE)
+        return None if value == UNKNOWN else value
+    return otherwise
+
+
+def compare(
+    fp: Fingerprint,
+    province: str | None,
+    story_id: int,
+    other: Fingerprint,
+    other_province: str | None,
+    rarity: Rarity,
+) -> Comparison:
+    """One article against one stored article of a story. Pure."""
+    ka, kb = fp.concepts, other.concepts
+    kinds_a, kinds_b = _by_kind(ka), _by_kind(kb)
+    same_script = fp.language.startswith("zh") == other.language.startswith("zh")
+    sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
+    shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
+    anchors_shared = [k for keys in shared.values() for k in keys]
+    if reason := _veto(kinds_a, province, kinds_b, other_province):
+        # Between similar texts too: two provinces' documents from one
+        # template, each year's notice in the same words.
+        shown = tuple(sorted(anchors_shared, key=_order)[:12])
+        return Comparison(story_id, None, round(sim, 3), shown, reason)
+    numbers = sorted(
+        k
+        for k in shared.get(anchors_.DOC_NUMBER, _NONE)
+        if rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
+    )
+    titles = sorted(
+        k
+        for k in shared.get(anchors_.DOC_TITLE, _NONE)
+        if len(k) >= len(anchors_.DOC_TITLE) + 10
+        and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
+    )
+    if numbers:
+        return Comparison(story_id, "document", 1.0, tuple(numbers + titles))
+    if sim >= NEAR_DUPLICATE:
+        shown = tuple(sorted(anchors_shared, key=_order)[:12])
+        return Comparison(story_id, "near_duplicate", round(sim, 3), shown)
+    if titles:
+        return Comparison(story_id, "document", 1.0, tuple(titles))
+    words = _cosine(ka, kb, rarity) if same_script else 0.0
+    used = []
+    evidence = 0.0
+    for kind, weight in ANCHOR_WEIGHTS.items():
+        keys = shared.get(kind, _NONE)
+        if kind == anchors_.DOC_TITLE:  # a title many articles name is a reference
+            keys = frozenset(k for k in keys if rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES)
+        if keys:
+            total = sum(rarity.weight(k) for k in keys)
+            evidence += weight * min(total, KIND_CAP.get(kind, 2.0))
+            used.extend(sorted(keys))
+    score = round(words + evidence, 3)
+    threshold = EVENT_THRESHOLD if same_script else CROSS_LANGUAGE_THRESHOLD
+    rule = "event" if score >= threshold and evidence >= EVENT_MIN_ANCHORS else None
+    top_words = sorted(_words(ka) & _words(kb), key=lambda k: (-rarity.weight(k), k))[:6]
+    return Comparison(story_id, rule, score, tuple(used) + tuple(top_words), None, threshold)
+
+
+def _order(key: str) -> tuple[int, str]:
+    kind = _kind(key)
+    return (_KIND_ORDER.get(kind, len(_KIND_ORDER)), key)
+
+
+_KIND_ORDER = {kind: n for n, kind in enumerate(ANCHOR_WEIGHTS)}
+
+
+@lru_cache(maxsize=65_536)
+def _words(keys: frozenset[str]) -> frozenset[str]:
+    return frozenset(k for k in keys if k.startswith(anchors_.WORD))
+
+
+def _cosine(a: frozenset[str], b: frozenset[str], rarity: Rarity) -> float:
+    """Rarity-weighted cosine of two articles' content words."""
+    wa, wb = _words(a), _words(b)
+    if not wa or not wb:
+        return 0.0
+    weight = rarity.weight
+    dot = sum(weight(k) ** 2 for k in wa & wb)
+    return dot / math.sqrt(rarity.norm(wa) * rarity.norm(wb)) if dot else 0.0
+
+
+def decide(
+    fp: Fingerprint,
+    province: str | None,
+    candidates: Iterable[Candidate],
+    rarity: Rarity,
+) -> Decision:
+    """The grouping: a function of the article, the candidate stories and the rules.
+
+    An article joins a story when it matches one of its articles and none of
+    them vetoes it: a story never holds two articles that cannot report one
+    event (the 2005 and the 2006 index, joined through a report naming both
+    years). When it matches several stories, it joins the oldest (the one
+    posted first, whose post is then edited) and the others are merged into
+    it when no article of theirs vetoes an article of that one.
+    """
+    best: dict[int, Comparison] = {}
+    blocked: dict[int, Comparison] = {}
+    members: dict[int, list[Fingerprint]] = {}
+    provinces: dict[int, str | None] = {}
+    for cand in candidates:
+        members[cand.story_id] = [cand.fingerprint, *cand.extra]
+        provinces[cand.story_id] = cand.province
+        found = set(cand.found) or set(range(len(members[cand.story_id])))
+        for n, other in enumerate(members[cand.story_id]):
+            if n in found:
+                c = compare(fp, province, cand.story_id, other, cand.province, rarity)
+            elif reason := veto(fp, province, other, cand.province):
+                c = Comparison(cand.story_id, None, 0.0, (), reason)
+            else:
+                continue
+            if c.veto and cand.story_id not in blocked:
+                blocked[cand.story_id] = c
+            held = best.get(cand.story_id)
+            if held is None or _better(c, held):
+                best[cand.story_id] = c
+    for story_id, c in blocked.items():
+        best[story_id] = c  # one of its articles cannot report this event
+    comparisons = tuple(sorted(best.values(), key=lambda c: (c.rule is None, -c.score, c.story_id)))
+    matched = sorted(c.story_id for c in comparisons if c.rule)  # the oldest first
+    if not matched:
+        return Decision("new", None, (), None, comparisons)
+    target = best[matched[0]]
+    merged = tuple(
+        sorted(
+            s
+            for s in matched[1:]
+            if not any(
+                veto(x, provinces[s], y, provinces[target.story_id])
+                for x in members[s]
+                for y in members[target.story_id]
+            )
+        )
+    )
+    match = Match(target.story_id, target.rule or "", target.score, target.explain())
+    return Decision("merge" if merged else "join", target.story_id, merged, match, comparisons)
+
+
+def _better(a: Comparison, b: Comparison) -> bool:
+    return (a.rule is not None, a.score) > (b.rule is not None, b.score)
+
+
 def match_story(
     fp: Fingerprint,
     province: str | None,
     when: datetime | None,
     candidates: Iterable[Candidate],
-    concepts: Concepts,
+    concepts: Concepts | None = None,
+    *,
+    rarity: Rarity | None = None,
 ) -> Match | None:
-    """The recent story this article reports, or None for a new story."""
-    best: Match | None = None
-    for cand in candidates:
-        for other in (cand.fingerprint, *cand.extra):
-            found = _compare(fp, province, when, cand, other, concepts)
-            if found and (best is None or found.score > best.score):
-                best = found
-    return best
-
-
-def _compare(
-    fp: Fingerprint,
-    province: str | None,
-    when: datetime | None,
-    cand: Candidate,
-    other: Fingerprint,
-    concepts: Concepts,
-) -> Match | None:
-    if fp.language.startswith("zh") == other.language.startswith("zh"):
-        sim = similarity(fp.minhash, other.minhash)
-        if sim >= NEAR_DUPLICATE:
-            return Match(
-                cand.story_id, "near_duplicate", round(sim, 3), f"text similarity {sim:.2f}"
-            )
-    shared = fp.concepts & other.concepts
-    numbers = {c for c in shared if c.startswith(DOC_NUMBER_PREFIX)}
-    titles = {c for c in shared if c.startswith(DOC_TITLE_PREFIX)}
-    if numbers and titles:
-        doc = sorted(numbers)[0].removeprefix(DOC_NUMBER_PREFIX)
-        return Match(cand.story_id, "document", 1.0, f"same document {doc}")
-    if province is None or province != cand.province:
-        return None
-    if when is not None and cand.when is not None and abs(when - cand.when) > EVENT_WINDOW:
-        return None
-    union = fp.concepts | other.concepts
-    if len(shared) < EVENT_MIN_SHARED or not any(concepts.is_specific(c) for c in shared):
-        return None
-    jaccard = len(shared) / len(union)
-    if jaccard < EVENT_MIN_JACCARD:
-        return None
-    names = ", ".join(sorted(shared))
-    return Match(
-        cand.story_id, "event", round(jaccard, 3), f"same province and window; shares {names}"
-    )
+    """The story this article reports (the oldest, when several), or None."""
+    del when, concepts  # kept for callers; the decision uses neither
+    return decide(fp, province, candidates, rarity or Rarity()).match
 
 
 # ── the index ───────────────────────────────────────────────────────────────
 
-# Fixed odd multipliers: a band of 4 MinHash values → one 64-bit key.
+# Fixed odd multipliers: a band of 3 MinHash values → one 64-bit key.
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+_PRINT_CACHE = 4096  # fingerprints rebuilt from the arrays, kept for the next checks
 _BUFFER = 4096  # band keys appended here; merged into the sorted arrays when full
+# Anchors that find candidates are those carried by at most this many stored
+# articles: a commoner one finds nothing worth comparing, and summing its
+# posting was what a check at a million articles spent its time on.
+RETRIEVAL_MAX_ARTICLES = 1000
+MAX_COMPARED = 24  # stored articles compared in full, those sharing the most rare keys first
+MAX_CANDIDATES = 40  # their stories, whose other articles are checked for vetoes
+# Sharing less than this (the rarities of the shared anchors, summed) cannot
+# reach the event rule's share of anchors: not worth a comparison.
+MIN_SHARED_RARITY = 0.25
+# The event rule needs shared anchors, so anchors find the candidates; words
+# (hundreds an article) would only add stories the rule then turns down.
+_RETRIEVAL_KINDS = (
+    anchors_.DOC_NUMBER,
+    anchors_.DOC_TITLE,
+    anchors_.DATE,
+    anchors_.PERSON,
+    anchors_.NUMBER,
+    anchors_.ORDINAL,
+    anchors_.PLACE,
+)
+
+
+def retrieval_keys(keys: frozenset[str]) -> list[str]:
+    """The keys an article is found by: its rare anchors, and its dates joined
+    with its places and programmes. A date alone is in thousands of a year's
+    articles and would find nothing once the store is large; a date and a
+    place or programme are in a handful. The joined keys are hashed into
+    :data:`_JOINED_BUCKETS` buckets (``日+:123``), so that their number, and the
+    index's memory, stay bounded; a collision only adds a candidate."""
+    found = [k for k in keys if k.startswith(_RETRIEVAL_KINDS)]
+    dates = [k for k in keys if k.startswith(anchors_.DATE)]
+    if dates:
+        for k in keys:
+            if k.startswith((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE)):
+                found.extend(
+                    f"日+:{zlib.crc32(f'{d}|{k}'.encode()) % _JOINED_BUCKETS}" for d in dates
+                )
+    return found
+
+
+_JOINED_BUCKETS = 1 << 18
 
 
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
@@ -298,33 +704,38 @@ class _Story:
 class StoryIndex:
     """Recent articles and their stories, for fast candidate lookup.
 
-    Memory is compact by design (about 0.6 kB an article: the signature as
-    uint32, 16 band keys in sorted numpy arrays, a few references), so that
-    a million articles fit in well under a gigabyte; checking one article
-    costs 16 binary searches and a scan of a small insertion buffer.
+    Two ways in: MinHash bands (near-duplicates, 21 binary searches) and an
+    inverted index of anchors and words (key id → positions, ``array('i')``:
+    4 bytes an entry). An article's keys are kept as ids in one int32 array
+    (with offsets), not as Python strings; the vocabulary is one dict. The
+    index also counts how many articles carry each key: the :class:`Rarity`
+    the matcher weighs keys by.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rarity: Rarity | None = None) -> None:
+        """``rarity``: fixed key counts to weigh by (eval's whole corpus); by
+        default the index counts the articles it holds."""
         self._keys = [np.empty(0, dtype=np.uint64) for _ in range(BANDS)]
         self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
         self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint64)
         self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
         self._buffered = 0
-        # Per article, by position: arrays rather than Python objects (a tuple and
-        # two strings an article were a third of the index's memory).
         self._sigs = np.empty((1024, NUM_PERM), dtype=np.uint32)
         self._story_of = np.empty(1024, dtype=np.int64)
         self._hashes = np.empty(1024, dtype="S64")  # text hashes (hex SHA-256), as bytes
         self._language = np.empty(1024, dtype=np.uint8)  # index into self._languages
+        self._key_start = np.zeros(1025, dtype=np.int64)  # offsets into _key_ids
+        self._key_ids = array("i")
         self._languages: list[str] = []
-        self._concepts: list[frozenset[str]] = []  # interned: few distinct sets
+        self._vocabulary: dict[str, int] = {}
+        self._words: list[str] = []
+        self._postings: list[array[int]] = []
         self._numbers: list[frozenset[str]] = []
         self._size = 0
         self._stories: dict[int, _Story] = {}
-        self._by_province: dict[str | None, list[tuple[datetime, int]]] = {}
-        self._undated: dict[str | None, list[int]] = {}  # stories with no date (eval corpora)
-        self._by_document: dict[str, set[int]] = {}  # 文号:/文件: concept → story ids
-        self._interned: dict[frozenset[str], frozenset[str]] = {}
+        self._recent_prints: dict[int, Fingerprint] = {}  # the stories compared lately
+        self._learns = rarity is None
+        self.rarity = Rarity() if rarity is None else rarity
         self.last_article_id = 0  # the newest stored article the index has seen
         self._recent_ids: set[int] = set()  # ids near the top, for catching up
 
@@ -335,11 +746,17 @@ class StoryIndex:
     def stories(self) -> int:
         return len(self._stories)
 
+    def story_ids(self) -> list[int]:
+        return sorted(self._stories)
+
     def nbytes(self) -> int:
-        """Bytes held in numpy arrays (the bulk of the index)."""
+        """Bytes held in arrays (the bulk of the index)."""
         arrays = [*self._keys, *self._pos, self._buf_keys, self._buf_pos, self._sigs]
-        arrays += [self._story_of, self._hashes, self._language]
-        return sum(a.nbytes for a in arrays)
+        arrays += [self._story_of, self._hashes, self._language, self._key_start]
+        postings = sum(p.itemsize * len(p) for p in self._postings)
+        return (
+            sum(a.nbytes for a in arrays) + postings + self._key_ids.itemsize * len(self._key_ids)
+        )
 
     def add(
         self,
@@ -360,11 +777,15 @@ class StoryIndex:
         if fp.language not in self._languages:
             self._languages.append(fp.language)
         self._language[position] = self._languages.index(fp.language)
+        self._numbers.append(fp.doc_numbers)
+        for key in sorted(fp.concepts):
+            self._key_ids.append(self._key_id(key))
+        for key in retrieval_keys(fp.concepts):
+            self._postings[self._key_id(key)].append(position)
         self._size += 1
-        concepts = self._interned.setdefault(fp.concepts, fp.concepts)
-        numbers = self._interned.setdefault(fp.doc_numbers, fp.doc_numbers)
-        self._concepts.append(concepts)
-        self._numbers.append(numbers)
+        self._key_start[self._size] = len(self._key_ids)
+        if self._learns:
+            self.rarity.learn(fp.concepts)
         self._buf_keys[self._buffered] = band_keys(fp.minhash)
         self._buf_pos[self._buffered] = position
         self._buffered += 1
@@ -374,20 +795,40 @@ class StoryIndex:
         if story is None:
             province = sys.intern(province) if province is not None else None
             story = self._stories[story_id] = _Story(province, when, [])
-            if when is not None:
-                bisect.insort(self._by_province.setdefault(province, []), (when, story_id))
-            else:
-                self._undated.setdefault(province, []).append(story_id)
         story.articles.append(position)
-        for concept in concepts:
-            if concept.startswith((DOC_NUMBER_PREFIX, DOC_TITLE_PREFIX)):
-                self._by_document.setdefault(concept, set()).add(story_id)
         if article_id:
             self.last_article_id = max(self.last_article_id, article_id)
             self._recent_ids.add(article_id)
             if len(self._recent_ids) > 20_000:
                 floor = self.last_article_id - 10_000
                 self._recent_ids = {i for i in self._recent_ids if i >= floor}
+
+    def merge_stories(self, into: int, merged: Iterable[int]) -> None:
+        """Fold stories into ``into`` (an article matched all of them)."""
+        target = self._stories.get(into)
+        if target is None:
+            return
+        for story_id in merged:
+            story = self._stories.pop(story_id, None)
+            if story is None or story_id == into:
+                continue
+            target.articles.extend(story.articles)
+            self._story_of[story.articles] = into
+
+    def _key_id(self, key: str) -> int:
+        key_id = self._vocabulary.get(key)
+        if key_id is None:
+            key_id = self._vocabulary[key] = len(self._words)
+            self._words.append(sys.intern(key))
+            self._postings.append(array("i"))
+        return key_id
+
+    def articles_of(self, story_id: int) -> list[tuple[Fingerprint, str | None]]:
+        """The indexed articles of one story, with the story's province."""
+        story = self._stories.get(story_id)
+        if story is None:
+            return []
+        return [(self._fingerprint(p), story.province) for p in story.articles]
 
     def knows(self, article_id: int) -> bool:
         """Whether a stored article (near the top of the id range) is indexed."""
@@ -406,22 +847,34 @@ class StoryIndex:
         """Room for more articles: a quarter more (doubling left half of it unused)."""
         size, capacity = self._size, self._size + max(1024, self._size // 4)
 
-        def grown(array: np.ndarray) -> np.ndarray:
+        def grown(array_: np.ndarray, extra: int = 0) -> np.ndarray:
             # Not np.resize: its result is a view of a copy twice the old size.
-            bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
-            bigger[:size] = array[:size]
+            bigger = np.zeros((capacity + extra, *array_.shape[1:]), dtype=array_.dtype)
+            bigger[: size + extra] = array_[: size + extra]
             return bigger
 
         self._sigs = grown(self._sigs)
         self._story_of = grown(self._story_of)
         self._hashes = grown(self._hashes)
         self._language = grown(self._language)
+        self._key_start = grown(self._key_start, 1)
 
     def _fingerprint(self, position: int) -> Fingerprint:
+        cached = self._recent_prints.get(position)
+        if cached is not None:
+            return cached
+        if len(self._recent_prints) >= _PRINT_CACHE:
+            self._recent_prints.clear()
+        made = self._recent_prints[position] = self._make_fingerprint(position)
+        return made
+
+    def _make_fingerprint(self, position: int) -> Fingerprint:
+        lo, hi = self._key_start[position], self._key_start[position + 1]
+        words = self._words
         return Fingerprint(
             text_hash=self._hashes[position].decode("utf-8"),
-            minhash=tuple(int(v) for v in self._sigs[position]),
-            concepts=self._concepts[position],
+            minhash=tuple(self._sigs[position].tolist()),
+            concepts=frozenset(words[i] for i in self._key_ids[lo:hi]),
             doc_numbers=self._numbers[position],
             language=self._languages[self._language[position]],
         )
@@ -445,30 +898,57 @@ class StoryIndex:
         scores = (self._sigs[positions] == signature).mean(axis=1)
         return set(positions[scores >= NEAR_DUPLICATE].tolist())
 
+    def _sharing(self, fp: Fingerprint) -> dict[int, float]:
+        """Stored articles sharing rare anchors with ``fp``, with the anchors' weight
+        summed (numpy: postings of a large store run to thousands of entries)."""
+        lists: list[np.ndarray] = []
+        weights: list[float] = []
+        for key in retrieval_keys(fp.concepts):
+            key_id = self._vocabulary.get(key)
+            if key_id is None:
+                continue
+            posting = self._postings[key_id]
+            if not posting or len(posting) > RETRIEVAL_MAX_ARTICLES:
+                continue
+            lists.append(np.frombuffer(posting, dtype=np.int32))
+            weights.append(self.rarity.weight(key) if "+" not in key else 1.0)
+        if not lists:
+            return {}
+        positions = np.concatenate(lists)
+        each = np.repeat(np.asarray(weights), [len(x) for x in lists])
+        unique, inverse = np.unique(positions, return_inverse=True)
+        sums = np.bincount(inverse, weights=each)
+        keep = sums >= MIN_SHARED_RARITY
+        return dict(zip(unique[keep].tolist(), sums[keep].tolist(), strict=True))
+
     def candidates(
-        self, fp: Fingerprint, province: str | None, when: datetime | None
+        self, fp: Fingerprint, province: str | None = None, when: datetime | None = None
     ) -> list[Candidate]:
-        """The stories this article could belong to: near-duplicates anywhere in
-        the index, and stories of the same province within the event window."""
-        story_ids = {int(self._story_of[p]) for p in self._similar(fp)}
-        if province is not None:
-            timeline = self._by_province.get(province, [])
-            if when is None:  # an undated article may belong to any story of its province
-                story_ids.update(story_id for _, story_id in timeline)
-            else:
-                lo = bisect.bisect_left(timeline, (when - EVENT_WINDOW, -1))
-                hi = bisect.bisect_right(timeline, (when + EVENT_WINDOW, 2**62))
-                story_ids.update(story_id for _, story_id in timeline[lo:hi])
-            story_ids.update(self._undated.get(province, ()))
-        for concept in fp.concepts:
-            if concept.startswith(DOC_NUMBER_PREFIX):  # the same document, wherever filed
-                story_ids.update(self._by_document.get(concept, ()))
+        """The stored articles this article could report the event of, by story:
+        near-duplicates, and the articles sharing the most rare anchors with it.
+
+        Only those articles are compared, not the rest of their stories: what
+        is compared then depends on the two articles alone, never on which
+        stories earlier arrivals formed, and the grouping on no order.
+        """
+        del province, when  # the decision's rules, not the lookup's
+        found = self._sharing(fp)
+        for position in self._similar(fp):
+            found[position] = found.get(position, 0.0) + 1.0
+        ranked = sorted(found, key=lambda p: (-found[p], p))[:MAX_COMPARED]
+        by_story: dict[int, list[int]] = {}
+        for position in ranked:
+            by_story.setdefault(int(self._story_of[position]), []).append(position)
         result = []
-        for story_id in sorted(story_ids):
+        for story_id in sorted(by_story)[:MAX_CANDIDATES]:
             story = self._stories[story_id]
-            compared = story.articles
-            if len(compared) > MAX_ARTICLES_COMPARED:
-                compared = [compared[0], *compared[-(MAX_ARTICLES_COMPARED - 1) :]]
-            fps = [self._fingerprint(p) for p in compared]
-            result.append(Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:])))
+            members = story.articles
+            if len(members) > MAX_ARTICLES_COMPARED:
+                members = [members[0], *members[-(MAX_ARTICLES_COMPARED - 1) :]]
+            members = members + [p for p in by_story[story_id] if p not in members]
+            fps = [self._fingerprint(p) for p in members]
+            found = tuple(n for n, p in enumerate(members) if p in by_story[story_id])
+            result.append(
+                Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:]), found)
+            )
         return result

@@ -33,7 +33,7 @@ from typing import Any
 from monitor import sources
 from monitor.classify import Lexicon, classify
 from monitor.config import AnySource, ChannelFilter, Config
-from monitor.dedup import Candidate, Concepts, Fingerprint, StoryIndex, fingerprint, match_story
+from monitor.dedup import Candidate, Concepts, Fingerprint, StoryIndex, decide, fingerprint
 from monitor.errors import ExtractError, FetchError, MonitorError, SourceError, StoreError
 from monitor.extract import extract_article, html_to_text, is_date_only
 from monitor.fetch import Fetcher
@@ -573,6 +573,7 @@ def _process(
         article.text_hash,
         ctx.concepts,
         doc_titles=verdict.facts.titles,
+        province=verdict.province,
     )
     return Processed(entry, article, verdict, summary, fp)
 
@@ -601,6 +602,7 @@ def commit(
     index = StoryIndex() if index is None else index
     stories_created = alerts = 0
     added: list[IndexRow] = []
+    merges: list[tuple[int, tuple[int, ...]]] = []
     with store.transaction() as tx:
         if processed:
             tx.lock_stories()  # replicas match and create stories one poll at a time
@@ -610,12 +612,16 @@ def commit(
         )
         tx.mark_seen(source.id, seen, now)
         for p in processed:
-            created, queued = _store_article(tx, source, p, channels, concepts, now, index, added)
+            created, queued = _store_article(
+                tx, source, p, channels, concepts, now, index, added, merges
+            )
             stories_created += created
             alerts += queued
         tx.source_polled(source.id, now, entries_found)
     for row in added:
         index.add(row.story_id, row.province, row.when, row.fingerprint, article_id=row.article_id)
+    for into, merged in merges:
+        index.merge_stories(into, merged)
     return stories_created, alerts
 
 
@@ -697,6 +703,7 @@ def _store_article(
     now: datetime,
     index: StoryIndex,
     added: list[IndexRow],
+    merges: list[tuple[int, tuple[int, ...]]],
 ) -> tuple[int, int]:
     a, v = p.article, p.verdict
     values: dict[str, Any] = {
@@ -744,8 +751,13 @@ def _store_article(
         return 0, 0
     when = a.published or now
     candidates = index.candidates(p.fingerprint, v.province, when) + _pending(added)
-    match = match_story(p.fingerprint, v.province, when, candidates, concepts)
+    decision = decide(p.fingerprint, v.province, candidates, index.rarity)
+    match = decision.match
     if match is not None:
+        if decision.merged:
+            # One article reports the events of several stories: they are one.
+            tx.merge_stories(match.story_id, decision.merged, now)
+            merges.append((match.story_id, decision.merged))
         values |= {
             "story_id": match.story_id,
             "match_level": match.level,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1307,6 +1307,26 @@ class Tx:
 
     def story_updated(self, story_id: int, now: datetime) -> None:
         self.conn.execute(update(stories).where(stories.c.id == story_id).values(updated_at=now))
+
+    def merge_stories(self, into: int, merged: Sequence[int], now: datetime) -> None:
+        """Fold stories into ``into``: an article reported the events of all of them.
+
+        Their articles move to ``into``; what they had queued and not sent is
+        dropped (``into``'s post lists their articles from now on); a post
+        already sent stays, and ``into``'s posts are edited or followed up as
+        each channel's ``on_update`` says (the delivery loop reads it).
+        """
+        if not merged:
+            return
+        ids = list(merged)
+        self.conn.execute(
+            update(articles).where(articles.c.story_id.in_(ids)).values(story_id=into)
+        )
+        self.conn.execute(
+            delete(outbox).where(outbox.c.story_id.in_(ids), outbox.c.status == "pending")
+        )
+        self.story_updated(into, now)
+        self.enqueue_edits(into, now)
 
     def enqueue(self, story_id: int, channel_id: str, now: datetime) -> None:
         """A post of this story to this channel, once: the unique constraint says so."""

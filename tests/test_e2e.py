@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -327,7 +328,12 @@ def test_story_command_explains_why_articles_were_grouped(
     assert main(["--config", str(config), "story", str(grouped[0].id)]) == 0
     out = capsys.readouterr().out
     assert ": lead" in out
-    assert "event (same province and window; shares" in out or "near_duplicate (" in out
+    # each member's evidence: the rule, the similarity, the anchors shared
+    assert re.search(r"(event|near_duplicate|document) \(\w+: similarity [\d.]+; shares ", out)
+    assert main(["--config", str(config), "story", str(grouped[0].id), "--near"]) == 0
+    near = capsys.readouterr().out.split("near:\n", 1)[1]
+    # the closest other stories, and why each stayed apart
+    assert re.search(r"- story \d+: .+: apart \(", near), near
 
 
 @pytest.mark.parametrize(
