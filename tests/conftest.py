@@ -26,7 +26,9 @@ from tests.servers.botapi import BotApiServer
 from tests.servers.newssite import NewsSite
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
+# ../shared/corpus beside the clone (CI lays it there); MONITOR_SHARED_CORPUS
+# names another place (a git worktree has no ../shared beside it).
+SHARED_CORPUS = Path(os.environ.get("MONITOR_SHARED_CORPUS") or ROOT.parent / "shared" / "corpus")
 PG_URL = os.environ.get("MONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("MONITOR_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
