@@ -70,6 +70,7 @@ $(LOCK_VENV)/bin/pip-compile:
 lock: $(LOCK_VENV)/bin/pip-compile  ## regenerate requirements.lock from pyproject.toml
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
 	  --generate-hashes --allow-unsafe --strip-extras --extra postgres \
+	  --no-emit-index-url --no-emit-find-links \
 	  --output-file requirements.lock pyproject.toml
 
 # lemon24/reader, the yardstick of bench-cycle: its own venv, never a dependency of ours

@@ -177,7 +177,8 @@ sources:
     )
     monkeypatch.setenv("MONITOR_DB_URL", f"sqlite:///{tmp_path / 'm.db'}")
     assert main(["--config", str(config), "check", "--fetch"]) == 0
-    header, *lines = capsys.readouterr().out.splitlines()[1:]
+    table = capsys.readouterr().out.split("\n\n")[0]  # notes follow the table
+    header, *lines = table.splitlines()[1:]
     assert header.split()[:6] == ["source", "kind", "status", "entries", "newest", "list"]
     rows = {line.split()[0]: line.split() for line in lines}
     assert rows["chosen"][5] == "selectors" and rows["found"][5] == "detection"
