@@ -57,6 +57,7 @@ from monitor.lexicon import load_provinces
 YEAR, DATE, ORDINAL, NUMBER = "年:", "日:", "序:", "数:"
 DOC_TITLE, DOC_NUMBER = "文件:", "文号:"
 PLACE, PROVINCE, PERSON, CONCEPT, WORD = "地:", "省:", "人:", "概:", "词:"
+BRIDGE, QUOTE, PERIOD, SERIES = "译:", "语:", "期:", "系:"
 CITED, MONTH, PREVIEW, TITLE_YEAR = "引:", "月:", "态:preview", "题:"
 SCOPE, EVENT_TYPE = "范:", "型:"
 KINDS = {
@@ -70,6 +71,10 @@ KINDS = {
     PROVINCE: "province",
     PERSON: "person",
     CONCEPT: "programme",
+    BRIDGE: "body or venue (across languages)",
+    QUOTE: "quoted phrase",
+    PERIOD: "period",
+    SERIES: "recurring programme",
     WORD: "word",
     CITED: "cited document",
     MONTH: "month in the title",
@@ -107,7 +112,19 @@ _NATIONAL = re.compile(
     r"全国|国务院|(?<![a-z])(?:national|nationwide|state council)(?![a-z])", re.I
 )
 # What survives translation: shared across languages.
-CROSS_LANGUAGE = (YEAR, DATE, ORDINAL, NUMBER, DOC_NUMBER, PLACE, PROVINCE, PERSON, CONCEPT)
+CROSS_LANGUAGE = (
+    YEAR,
+    DATE,
+    ORDINAL,
+    NUMBER,
+    DOC_NUMBER,
+    PLACE,
+    PROVINCE,
+    PERSON,
+    CONCEPT,
+    BRIDGE,
+    PERIOD,
+)
 
 _CN_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _CN_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
@@ -195,6 +212,12 @@ _DOC_NUMBER = re.compile(
     r"[\u4e00-\u9fff]{1,8}[〔\[［(（]\s*((?:19|20)\d{2})\s*[〕\]］)）]\s*(\d{1,4})\s*号"
 )
 _QUOTED_TITLE = re.compile(r"《([^《》\n]{4,80})》")
+# A phrase quoted verbatim: a year's theme, a slogan, a programme's motto
+# (主题为“…”), which outlets copy rather than reword.
+_QUOTED_PHRASE = re.compile(r"[“「『\"]([^“”「」『』\"《》\n]{6,40})[”」』\"]")
+# A period a plan or an outline covers (2022—2025年, 2022-2025): it names
+# the document in a translation too, whose title is reworded.
+_PERIOD = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*(?:年)?\s*[-–—~至到]+\s*((?:19|20)\d{2})(?!\d)")
 _BARE_TITLE = re.compile(
     r"关于[^,，。;；:：《》\n]{4,60}?的(?:通知|意见|决定|批复|通报|公告|方案|办法|指导意见|实施意见)"
 )
@@ -355,10 +378,20 @@ def anchors(
     concepts: Iterable[str] = (),
     *,
     doc_titles: Iterable[str] = (),
+    bridges: Iterable[str] = (),
+    series: Iterable[str] = (),
 ) -> Anchors:
-    """Every anchor and content word of one article (title and text normalised)."""
+    """Every anchor and content word of one article (title and text normalised).
+
+    ``bridges``: the article's bodies and venues from the lexicon (SAMR, the
+    State Council, the Great Hall of the People), anchors only between
+    languages: within one, its words already say them. ``series``: the
+    recurring programmes it names (Quality Month, a national award), which
+    keep two articles naming different ones apart.
+    """
     whole = unicodedata.normalize("NFKC", f"{title}\n{text}")
-    keys: set[str] = {CONCEPT + c for c in concepts}
+    keys: set[str] = {CONCEPT + c for c in concepts} | {BRIDGE + b for b in bridges}
+    keys |= {SERIES + c for c in series}
     spans: list[tuple[int, int]] = []  # dates and document numbers: not numbers
 
     # A document is the article's subject when the headline names it, or when
@@ -373,6 +406,13 @@ def anchors(
         if len(key := title_key(inner)) >= 6:
             cited = _cites(whole, m.start()) and m.start() > len(title)
             keys.add((CITED if cited else DOC_TITLE) + key)
+    for m in _QUOTED_PHRASE.finditer(whole):
+        phrase = title_key(m.group(1))
+        if len(_HAN.findall(phrase)) >= 8 and len(_HAN.findall(phrase)) * 2 >= len(phrase):
+            keys.add(QUOTE + phrase)
+    for m in _PERIOD.finditer(whole):
+        if m.group(1) < m.group(2):
+            keys.add(f"{PERIOD}{m.group(1)}-{m.group(2)}")
     if _PREVIEW.search(title) or (not title.strip() and _PREVIEW.search(whole[:80])):
         keys.add(PREVIEW)
     for m in _TITLE_MONTH.finditer(title):

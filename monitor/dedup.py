@@ -91,6 +91,8 @@ class Concepts:
     terms: TermSet
     concept_of: dict[str, str]  # a term as matched → its concept
     specific: frozenset[str]
+    bridge: frozenset[str] = frozenset()  # bodies and venues: anchors across languages only
+    series: frozenset[str] = frozenset()  # recurring programmes: two different ones keep apart
 
     @classmethod
     def load(cls, path: Path | None = None) -> Concepts:
@@ -114,7 +116,9 @@ def _load_concepts(path: Path) -> Concepts:
             key = raw[3:] if raw.startswith("re:") else raw
             concept_of[" ".join(key.lower().split()) if key.isascii() else key] = name
     specific = frozenset(name for name, spec in data.items() if spec.get("specific"))
-    return Concepts(TermSet(raws), concept_of, specific)
+    bridge = frozenset(name for name, spec in data.items() if spec.get("bridge"))
+    series = frozenset(name for name, spec in data.items() if spec.get("series"))
+    return Concepts(TermSet(raws), concept_of, specific, bridge, series)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +214,16 @@ def fingerprint(
     the classifier's province (``判:CN-SC``): the province veto compares the
     two articles' own provinces, whichever of them leads its story."""
     whole = f"{title}\n{text}"
-    found = anchors(title, text, language, concepts.find(whole), doc_titles=doc_titles)
+    named = concepts.find(whole)
+    found = anchors(
+        title,
+        text,
+        language,
+        named - concepts.bridge,
+        doc_titles=doc_titles,
+        bridges=named & concepts.bridge,
+        series=named & concepts.series,
+    )
     keys = found.keys | {VERDICT_PROVINCE + (province or UNKNOWN)}
     numbers = frozenset(k.removeprefix(DOC_NUMBER_PREFIX) for k in found.of(DOC_NUMBER_PREFIX))
     return Fingerprint(
@@ -289,6 +302,9 @@ PRIOR_WEIGHT = {  # a key's rarity before the store has seen enough articles
     anchors_.PLACE: 0.4,
     anchors_.YEAR: 0.2,
     anchors_.CONCEPT: 0.2,
+    anchors_.BRIDGE: 0.2,
+    anchors_.QUOTE: 0.7,
+    anchors_.PERIOD: 0.6,
     anchors_.WORD: 0.3,
 }
 
@@ -360,6 +376,7 @@ class Decision:
 # cities or a table of figures is strong evidence, not eight times as strong. The weights
 # are those a logistic fit on the development corpus's pairs gave, rounded,
 # relative to the words' cosine (bench/RESULTS.md, README "Story grouping").
+BRIDGE_WEIGHT, QUOTE_WEIGHT, PERIOD_WEIGHT = 0.5, 0.8, 0.8
 ANCHOR_WEIGHTS = {
     anchors_.DOC_NUMBER: 1.0,
     anchors_.DOC_TITLE: 0.4,
@@ -370,6 +387,9 @@ ANCHOR_WEIGHTS = {
     anchors_.NUMBER: 0.8,
     anchors_.PLACE: 0.6,
     anchors_.PERSON: 0.5,
+    anchors_.BRIDGE: BRIDGE_WEIGHT,
+    anchors_.QUOTE: QUOTE_WEIGHT,
+    anchors_.PERIOD: PERIOD_WEIGHT,
 }
 KIND_CAP = {anchors_.PLACE: 1.0, anchors_.YEAR: 1.0}  # others: 2.0
 # The event score that joins two articles, with at least EVENT_MIN_ANCHORS of
@@ -433,6 +453,7 @@ def _veto(
         (anchors_.TITLE_YEAR, "different years in the headlines"),
         (anchors_.MONTH, "different months in the headlines"),
         (anchors_.ORDINAL, "different editions"),
+        (anchors_.SERIES, "different programmes"),
     )
     for prefix, reason in checks:
         xa, xb = ka.get(prefix, _NONE), kb.get(prefix, _NONE)
@@ -527,6 +548,8 @@ def compare(
     evidence = 0.0
     for kind, weight in ANCHOR_WEIGHTS.items():
         keys = shared.get(kind, _NONE)
+        if kind == anchors_.BRIDGE and same_script:
+            continue  # the words say it
         if kind == anchors_.DOC_TITLE:  # a title many articles name is a reference
             keys = frozenset(k for k in keys if rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES)
         if keys:

@@ -98,3 +98,17 @@ def test_any_text_gives_anchors_without_an_error(title: str, text: str) -> None:
     normal = normalize_article(title, text)
     assert isinstance(anchors(normal.title, normal.text, normal.language).keys, frozenset)
     assert isinstance(anchors(title, text, "zh-Hans").keys, frozenset)
+
+
+def test_a_quoted_theme_is_one_key_in_either_script_but_a_short_quoted_name_is_none() -> None:
+    zh = keys("今年活动主题为“提升产品品质 守护美好生活”,各地同步开展。")
+    hant = keys("今年活動主題爲「提升產品品質 守護美好生活」,各地同步開展。")
+    assert of("语:", zh) == of("语:", hant) == {"语:提升产品品质守护美好生活"}
+    assert of("语:", keys("全省开展“质量月”活动,推广“某某精品”品牌。")) == set()
+
+
+def test_a_plan_s_period_is_one_key_in_chinese_and_english() -> None:
+    zh = keys("多部门印发《某某服务质量提升方案(2031—2034年)》。")
+    en = keys("Ministries issued the 2031-2034 plan on better service quality.")
+    assert of("期:", zh) == of("期:", en) == {"期:2031-2034"}
+    assert of("期:", keys("2034年至2031年")) == set()  # not a period: backwards

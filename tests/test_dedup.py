@@ -13,10 +13,13 @@ from monitor.dedup import (
     NUM_PERM,
     Concepts,
     Fingerprint,
+    Rarity,
     StoryIndex,
+    compare,
     fingerprint,
     match_story,
     similarity,
+    veto,
 )
 from monitor.normalize import normalize_article, text_hash
 from storage.store import Store
@@ -296,3 +299,31 @@ def test_an_article_bridging_two_posted_stories_merges_them_and_edits_the_post(
     assert index.stories == 1
     due = {(r.story_id, r.kind) for r in store.claim_outbox("t", DAY, 10)}
     assert due == {(1, "edit")}  # story 2's post never goes out; story 1's is edited
+
+
+def test_a_body_named_in_both_languages_bridges_them_but_not_two_chinese_reports(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    """Bodies and venues (the State Council, SAMR) are anchors between languages
+    only: within one, the words already count them."""
+    zh, _ = fp_of("国务院办公厅印发通知,市场监管总局负责解读。", tools)
+    en, _ = fp_of("The State Council issued a notice; SAMR will explain it.", tools)
+    assert {"译:state_council", "译:samr"} <= zh.concepts & en.concepts
+    other_zh, _ = fp_of("据悉,该方案经国务院同意后由市场监管总局公布实施。", tools)
+    rarity = Rarity()
+    across = compare(zh, "CN", 1, en, "CN", rarity)
+    within = compare(zh, "CN", 1, other_zh, "CN", rarity)
+    assert "译:samr" in across.shared and "译:state_council" in across.shared
+    assert not any(k.startswith("译:") for k in within.shared)
+
+
+def test_reports_of_two_recurring_programmes_stay_apart_whatever_they_share(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    month = "9月1日,某市启动2031年质量月活动,参与企业50万家,市场监管局局长出席。"
+    award = "9月1日,某市举行2031年质量之光评选颁奖,参与网民50万人,市场监管局局长出席。"
+    a, pa = fp_of(month, tools)
+    b, pb = fp_of(award, tools)
+    assert "系:quality_month" in a.concepts and "系:quality_light" in b.concepts
+    assert (veto(a, pa, b, pb) or "").startswith("different programmes")
+    assert group([month, award], tools) == [1, 2]
