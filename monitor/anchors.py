@@ -57,7 +57,7 @@ from monitor.lexicon import load_provinces
 YEAR, DATE, ORDINAL, NUMBER = "年:", "日:", "序:", "数:"
 DOC_TITLE, DOC_NUMBER = "文件:", "文号:"
 PLACE, PROVINCE, PERSON, CONCEPT, WORD = "地:", "省:", "人:", "概:", "词:"
-BRIDGE, QUOTE, PERIOD, SERIES = "译:", "语:", "期:", "系:"
+BRIDGE, QUOTE, PERIOD, SERIES, HEADLINE = "译:", "语:", "期:", "系:", "标:"
 CITED, MONTH, PREVIEW, TITLE_YEAR = "引:", "月:", "态:preview", "题:"
 SCOPE, EVENT_TYPE = "范:", "型:"
 KINDS = {
@@ -75,6 +75,7 @@ KINDS = {
     QUOTE: "quoted phrase",
     PERIOD: "period",
     SERIES: "recurring programme",
+    HEADLINE: "the same headline",
     WORD: "word",
     CITED: "cited document",
     MONTH: "month in the title",
@@ -215,8 +216,9 @@ _QUOTED_TITLE = re.compile(r"《([^《》\n]{4,80})》")
 # A phrase quoted verbatim: a year's theme, a slogan, a programme's motto
 # (主题为“…”), which outlets copy rather than reword.
 _QUOTED_PHRASE = re.compile(r"[“「『\"]([^“”「」『』\"《》\n]{6,40})[”」』\"]")
-# A period a plan or an outline covers (2022—2025年, 2022-2025): it names
-# the document in a translation too, whose title is reworded.
+# A period a plan or an outline covers (2022—2025年, 2022-2025), three years
+# or more: it names the document in a translation too, whose title is
+# reworded. Its years are the plan's, not years of the event.
 _PERIOD = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*(?:年)?\s*[-–—~至到]+\s*((?:19|20)\d{2})(?!\d)")
 _BARE_TITLE = re.compile(
     r"关于[^,，。;；:：《》\n]{4,60}?的(?:通知|意见|决定|批复|通报|公告|方案|办法|指导意见|实施意见)"
@@ -233,6 +235,8 @@ _PREVIEW = re.compile(
     re.I,
 )
 _TITLE_MONTH = re.compile(r"((?:19|20)\d{2})年(\d{1,2})月(?![\d日])")
+_HEADLINE_NOISE = re.compile(r"[\W_]+")
+HEADLINE_MIN_CHARS = 12
 _TITLE_NOISE = re.compile(r"[\s“”\"'‘’「」『』()（）〔〕\[\]]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _EN_WORD = re.compile(r"[a-z][a-z'-]+")
@@ -410,9 +414,17 @@ def anchors(
         phrase = title_key(m.group(1))
         if len(_HAN.findall(phrase)) >= 8 and len(_HAN.findall(phrase)) * 2 >= len(phrase):
             keys.add(QUOTE + phrase)
+    periods = []  # their years are the plan's, not the event's
     for m in _PERIOD.finditer(whole):
-        if m.group(1) < m.group(2):
+        if int(m.group(2)) - int(m.group(1)) >= 2:  # not a season (2016-2017年度)
             keys.add(f"{PERIOD}{m.group(1)}-{m.group(2)}")
+            periods.append(m.span())
+    # One headline, word for word, over two outlets (a wire story reposted
+    # with its own body, or converted between scripts): the same event,
+    # unless a veto (another year, another province) says otherwise.
+    headline = _HEADLINE_NOISE.sub("", unicodedata.normalize("NFKC", title).lower())
+    if len(headline) >= HEADLINE_MIN_CHARS:
+        keys.add(HEADLINE + headline)
     if _PREVIEW.search(title) or (not title.strip() and _PREVIEW.search(whole[:80])):
         keys.add(PREVIEW)
     for m in _TITLE_MONTH.finditer(title):
@@ -453,7 +465,7 @@ def anchors(
 
     # A year inside a cited title or a document number (《纲要(2011-2020年)》,
     # 〔2012〕) dates that document, not the event.
-    quoted = [m.span() for m in _QUOTED_TITLE.finditer(whole)] + spans
+    quoted = [m.span() for m in _QUOTED_TITLE.finditer(whole)] + spans + periods
     keys.update(
         YEAR + m.group()
         for m in _YEAR.finditer(whole)

@@ -111,4 +111,6 @@ def test_a_plan_s_period_is_one_key_in_chinese_and_english() -> None:
     zh = keys("多部门印发《某某服务质量提升方案(2031—2034年)》。")
     en = keys("Ministries issued the 2031-2034 plan on better service quality.")
     assert of("期:", zh) == of("期:", en) == {"期:2031-2034"}
+    assert of("年:", en) == set()  # the plan's years, not the event's
+    assert of("期:", keys("2031-2032年度考核结果公布")) == set()  # a season, not a plan
     assert of("期:", keys("2034年至2031年")) == set()  # not a period: backwards

@@ -16,6 +16,7 @@ from monitor.dedup import (
     Rarity,
     StoryIndex,
     compare,
+    decide,
     fingerprint,
     match_story,
     similarity,
@@ -315,6 +316,8 @@ def test_a_body_named_in_both_languages_bridges_them_but_not_two_chinese_reports
     within = compare(zh, "CN", 1, other_zh, "CN", rarity)
     assert "译:samr" in across.shared and "译:state_council" in across.shared
     assert not any(k.startswith("译:") for k in within.shared)
+    office, _ = fp_of("The State Council Information Office held a press conference.", tools)
+    assert "译:state_council" not in office.concepts  # another body
 
 
 def test_reports_of_two_recurring_programmes_stay_apart_whatever_they_share(
@@ -327,3 +330,57 @@ def test_reports_of_two_recurring_programmes_stay_apart_whatever_they_share(
     assert "系:quality_month" in a.concepts and "系:quality_light" in b.concepts
     assert (veto(a, pa, b, pb) or "").startswith("different programmes")
     assert group([month, award], tools) == [1, 2]
+
+
+def titled(
+    title: str, body: str, tools: tuple[Lexicon, Concepts]
+) -> tuple[Fingerprint, str | None]:
+    lexicon, concepts = tools
+    normal = normalize_article(title, body)
+    verdict = classify(normal.title, normal.text, lexicon)
+    fp = fingerprint(
+        normal.title,
+        normal.text,
+        normal.language,
+        text_hash(normal.text),
+        concepts,
+        doc_titles=verdict.facts.titles,
+        province=verdict.province,
+    )
+    return fp, verdict.province
+
+
+def test_one_headline_over_two_outlets_is_one_story_and_another_year_s_is_not(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    headline = "某某协会2031年度工作会议暨质量宣传活动启动仪式在京召开"
+    one, p1 = titled(headline, "会议总结了去年的工作,部署了今年的重点任务。", tools)
+    other, p2 = titled(headline, "與會代表交流了經驗,並啟動了系列宣傳活動。", tools)
+    later, p3 = titled(headline.replace("2031", "2032"), "会议总结了去年的工作。", tools)
+    index = StoryIndex()
+    index.add(1, p1, DAY, one)
+    decision = decide(other, p2, index.candidates(other), index.rarity)
+    assert decision.story_id == 1 and decision.match is not None
+    assert "标:" in decision.match.reason
+    assert decide(later, p3, index.candidates(later), index.rarity).story_id is None
+
+
+def test_a_year_s_programme_reports_with_no_date_find_each_other_by_their_quoted_theme(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    """Retrieval joins a year with its recurring programme: two reports of one
+    year's Quality Month that name no date and no figure are still compared."""
+    notice, p1 = titled(
+        "关于开展2031年全国质量月活动的通知",
+        "各部门定于2031年9月联合开展全国质量月活动,主题为“质量铸就品牌 标准引领未来”。",
+        tools,
+    )
+    theme, p2 = titled(
+        "2031年质量月活动主题",
+        "今年全国质量月的主题是“质量铸就品牌 标准引领未来”,各地将组织形式多样的活动。",
+        tools,
+    )
+    index = StoryIndex()
+    index.add(1, p1, DAY, notice)
+    assert [c.story_id for c in index.candidates(theme)] == [1]
+    assert decide(theme, p2, index.candidates(theme), index.rarity).story_id == 1
