@@ -25,7 +25,13 @@ people
     a Chinese surname on English.
 programmes and organisations
     the bilingual concepts of ``lexicon/events.yaml`` (质量月 / Quality
-    Month, 市场监管总局 / SAMR …).
+    Month …); bodies and venues (市场监管总局 / SAMR, 人民大会堂) as
+    ``译:`` keys, compared between languages only; recurring programmes
+    also as ``系:`` keys, which keep two different ones apart.
+periods, themes, headlines
+    a plan's period (``2022—2025年`` / ``2022-2025`` → ``期:2022-2025``), a
+    phrase quoted verbatim (a year's theme: ``语:…``), the headline itself
+    (``标:…``), which outlets copy rather than reword.
 
 and, within one language, the *content words*: jieba's segmentation of
 Chinese (its dictionary ships with it, nothing is downloaded), English words
