@@ -482,7 +482,15 @@ def _veto(
         return "a national headline and a local one (a local edition of a national campaign)"
     ta = {k.removeprefix(anchors_.EVENT_TYPE) for k in ka.get(anchors_.EVENT_TYPE, _NONE)}
     tb = {k.removeprefix(anchors_.EVENT_TYPE) for k in kb.get(anchors_.EVENT_TYPE, _NONE)}
-    if ta and tb and not ta & tb:
+    # One edition in one place is one event, whatever each headline calls it
+    # (a forum's ninth edition opening with a Quality Month launch); not a
+    # press conference, which names the edition and the place it announces.
+    same_edition = (
+        "press" not in ta | tb
+        and ka.get(anchors_.ORDINAL, _NONE) & kb.get(anchors_.ORDINAL, _NONE)
+        and ka.get(anchors_.PLACE, _NONE) & kb.get(anchors_.PLACE, _NONE)
+    )
+    if ta and tb and not ta & tb and not same_edition:
         clash = sorted(
             f"{x} / {y}" for x in ta for y in tb if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
         )

@@ -384,3 +384,32 @@ def test_a_year_s_programme_reports_with_no_date_find_each_other_by_their_quoted
     index.add(1, p1, DAY, notice)
     assert [c.story_id for c in index.candidates(theme)] == [1]
     assert decide(theme, p2, index.candidates(theme), index.rarity).story_id == 1
+
+
+def test_one_edition_in_one_city_is_one_event_whatever_the_headlines_call_it(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    forum, p1 = titled(
+        "The 11th Quality Forum opens in Chengdu",
+        "Delegates met in Chengdu for the 11th Quality Forum, which also launched the year's "
+        "Quality Month of the China Association for Quality.",
+        tools,
+    )
+    month, p2 = titled(
+        "全国质协系统质量月活动在成都启动",
+        "中国质量协会质量月启动仪式暨第十一届质量论坛开幕式在成都举行。",
+        tools,
+    )
+    assert not veto(forum, p1, month, p2)
+    other, p3 = titled(
+        "全国质协系统质量月活动在成都启动",
+        "中国质量协会质量月启动仪式暨第十二届质量论坛开幕式在成都举行。",
+        tools,
+    )
+    assert (veto(forum, p1, other, p3) or "").startswith("different editions")
+    press, p4 = titled(
+        "省政府新闻办在成都举行新闻发布会",
+        "发布会介绍了第十一届质量论坛的筹备情况,论坛下月在成都开幕。",
+        tools,
+    )
+    assert "press" in (veto(forum, p1, press, p4) or "")  # it announces the edition

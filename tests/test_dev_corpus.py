@@ -19,7 +19,7 @@ FLOORS = {"relevance_f1": 0.98, "province_accuracy": 0.97, "category_accuracy": 
 # Story grouping, worst of the five arrival orders: measured 0.915 and 0.652
 # (0.938 and 0.652 with the classifier before, whose poorer provinces kept two
 # reports of different events apart by chance).
-PAIR_FLOORS = {"pair_precision": 0.95, "pair_recall": 0.77}
+PAIR_FLOORS = {"pair_precision": 0.95, "pair_recall": 0.78}
 
 
 @pytest.fixture(scope="module")
