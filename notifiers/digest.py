@@ -125,7 +125,7 @@ def digest_heading(kind: str, stories_first_seen: list[datetime], until: datetim
         else (f"{end:%m-%d} {start:%H:%M}–{end:%H:%M}")
     )
     title = "质量强省动态摘要" if kind == "scheduled" else "积压消息摘要"
-    return f"{title} · {span} · {count} 条"
+    return f"{title} · {span} 北京时间 · {count} 条"
 
 
 @dataclass

@@ -105,9 +105,12 @@ def test_plain_digest_and_heading() -> None:
     seen = [until - timedelta(hours=20), until - timedelta(hours=2)]
     assert (
         digest_heading("scheduled", seen, until)
-        == "质量强省动态摘要 · 09-10 13:00 – 09-11 09:00 · 2 条"
+        == "质量强省动态摘要 · 09-10 13:00 – 09-11 09:00 北京时间 · 2 条"
     )
-    assert digest_heading("backlog", seen[1:], until) == "积压消息摘要 · 09-11 07:00–09:00 · 1 条"
+    assert (
+        digest_heading("backlog", seen[1:], until)
+        == "积压消息摘要 · 09-11 07:00–09:00 北京时间 · 1 条"
+    )
 
 
 @pytest.fixture
