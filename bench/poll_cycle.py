@@ -67,11 +67,13 @@ from storage.store import Store, utcnow
 HERE = Path(__file__).resolve().parent
 
 
-def sources_yaml(urls: list[str], *, concurrency: int, per_host: int, follow: bool) -> str:
+def sources_yaml(urls: list[str], *, concurrency: int, per_host: int | None, follow: bool) -> str:
+    """``per_host`` None: the default per-host limit (the key is left out)."""
+    limits = f"concurrency: {concurrency}" + (f", per_host: {per_host}" if per_host else "")
     lines = [
         "version: 1",
         "defaults: {interval: 30m, timeout: 20s, backlog: 0}",
-        f"http: {{concurrency: {concurrency}, per_host: {per_host}}}",
+        f"http: {{{limits}}}",
         "sources:",
     ]
     for i, url in enumerate(urls):
