@@ -80,7 +80,7 @@ def main() -> None:
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
             for name in ("first", "unchanged"):
-                before = farm.stats()["requests"]
+                before = farm.stats()
                 profile = args.profile / f"{name}.raw" if args.profile else None
                 wall, code = one_pass(config, folder / "monitor.db", profile)
                 passes.append(
@@ -88,7 +88,8 @@ def main() -> None:
                         "pass": name,
                         "wall_s": round(wall, 2),
                         "ratio_to_ideal": round(wall / ideal, 2),
-                        "requests": farm.stats()["requests"] - before,
+                        "requests": farm.stats()["requests"] - before["requests"],
+                        "connections": farm.stats()["connections"] - before["connections"],
                         "exit": code,
                     }
                 )

@@ -351,7 +351,7 @@ async def test_a_connection_the_server_closed_is_not_reused(newssite: NewsSite) 
 
 
 async def test_idle_connections_beyond_the_limit_are_closed(newssite: NewsSite) -> None:
-    """At most ``concurrency`` idle connections are kept (the oldest go first)."""
+    """At most ``max_idle`` idle connections are kept (the oldest go first)."""
     newssite.delay = 0.02
     url = newssite.url_for("/feed.xml")
     async with fetcher(concurrency=3, per_host=3) as f:
@@ -361,3 +361,16 @@ async def test_idle_connections_beyond_the_limit_are_closed(newssite: NewsSite) 
         assert len(pool.connections) == 2
         await asyncio.gather(*(f.get(url, source_id="s") for _ in range(2)))
     assert newssite.connections == 3  # the two kept were reused
+
+
+async def test_idle_connections_are_kept_for_more_hosts_than_requests_in_flight(
+    newssite: NewsSite, internal: NewsSite
+) -> None:
+    """A list visits its hosts in turn: a host's connection must outlive the
+    visits to the others, even when fewer requests than hosts are in flight
+    (kept only ``concurrency`` idle, a 200-host list reconnected at every poll)."""
+    a, b = newssite.url_for("/feed.xml"), internal.url_for("/feed.xml")
+    async with fetcher(concurrency=1, per_host=1) as f:
+        for url in (a, b, a, b, a):
+            assert (await f.get(url, source_id="s", origin=url)).status == 200
+    assert (newssite.connections, internal.connections) == (1, 1)
