@@ -293,8 +293,9 @@ class _Pool:
     request and at each response's close (``_assign_requests_to_connections``;
     its surplus-idle check is even quadratic in the pool's size): 2,000 polls
     of one host over 100 connections made 37 million ``is_idle`` calls and took
-    41 s of CPU for 4 s of network. It scans because it queues: it enforces
-    ``max_connections`` itself. The Fetcher already bounds what is in flight
+    34–41 s, nearly all of it CPU, for 4 s of network (bench/RESULTS.md,
+    issue 15). It scans because it queues: it enforces ``max_connections``
+    itself. The Fetcher already bounds what is in flight
     (its semaphores, overall and per host), so this pool never queues and never
     scans: a request takes the most recently used idle connection to its origin
     (checked for expiry and a server's close, as httpcore checks it), or opens a
@@ -349,7 +350,7 @@ class _Pool:
             try:
                 response = await connection.handle_async_request(request)
             except httpcore.ConnectionNotAvailable:
-                await self._give_back(connection, origin)  # taken meanwhile: another one
+                await self._give_back(connection, origin)  # unusable after all: another one
                 continue
             except BaseException:
                 await self._give_back(connection, origin)
