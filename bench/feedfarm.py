@@ -133,6 +133,7 @@ class Farm:
         self.stamp = [self.t0] * feeds  # Last-Modified of feed i
         self._cache: dict[int, tuple[int, bytes]] = {}  # feed → (version, its bytes)
         self.requests = 0
+        self.connections = 0  # TCP connections accepted (keep-alive reuse shows here)
         self.not_modified = 0
         self.bytes = 0
 
@@ -210,6 +211,7 @@ class Farm:
         ).encode()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 try:
@@ -316,6 +318,7 @@ async def _serve(
                 conn.send(
                     {
                         "requests": farm.requests,
+                        "connections": farm.connections,
                         "not_modified": farm.not_modified,
                         "bytes": farm.bytes,
                     }

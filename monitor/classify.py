@@ -80,29 +80,50 @@ class TermSet:
     ``re:…`` are regular expressions, each scanned on its own.
     """
 
-    __slots__ = ("_combined", "_regexes", "raws")
+    __slots__ = ("_compiled", "_pattern", "_regexes", "raws")
 
     def __init__(self, raws: Iterable[str] = ()) -> None:
         self.raws = tuple(dict.fromkeys(str(r) for r in raws))
-        english: list[str] = []
-        chinese: list[str] = []
-        regexes: list[tuple[str, TimedRegex]] = []
-        for raw in self.raws:
-            if raw.startswith("re:"):
-                regexes.append((raw[3:], TimedRegex(raw[3:], what=f"lexicon term {raw!r}")))
-            elif raw.isascii():
-                english.append(" ".join(raw.lower().split()))
-            else:
-                chinese.append(raw)
-        # A trie-shaped pattern lets the engine branch on one character at a
-        # time instead of trying a thousand alternatives at every position.
-        parts = []
-        if chinese:
-            parts.append(_trie_pattern(chinese))
-        if english:
-            parts.append(rf"(?<![a-z]){_trie_pattern(english)}(?![a-z])")
-        self._combined = re.compile("|".join(parts)) if parts else None
-        self._regexes = tuple(regexes)
+        # Terms written ``re:…`` are compiled at once: a broken one is reported at load.
+        self._regexes = tuple(
+            (raw[3:], TimedRegex(raw[3:], what=f"lexicon term {raw!r}"))
+            for raw in self.raws
+            if raw.startswith("re:")
+        )
+        self._pattern: str | None = None  # built at first use (see _source)
+        self._compiled: re.Pattern[str] | None = None
+
+    def _source(self) -> str:
+        """The plain terms as one pattern ("" when there are none), built at first
+        use: the lexicon's sets (thousands of place names) take ~0.4 s to build
+        and compile, which a ``run --once`` pass that finds nothing new (the
+        common case) never needs."""
+        if self._pattern is None:
+            english: list[str] = []
+            chinese: list[str] = []
+            for raw in self.raws:
+                if raw.startswith("re:"):
+                    continue
+                if raw.isascii():
+                    english.append(" ".join(raw.lower().split()))
+                else:
+                    chinese.append(raw)
+            # A trie-shaped pattern lets the engine branch on one character at a
+            # time instead of trying a thousand alternatives at every position.
+            parts = []
+            if chinese:
+                parts.append(_trie_pattern(chinese))
+            if english:
+                parts.append(rf"(?<![a-z]){_trie_pattern(english)}(?![a-z])")
+            self._pattern = "|".join(parts)
+        return self._pattern
+
+    @property
+    def _combined(self) -> re.Pattern[str] | None:
+        """The plain terms' pattern, compiled at first use; None when there are none."""
+        if self._compiled is None and self._source():
+            self._compiled = re.compile(self._source())
+        return self._compiled
 
     def __add__(self, more: Iterable[str]) -> TermSet:
         return TermSet((*self.raws, *more))
@@ -128,8 +149,8 @@ class TermSet:
         """``text`` with every term (and with ``clause``, the rest of its
         clause) replaced by a space, so that nothing found inside counts."""
         tail = _CLAUSE_TAIL if clause else ""
-        if self._combined is not None:
-            text = re.sub(f"(?:{self._combined.pattern}){tail}", " ", text)
+        if source := self._source():
+            text = re.sub(f"(?:{source}){tail}", " ", text)
         for name, pattern in self._regexes:
             if clause:
                 pattern = _with_tail(name, tail)
@@ -199,7 +220,8 @@ class Lexicon:
 
 @lru_cache(maxsize=4)
 def _load(directory: Path) -> Lexicon:
-    data = yaml.safe_load((directory / "topics.yaml").read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10× faster
+    data = yaml.load((directory / "topics.yaml").read_text(encoding="utf-8"), Loader=loader)
 
     def terms(items: list[str]) -> TermSet:
         return TermSet(str(x) for x in items)

@@ -45,8 +45,8 @@ import re
 import socket
 import time
 import zlib
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+import anyio
 import brotli
 import charset_normalizer
 import httpcore
@@ -82,7 +83,11 @@ _XML_STARTS = (
     (b"\x00<\x00?", "utf-16-be"),
     (b"<\x00?\x00", "utf-16-le"),
 )
-POOLS = 16  # connection pools of a Fetcher (see Fetcher.__init__)
+# Idle keep-alive connections kept across hosts. Not tied to ``concurrency``: a
+# source list visits each of its hundreds of hosts in turn, and with only
+# ``concurrency`` kept (100) every request of a 200-host list reconnected (2,000
+# connections a pass instead of 200). Well under the usual 1,024 open files.
+MAX_IDLE = 512
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 
 
@@ -277,6 +282,185 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+# A pool's key for an origin (httpcore's Origin is not hashable): scheme, host, port
+_Origin = tuple[bytes, bytes, int]
+
+
+class _Pool:
+    """Keep-alive connections by origin, taken and given back in O(1).
+
+    httpcore's ``AsyncConnectionPool`` rescans every pooled connection at each
+    request and at each response's close (``_assign_requests_to_connections``;
+    its surplus-idle check is even quadratic in the pool's size): 2,000 polls
+    of one host over 100 connections made 37 million ``is_idle`` calls and took
+    34–41 s, nearly all of it CPU, for 4 s of network (bench/RESULTS.md,
+    issue 15). It scans because it queues: it enforces ``max_connections``
+    itself. The Fetcher already bounds what is in flight
+    (its semaphores, overall and per host), so this pool never queues and never
+    scans: a request takes the most recently used idle connection to its origin
+    (checked for expiry and a server's close, as httpcore checks it), or opens a
+    new one on the fetcher's :class:`_PinnedBackend`; the response's close gives
+    it back. Idle connections are closed once ``keepalive_expiry`` old (swept
+    oldest first at each request, so the cost is the number closed) and beyond
+    ``max_idle`` (the oldest first). Connections are httpcore's own
+    (``AsyncHTTPConnection``, HTTP/1.1), so the wire behaviour is unchanged."""
+
+    def __init__(
+        self,
+        *,
+        ssl_context: Any,
+        max_idle: int,
+        keepalive_expiry: float | None,
+        network_backend: httpcore.AsyncNetworkBackend,
+    ) -> None:
+        self._ssl_context = ssl_context
+        self._max_idle = max_idle
+        self._keepalive_expiry = keepalive_expiry
+        self._backend = network_backend
+        # idle connections, least recently used first: origin and when given back
+        self._idle: OrderedDict[httpcore.AsyncHTTPConnection, tuple[_Origin, float]] = OrderedDict()
+        self._by_origin: dict[_Origin, list[httpcore.AsyncHTTPConnection]] = {}
+        self._busy: set[httpcore.AsyncHTTPConnection] = set()
+
+    @property
+    def connections(self) -> list[httpcore.AsyncHTTPConnection]:
+        """Every open connection, busy or idle (as httpcore's pool lists them)."""
+        return [*self._busy, *self._idle]
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        if request.url.scheme not in (b"http", b"https"):
+            raise httpcore.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{request.url.scheme.decode()}://'."
+            )
+        where = request.url.origin
+        origin = (where.scheme, where.host, where.port)
+        await self._sweep()
+        while True:
+            connection = await self._take(origin)
+            if connection is None:
+                connection = httpcore.AsyncHTTPConnection(
+                    origin=where,
+                    ssl_context=self._ssl_context,
+                    keepalive_expiry=self._keepalive_expiry,
+                    http1=True,
+                    http2=False,
+                    network_backend=self._backend,
+                )
+            self._busy.add(connection)
+            try:
+                response = await connection.handle_async_request(request)
+            except httpcore.ConnectionNotAvailable:
+                await self._give_back(connection, origin)  # unusable after all: another one
+                continue
+            except BaseException:
+                await self._give_back(connection, origin)
+                raise
+            break
+        assert isinstance(response.stream, AsyncIterable)
+        return httpcore.Response(
+            status=response.status,
+            headers=response.headers,
+            content=_PooledStream(response.stream, self, connection, origin),
+            extensions=response.extensions,
+        )
+
+    async def _take(self, origin: _Origin) -> httpcore.AsyncHTTPConnection | None:
+        """The origin's most recently used idle connection still fit for a request."""
+        stack = self._by_origin.get(origin)
+        while stack:
+            connection = stack.pop()
+            if not stack:
+                del self._by_origin[origin]
+            del self._idle[connection]
+            if connection.is_available() and not connection.has_expired():
+                return connection
+            await connection.aclose()  # expired, or closed by the server meanwhile
+        return None
+
+    async def _give_back(self, connection: httpcore.AsyncHTTPConnection, origin: _Origin) -> None:
+        """Called once the request is over: keep the connection if it can serve
+        another (its response read to the end), else close it."""
+        self._busy.discard(connection)
+        if connection.is_closed() or not connection.is_available():
+            await connection.aclose()
+            return
+        self._idle[connection] = (origin, time.monotonic())
+        self._by_origin.setdefault(origin, []).append(connection)
+        if len(self._idle) > self._max_idle:
+            await self._close_idle(next(iter(self._idle)))
+
+    async def _sweep(self) -> None:
+        """Close the idle connections past their keep-alive, oldest first."""
+        if self._keepalive_expiry is None:
+            return
+        limit = time.monotonic() - self._keepalive_expiry
+        while self._idle:
+            connection, (_origin, since) = next(iter(self._idle.items()))
+            if since > limit:
+                break
+            await self._close_idle(connection)
+
+    async def _close_idle(self, connection: httpcore.AsyncHTTPConnection) -> None:
+        origin, _since = self._idle.pop(connection)
+        stack = self._by_origin[origin]
+        stack.remove(connection)
+        if not stack:
+            del self._by_origin[origin]
+        await connection.aclose()
+
+    async def aclose(self) -> None:
+        connections = self.connections
+        self._idle.clear()
+        self._by_origin.clear()
+        self._busy.clear()
+        with anyio.CancelScope(shield=True):
+            for connection in connections:
+                await connection.aclose()
+
+    async def __aenter__(self) -> _Pool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _PooledStream:
+    """A response body that gives its connection back to the pool once closed."""
+
+    def __init__(
+        self,
+        stream: AsyncIterable[bytes],
+        pool: _Pool,
+        connection: httpcore.AsyncHTTPConnection,
+        origin: _Origin,
+    ) -> None:
+        self._stream = stream
+        self._pool = pool
+        self._connection = connection
+        self._origin = origin
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._stream:
+                yield part
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Shielded, as httpcore's pool does: a deadline that strikes while the
+        # connection is being given back must not leave it half-released.
+        with anyio.CancelScope(shield=True):
+            close = getattr(self._stream, "aclose", None)
+            if close is not None:
+                await close()
+            await self._pool._give_back(self._connection, self._origin)
+
+
 # ── bounded decompression ────────────────────────────────────────────────────
 
 
@@ -382,51 +566,42 @@ class Fetcher:
         self._browser: Any = None  # (playwright, browser, context), started on first use
         self._browser_lock = asyncio.Lock()
         self.stats = FetchStats()
-        # Connection pools, hosts spread over them by a hash: httpcore checks every
-        # connection of a pool at each request and each response (O(connections)),
-        # which with one pool of 100 connections cost more CPU than the request
-        # itself. Limits stay global: the semaphores above bound what is in flight.
+        # One client on one pool (:class:`_Pool`), whose cost per request does not
+        # grow with the number of connections; the limits are the semaphores above.
         # One TLS context for all (loading the CA bundle is costly).
         tls = httpx.create_ssl_context(trust_env=True) if transport is None else True
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._clients = [
-            httpx.AsyncClient(
-                headers={
-                    "User-Agent": user_agent,
-                    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,"
-                    "application/rss+xml,application/atom+xml,*/*;q=0.8",
-                    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
-                    "Accept-Encoding": "gzip, deflate, br",
-                },
-                follow_redirects=False,  # followed hop by hop in _exchange, each one checked
-                limits=limits,
-                transport=transport,
-                verify=tls,
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY from the environment
-            )
-            for _ in range(1 if transport is not None else POOLS)
-        ]
+        self._client = httpx.AsyncClient(
+            headers={
+                "User-Agent": user_agent,
+                "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,"
+                "application/rss+xml,application/atom+xml,*/*;q=0.8",
+                "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
+                "Accept-Encoding": "gzip, deflate, br",
+            },
+            follow_redirects=False,  # followed hop by hop in _exchange, each one checked
+            limits=limits,
+            transport=transport,
+            verify=tls,
+            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY from the environment
+        )
         if transport is None:
-            for client in self._clients:
-                self._pin(client, tls, limits)
+            self._pin(self._client, tls, limits)
 
     def _pin(self, client: httpx.AsyncClient, tls: Any, limits: httpx.Limits) -> None:
-        """Give the client's direct transport a pool on :class:`_PinnedBackend`.
+        """Give the client's direct transport a :class:`_Pool` on :class:`_PinnedBackend`.
 
-        httpx 0.28 takes no network backend, so the pool it built is replaced by
-        the same pool built with one (the one place private attributes are
-        touched; httpx is pinned). Requests through a proxy from the environment
-        go through httpx's proxy transports, unchanged: the proxy resolves those."""
+        httpx 0.28 takes no network backend, so the pool it built is replaced
+        (the one place private attributes are touched; httpx is pinned). Requests
+        through a proxy from the environment go through httpx's proxy transports,
+        unchanged: the proxy resolves those."""
         transport = client._transport
         if not isinstance(transport, httpx.AsyncHTTPTransport):
             return
-        transport._pool = httpcore.AsyncConnectionPool(
+        transport._pool = _Pool(  # type: ignore[assignment]
             ssl_context=tls,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
+            max_idle=max(limits.max_keepalive_connections or 0, MAX_IDLE),
             keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
             network_backend=_PinnedBackend(self._resolver),
         )
 
@@ -437,8 +612,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        await self._client.aclose()
         if self._browser is not None:
             playwright, browser, _context = self._browser
             self._browser = None
@@ -543,7 +717,7 @@ class Fetcher:
         # of the overall slots meanwhile, or a few big hosts would starve the rest.
         async with self._hosts[host], self._overall:
             self.stats.requests += 1
-            client = self._clients[zlib.crc32(host.encode()) % len(self._clients)]
+            client = self._client
             # The total deadline starts once the slots are held: waiting for a busy
             # host is not the server's slowness. Past it, a server that never
             # answered is retried like any timeout; one that answered and then

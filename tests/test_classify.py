@@ -354,3 +354,22 @@ def test_a_backtracking_lexicon_term_is_cut_off(
     assert time.perf_counter() - started < 2.0
     assert verdict.relevant and verdict.province == "CN-SC"
     assert caplog.text.count("lexicon term 're:(x+x+)+y' gave up after 50 ms") == 1
+
+
+def test_term_sets_build_their_pattern_at_first_use_and_match_the_same() -> None:
+    """Loading the lexicon builds no pattern (a ``run --once`` pass that finds
+    nothing new never pays for one); the first match builds it, and ``sub``
+    without a prior match works from the same source."""
+    from monitor.classify import _LEXICON_DIR, TermSet, _load
+
+    lexicon = _load.__wrapped__(_LEXICON_DIR)  # a fresh load, not the cached one
+    assert lexicon.places._compiled is None and lexicon.places._pattern is None
+    terms = TermSet(["四川", "四川省", "quality city", "re:质量[强兴]省"])
+    assert terms.sub("四川省的 quality  city 和质量强省。") == " 的   和 。"
+    assert terms._compiled is None
+    counts = terms.counts("四川省的 quality  city 和质量强省,四川")
+    assert counts == {"四川省": 1, "四川": 1, "quality city": 1, "质量[强兴]省": 1}
+    more = terms.__add__(["city"])  # what Lexicon.extend does
+    assert more.counts("city quality city") == {"city": 1, "quality city": 1}
+    with pytest.raises(Exception, match="missing \\)"):
+        TermSet(["re:(unclosed"])  # still refused at load

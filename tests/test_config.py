@@ -189,3 +189,38 @@ def test_settings_come_from_the_environment_and_hide_the_token() -> None:
     assert settings.telegram_token.get_secret_value() == "123:secret"
     with pytest.raises(ConfigError, match="MONITOR_HTTP_PORT"):
         Settings.from_env({"MONITOR_HTTP_PORT": "eighty"})
+
+
+def test_a_file_nested_too_deep_for_libyaml_is_refused_without_crashing() -> None:
+    """libyaml's composer recurses on the C stack: 100,000 nested brackets would
+    end the process (a segfault), not raise; the depth is counted first."""
+    text = "x: " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(ConfigError, match="nested more than 50 deep"):
+        parse_config(text, env={})
+
+
+def test_the_fast_path_reads_what_pyyaml_reads() -> None:
+    """Composed once by libyaml and constructed from that tree: the same data as
+    PyYAML's own loader (anchors, merge keys, quoting, dates, numbers), and an
+    error line counted as PyYAML counts it."""
+    import yaml
+
+    from monitor.config import _compose, _construct
+
+    text = (
+        GOOD
+        + "x-base: &base {interval: 30m, note: '引号 ''q'''}\n"
+        + 'x-more: {<<: *base, when: 2026-01-02, n: 0o17, f: 1.5e3, t: yes, s: "\\u8d28\\n"}\n'
+        + 'x-list: [*base, ~, "a\\tb"]\n'
+    )
+    node = _compose(text)
+    assert node is not None
+    assert _construct(node) == yaml.safe_load(text)
+    assert node.value[-1][0].start_mark.line + 1 == len(text.splitlines())
+    lines = GOOD.splitlines()
+    broken = "\n".join([*lines[:5], "    url: [unclosed", *lines[5:]]) + "\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(broken, env={})
+    with pytest.raises(yaml.YAMLError) as theirs:
+        yaml.safe_load(broken)
+    assert info.value.problems[0].line == theirs.value.problem_mark.line + 1  # type: ignore[attr-defined]

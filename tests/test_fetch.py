@@ -317,3 +317,60 @@ async def test_a_page_for_the_browser_is_checked_before_it_is_loaded(
                 render=True,  # refused before any browser starts (none is installed here)
             )
     assert not internal.hits
+
+
+async def test_connections_to_one_host_are_kept_alive_and_reused(newssite: NewsSite) -> None:
+    """The fetcher's own pool (no queue, no scan): 48 requests, 8 at a time,
+    to one host go over at most 8 connections, and each is given back once
+    its response is read (a 304's empty body included), not leaked busy."""
+    newssite.delay = 0.02
+    url = newssite.url_for("/feed.xml")
+    async with fetcher(concurrency=8, per_host=8) as f:
+        first = await f.get(url, source_id="s")
+        for _ in range(6):
+            results = await asyncio.gather(
+                *(f.get(url, source_id="s", etag=first.etag) for _ in range(8))
+            )
+            assert all(r.not_modified for r in results)
+        pool = f._client._transport._pool  # type: ignore[attr-defined]
+        assert pool.connections and len(pool.connections) <= 8
+        assert not pool._busy  # every connection given back
+    assert newssite.connections <= 8
+    assert newssite.hits["/feed.xml"] == 49
+
+
+async def test_a_connection_the_server_closed_is_not_reused(newssite: NewsSite) -> None:
+    """A kept-alive connection the server has since closed is noticed when it is
+    taken (as httpcore's pool does) and replaced: no retry needed."""
+    async with fetcher(retries=0) as f:
+        for _ in range(3):
+            result = await f.get(newssite.url_for("/fault/hangup"), source_id="s")
+            assert result.status == 200
+            await asyncio.sleep(0.05)  # the server's FIN arrives
+    assert newssite.connections == 3
+
+
+async def test_idle_connections_beyond_the_limit_are_closed(newssite: NewsSite) -> None:
+    """At most ``max_idle`` idle connections are kept (the oldest go first)."""
+    newssite.delay = 0.02
+    url = newssite.url_for("/feed.xml")
+    async with fetcher(concurrency=3, per_host=3) as f:
+        pool = f._client._transport._pool  # type: ignore[attr-defined]
+        pool._max_idle = 2
+        await asyncio.gather(*(f.get(url, source_id="s") for _ in range(3)))
+        assert len(pool.connections) == 2
+        await asyncio.gather(*(f.get(url, source_id="s") for _ in range(2)))
+    assert newssite.connections == 3  # the two kept were reused
+
+
+async def test_idle_connections_are_kept_for_more_hosts_than_requests_in_flight(
+    newssite: NewsSite, internal: NewsSite
+) -> None:
+    """A list visits its hosts in turn: a host's connection must outlive the
+    visits to the others, even when fewer requests than hosts are in flight
+    (kept only ``concurrency`` idle, a 200-host list reconnected at every poll)."""
+    a, b = newssite.url_for("/feed.xml"), internal.url_for("/feed.xml")
+    async with fetcher(concurrency=1, per_host=1) as f:
+        for url in (a, b, a, b, a):
+            assert (await f.get(url, source_id="s", origin=url)).status == 200
+    assert (newssite.connections, internal.connections) == (1, 1)

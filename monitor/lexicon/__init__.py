@@ -250,5 +250,7 @@ def _build(raw: Any) -> _Lexicon:
 
 @lru_cache(maxsize=1)
 def _lexicon() -> _Lexicon:
+    # libyaml when present (a shipped file, read at each start: ~10× faster)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with DATA_FILE.open(encoding="utf-8") as fh:
-        return _build(yaml.safe_load(fh))
+        return _build(yaml.load(fh, Loader=loader))

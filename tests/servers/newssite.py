@@ -24,6 +24,7 @@ Paths::
     /fault/429                 429 with Retry-After: 1 for the first ``rate_limited``
                                requests, then the RSS feed
     /fault/redirect-ftp        a redirect to an ftp:// URL
+    /fault/hangup              the RSS feed, keep-alive announced, then the connection closed
     /fault/bad-br              claims Content-Encoding: br, sends plain bytes
     /fault/recovered.xml       a malformed feed whose two items feedparser still reads
     /fault/bomb?enc=E          64 MB of zeros compressed as E (gzip, br, or stacked: gzip,gzip)
@@ -671,6 +672,7 @@ class NewsSite:
         self.redesigned = False
         self.restyled = False
         self.page_size = 3
+        self.connections = 0  # TCP connections accepted so far (keep-alive reuse shows here)
         self.hits: Counter[str] = Counter()
         self.not_modified: Counter[str] = Counter()
         self.requests: list[RequestRecord] = []
@@ -1011,6 +1013,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def setup(self) -> None:
+        super().setup()
+        site = self.server.site
+        with site._lock:
+            site.connections += 1
+
     def do_GET(self) -> None:
         self._serve(head=False)
 
@@ -1132,6 +1140,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             self.connection.close()
+        elif name == "hangup":
+            # A whole answer that announces keep-alive, then the connection closed:
+            # as a server does whose idle timeout is shorter than the client's.
+            self._send(200, render_rss(root, site.articles, _utc(site)), rss, head)
+            self.close_connection = True
         elif name == "redirect-loop":
             self.send_response(302)
             self.send_header("Location", "/fault/redirect-loop")
