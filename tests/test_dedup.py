@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,8 +23,12 @@ from monitor.dedup import (
     similarity,
     veto,
 )
+from monitor.model import Article, Entry
 from monitor.normalize import normalize_article, text_hash
 from storage.store import Store
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Processed
 
 DAY = datetime(2025, 9, 11, 2, 0, tzinfo=UTC)
 
@@ -160,34 +165,13 @@ def test_pipeline_commit_keeps_two_processes_in_step(
 ) -> None:
     """Two processes on one database: what one stores, the other's index learns."""
     from monitor.config import RssSource
-    from monitor.model import Article, Entry
-    from monitor.pipeline import Processed, commit, load_index
+    from monitor.pipeline import commit, load_index
 
-    lexicon, concepts = tools
+    _lexicon, concepts = tools
     source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
 
     def processed(text: str, url: str) -> Processed:
-        normal = normalize_article("", text)
-        verdict = classify(normal.title, normal.text, lexicon)
-        article = Article(
-            source_id="s",
-            url=url,
-            canonical_url=url,
-            title=normal.text[:20],
-            text=normal.text,
-            language=normal.language,
-            text_hash=text_hash(normal.text),
-            published=DAY,
-        )
-        fp = fingerprint(
-            article.title,
-            article.text,
-            article.language,
-            article.text_hash,
-            concepts,
-            doc_titles=verdict.facts.titles,
-        )
-        return Processed(Entry("s", url, article.title), article, verdict, "", fp)
+        return _processed(text, url, tools, with_province=False)
 
     from storage.store import Cached
 
@@ -231,11 +215,10 @@ def test_an_article_bridging_two_posted_stories_merges_them_and_edits_the_post(
     makes one story of the two: articles move, the merged story's unsent post is
     dropped, and the kept story's post is edited to list them."""
     from monitor.config import ChannelFilter, RssSource
-    from monitor.model import Article, Entry
-    from monitor.pipeline import Processed, commit
+    from monitor.pipeline import commit
     from storage.store import Cached
 
-    lexicon, concepts = tools
+    _lexicon, concepts = tools
     source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
     launch = (
         "9月11日,四川省质量强省推进会在成都召开,会议部署质量提升行动,"
@@ -248,28 +231,7 @@ def test_an_article_bridging_two_posted_stories_merges_them_and_edits_the_post(
     bridge = launch + "会上印发川府发〔2025〕17号文件。"
 
     def processed(text: str, url: str) -> Processed:
-        normal = normalize_article("", text)
-        verdict = classify(normal.title, normal.text, lexicon, source_province="CN-SC")
-        article = Article(
-            source_id="s",
-            url=url,
-            canonical_url=url,
-            title=normal.text[:20],
-            text=normal.text,
-            language=normal.language,
-            text_hash=text_hash(normal.text),
-            published=DAY,
-        )
-        fp = fingerprint(
-            article.title,
-            article.text,
-            article.language,
-            article.text_hash,
-            concepts,
-            doc_titles=verdict.facts.titles,
-            province=verdict.province,
-        )
-        return Processed(Entry("s", url, article.title), article, verdict, "", fp)
+        return _processed(text, url, tools, source_province="CN-SC")
 
     index = StoryIndex()
     channels = [("main", ChannelFilter(relevant=False))]
@@ -413,3 +375,39 @@ def test_one_edition_in_one_city_is_one_event_whatever_the_headlines_call_it(
         tools,
     )
     assert "press" in (veto(forum, p1, press, p4) or "")  # it announces the edition
+
+
+def _processed(
+    text: str,
+    url: str,
+    tools: tuple[Lexicon, Concepts],
+    *,
+    source_province: str | None = None,
+    with_province: bool = True,
+) -> Processed:
+    """One article of source ``s`` as the pipeline hands it to the commit step."""
+    from monitor.pipeline import Processed
+
+    lexicon, concepts = tools
+    normal = normalize_article("", text)
+    verdict = classify(normal.title, normal.text, lexicon, source_province=source_province)
+    article = Article(
+        source_id="s",
+        url=url,
+        canonical_url=url,
+        title=normal.text[:20],
+        text=normal.text,
+        language=normal.language,
+        text_hash=text_hash(normal.text),
+        published=DAY,
+    )
+    fp = fingerprint(
+        article.title,
+        article.text,
+        article.language,
+        article.text_hash,
+        concepts,
+        doc_titles=verdict.facts.titles,
+        province=verdict.province if with_province else None,
+    )
+    return Processed(Entry("s", url, article.title), article, verdict, "", fp)
