@@ -25,11 +25,15 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
+from pydantic import BeforeValidator, Field, SecretStr
+
+from monitor.config.channels import ChannelBase
+from monitor.config.values import parse_duration
 from monitor.errors import DeliveryError
 from monitor.model import Alert
-from notifiers.base import Digest
+from notifiers.base import Digest, register
 from notifiers.redact import protect
 from notifiers.render import (
     DigestPart,
@@ -38,6 +42,10 @@ from notifiers.render import (
     render_digest_markdown,
     render_digest_plain,
 )
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
+    from notifiers.builtin import Shared
 
 __all__ = ["AppriseNotifier", "check_url"]
 
@@ -189,3 +197,33 @@ class AppriseNotifier:
 
     async def aclose(self) -> None:
         """Nothing is kept open between posts."""
+
+
+# ── the kind: its schema in sources.yaml, and its factory ──────────────────
+
+
+class AppriseChannel(ChannelBase):
+    """WeCom, DingTalk, Feishu, Slack, Discord, e-mail … through an Apprise URL."""
+
+    kind: Literal["apprise"]
+    url: SecretStr = Field(
+        description="an Apprise URL (dingtalk://…, wecombot://…, feishu://…); secret: use ${ENV}"
+    )
+    format: Literal["markdown", "text"] = Field(
+        "markdown", description="what the posts are written in; Apprise converts as needed"
+    )
+    pace: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        3.0, ge=0, le=600, description="seconds between two posts (group bots allow ~20 a minute)"
+    )
+
+
+@register(AppriseChannel, inactive="its url is empty")
+def _apprise_channel(
+    channel: AppriseChannel, settings: Settings, shared: Shared
+) -> AppriseNotifier | None:
+    url = channel.url.get_secret_value().strip()
+    if not url:
+        return None  # ${DINGTALK_URL:-} left empty: inactive, said once at start
+    return AppriseNotifier(
+        url=url, markdown=channel.format == "markdown", min_interval=channel.pace
+    )

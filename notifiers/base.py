@@ -1,20 +1,35 @@
 """The Notifier protocol, the registry of notifier kinds, and channel filters.
 
-A notifier speaks to one chat service for one channel. Kinds are registered
-by name; the built-ins use the same door, so a new service is one module
-that calls :func:`register` plus its schema entry in ``monitor/config.py``.
+A notifier speaks to one chat service for one channel. A kind is one module: its
+schema (a subclass of :class:`~monitor.config.ChannelBase` whose ``kind`` is
+a literal) and its factory, registered together with :func:`register`::
+
+    class FooChannel(ChannelBase):
+        kind: Literal["foo"]
+        url: HttpUrl
+
+    @register(FooChannel, inactive="its url is empty")
+    def _foo(channel: FooChannel, settings: Settings, shared: Shared) -> FooNotifier | None: ...
+
+The ``channels:`` union of ``sources.yaml`` (:mod:`monitor.config.root`), its
+messages, the docs test and the words said of an inactive channel are made
+from what is registered. The built-ins use the same door
+(:mod:`notifiers.builtin` lists their modules).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, get_args
 
+from monitor.config.channels import ChannelBase, ChannelFilter
+from monitor.config.settings import Settings
 from monitor.model import Alert, Story
 from notifiers.filters import compile_terms
 
 if TYPE_CHECKING:
+    from notifiers.builtin import Shared
     from notifiers.render import DigestPart
 
 
@@ -54,26 +69,55 @@ class Notifier(Protocol):
     async def aclose(self) -> None: ...
 
 
+C = TypeVar("C", bound=ChannelBase)
+
 # kind → factory(channel config, settings, shared) → Notifier, or None when it
 # cannot run here (a Telegram channel without a token). ``shared`` holds what
 # the notifiers of one process share (notifiers.builtin.Shared: one Telegram
 # client and its rate limit for all chats).
-Factory = Callable[[Any, Any, Any], "Notifier | None"]
-NOTIFIERS: dict[str, Factory] = {}
+Factory = Callable[[C, Settings, "Shared"], "Notifier | None"]
+SCHEMAS: dict[str, type[ChannelBase]] = {}
+NOTIFIERS: dict[str, Factory[ChannelBase]] = {}
+# kind → why a channel of it is inactive when its factory gives None
+INACTIVE: dict[str, str] = {}
 
 
-def register(kind: str) -> Callable[[Factory], Factory]:
-    def add(factory: Factory) -> Factory:
+def register(
+    schema: type[C], *, inactive: str = "not configured here"
+) -> Callable[[Factory[C]], Factory[C]]:
+    """Register a kind: its schema (whose ``kind`` literal names it) and the
+    factory that makes its notifier; ``inactive`` says why a channel is left
+    out when the factory gives None."""
+    kind = kind_of(schema)
+
+    def add(factory: Factory[C]) -> Factory[C]:
         if kind in NOTIFIERS:
             raise ValueError(f"notifier kind {kind!r} is registered twice")
-        NOTIFIERS[kind] = factory
+        SCHEMAS[kind] = schema
+
+        def checked(channel: ChannelBase, settings: Settings, shared: Shared) -> Notifier | None:
+            if not isinstance(channel, schema):
+                raise TypeError(f"a {schema.__name__} expected, not {type(channel).__name__}")
+            return factory(channel, settings, shared)
+
+        NOTIFIERS[kind] = checked
+        INACTIVE[kind] = inactive
         return factory
 
     return add
 
 
+def kind_of(schema: type[ChannelBase]) -> str:
+    """The name a schema's ``kind: Literal["…"]`` gives its kind."""
+    field = schema.model_fields.get("kind")
+    names = get_args(field.annotation) if field is not None else ()
+    if len(names) != 1 or not isinstance(names[0], str):
+        raise TypeError(f"{schema.__name__}.kind must be a Literal of one name")
+    return names[0]
+
+
 def accepts(
-    channel_filter: Any,
+    channel_filter: ChannelFilter,
     *,
     relevant: bool,
     province: str | None,
@@ -99,8 +143,7 @@ def accepts(
         return False
     if score < f.min_score:
         return False
-    include: tuple[str, ...] = tuple(getattr(f, "include", ()))
-    exclude: tuple[str, ...] = tuple(getattr(f, "exclude", ()))
+    include, exclude = tuple(f.include), tuple(f.exclude)
     if include and compile_terms(include).find(text) is None:
         return False
     return not (exclude and compile_terms(exclude).find(text) is not None)

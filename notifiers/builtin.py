@@ -1,14 +1,21 @@
-"""Registers the built-in notifier kinds with the same door plug-ins use."""
+"""The built-in notifier kinds, loaded through the same door plug-ins use,
+and :class:`Shared`, what the notifiers of one process share.
+
+Each kind is one module (``notifiers/<kind>.py``) that declares its schema
+and its factory with :func:`notifiers.base.register`; :data:`BUILTIN` lists
+those modules, in the order kinds are named in messages and docs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
 
-from notifiers.base import register
-from notifiers.console import ConsoleNotifier
+from monitor.config.settings import Settings
+from notifiers import base
 from notifiers.ratelimit import RateLimiter
-from notifiers.telegram import TelegramClient, TelegramNotifier
-from notifiers.webhook import WebhookNotifier
+from notifiers.telegram import TelegramClient
+
+BUILTIN = ("telegram", "console", "webhook", "apprise")
 
 
 class Shared:
@@ -16,7 +23,7 @@ class Shared:
     connection pool, one bot-wide rate limit) for every Telegram chat, the
     channels' and the subscribers' alike. Closed once, by its owner."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._telegram: TelegramClient | None = None
 
@@ -36,43 +43,17 @@ class Shared:
             self._telegram = None
 
 
-@register("console")
-def _console(channel: Any, settings: Any, shared: Shared) -> ConsoleNotifier:
-    return ConsoleNotifier()
+def load() -> None:
+    """Import the built-in kinds (each registers itself), then order the registry
+    as :data:`BUILTIN` lists them; other kinds follow in the order they came."""
+    for name in BUILTIN:
+        importlib.import_module(f"notifiers.{name}")
+    rank = {f"notifiers.{name}": i for i, name in enumerate(BUILTIN)}
+    order = sorted(base.SCHEMAS, key=lambda k: rank.get(base.SCHEMAS[k].__module__, len(rank)))
+    for table in (base.SCHEMAS, base.NOTIFIERS, base.INACTIVE):
+        items = dict(table)
+        table.clear()
+        table.update((k, items[k]) for k in order if k in items)
 
 
-@register("telegram")
-def _telegram(channel: Any, settings: Any, shared: Shared) -> TelegramNotifier | None:
-    client = shared.telegram()
-    if client is None or not channel.chat.strip():
-        return None  # not configured here: the channel is inactive, said once at start
-    return TelegramNotifier(
-        client=client,
-        chat=channel.chat.strip(),
-        link_preview=channel.link_preview,
-        min_interval=channel.pace,
-    )
-
-
-@register("webhook")
-def _webhook(channel: Any, settings: Any, shared: Shared) -> WebhookNotifier:
-    return WebhookNotifier(
-        url=channel.url,
-        channel_id=channel.id,
-        secret=channel.secret.get_secret_value() if channel.secret is not None else None,
-        headers=channel.headers,
-        timeout=channel.timeout,
-        min_interval=channel.pace,
-    )
-
-
-@register("apprise")
-def _apprise(channel: Any, settings: Any, shared: Shared) -> Any:
-    url = channel.url.get_secret_value().strip()
-    if not url:
-        return None  # ${DINGTALK_URL:-} left empty: inactive, said once at start
-    from notifiers.apprise import AppriseNotifier  # Apprise loads ~100 plugins: only when used
-
-    return AppriseNotifier(
-        url=url, markdown=channel.format == "markdown", min_interval=channel.pace
-    )
+load()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import ClassVar, TextIO
+from typing import TYPE_CHECKING, ClassVar, Literal, TextIO
 
+from monitor.config.channels import ChannelBase
 from monitor.model import Alert
-from notifiers.base import Digest
+from notifiers.base import Digest, register
 from notifiers.render import DigestPart, mention_lines, render_digest_plain, render_plain
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
+    from notifiers.builtin import Shared
 
 __all__ = ["ConsoleNotifier"]
 
@@ -62,3 +67,15 @@ class ConsoleNotifier:
 
     async def aclose(self) -> None:
         """Nothing to close; the stream belongs to the caller."""
+
+
+# ── the kind: its schema in sources.yaml, and its factory ──────────────────
+
+
+class ConsoleChannel(ChannelBase):
+    kind: Literal["console"]
+
+
+@register(ConsoleChannel)
+def _console(channel: ConsoleChannel, settings: Settings, shared: Shared) -> ConsoleNotifier:
+    return ConsoleNotifier()

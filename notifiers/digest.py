@@ -28,11 +28,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-from apscheduler.triggers.cron import CronTrigger
+from typing import TYPE_CHECKING
 
 from monitor.clock import CHINA  # schedules and headings are in China time
+from monitor.cron import cron_trigger
 from monitor.errors import DeliveryError, StoreError
 from monitor.model import Story
 from notifiers.base import Digest, Notifier, accepts
@@ -42,6 +41,9 @@ from storage.runner import DbRunner
 from storage.store import CHANNEL_DOWN, OutboxRow, Store, utcnow
 
 if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+
+    from monitor.config.channels import ChannelFilter
     from monitor.metrics import Metrics
     from notifiers.deliver import Deliverer, DeliveryReport
 
@@ -50,63 +52,6 @@ log = logging.getLogger("monitor.digest")
 MAX_DIGEST = 5000  # stories in one digest at most; the rest go in the next one
 MAX_BACKOFF = 600.0
 SUBSCRIBER_BACKLOG = 30  # a subscriber's chat gets a digest past this many waiting posts
-
-
-_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _cron_days(field: str) -> str:
-    """A crontab day-of-week field (0 or 7 = Sunday, as cron has it) as the list of
-    day names APScheduler reads without surprise (its numbers start on Monday)."""
-    if field in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-
-    def day(token: str) -> int:
-        token = token.strip().lower()
-        if token[:3] in _DAY_NAMES:
-            return _DAY_NAMES.index(token[:3])
-        if not token.isdigit() or int(token) > 7:
-            raise ValueError(f"day of week {token!r} is not 0-7 or sun-sat")
-        return int(token) % 7
-
-    for item in field.split(","):
-        spec, _, step_text = item.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"bad step in {item!r}")
-        if spec == "*":
-            first, last = 0, 6
-        elif "-" in spec:
-            low, high = spec.split("-", 1)
-            first, last = day(low), day(high)
-            if high.strip() == "7":
-                last = 7  # "5-7": Friday to Sunday
-        else:
-            first = last = day(spec)
-            if step_text:
-                last = 6
-        if last < first:
-            last += 7  # "fri-mon" wraps over the weekend
-        days.update(d % 7 for d in range(first, last + 1, step))
-    return ",".join(_DAY_NAMES[d] for d in sorted(days))
-
-
-def cron_trigger(expression: str) -> CronTrigger:
-    """A five-field crontab (minute hour day month day-of-week), as cron reads it,
-    in China time. Raises ValueError with the reason."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"a cron schedule has 5 fields, not {len(fields)}")
-    minute, hour, day, month, day_of_week = fields
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_cron_days(day_of_week),
-        timezone=CHINA,
-    )
 
 
 def digest_heading(kind: str, stories_first_seen: list[datetime], until: datetime) -> str:
@@ -387,7 +332,7 @@ class _Pacer:
 # ── the `digest` command ────────────────────────────────────────────────────
 
 
-def select_stories(found: list[tuple[Story, bool]], channel_filter: Any) -> list[Story]:
+def select_stories(found: list[tuple[Story, bool]], channel_filter: ChannelFilter) -> list[Story]:
     """The stories of ``found`` (story, relevant) that a channel's filter lets through. Pure."""
     return [
         story

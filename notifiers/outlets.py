@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from monitor.config.channels import ChannelFilter
+from monitor.config.settings import Settings
 from notifiers import builtin  # noqa: F401  (registers the built-in notifier kinds)
-from notifiers.base import NOTIFIERS, Notifier
+from notifiers.base import INACTIVE, NOTIFIERS, Notifier
 from notifiers.builtin import Shared
 from notifiers.channels import Channels
 from notifiers.console import ConsoleNotifier
@@ -25,18 +27,18 @@ from storage.chats import CHAT_PREFIX, ChatStore
 from storage.runner import DbRunner
 from storage.store import Store
 
+if TYPE_CHECKING:
+    from monitor.config.root import Config
+    from monitor.metrics import Metrics
+    from notifiers.bot import BotService
+
 __all__ = ["Outlets", "build_notifiers", "build_outlets"]
 
 log = logging.getLogger("monitor")
 
-_INACTIVE = {
-    "telegram": "TELEGRAM_BOT_TOKEN or its chat is not set",
-    "apprise": "its url is empty",
-}
-
 
 def build_notifiers(
-    config: Any, settings: Any, shared: Shared, *, fallback: bool = True
+    config: Config, settings: Settings, shared: Shared, *, fallback: bool = True
 ) -> dict[str, Notifier]:
     """The active channels, digest ones included. A channel that cannot run
     here (Telegram without a token, an empty Apprise URL) is said once and
@@ -52,7 +54,7 @@ def build_notifiers(
             log.error("channel %s (%s) is inactive: %s", channel.id, channel.kind, exc)
             continue
         if notifier is None:
-            why = _INACTIVE.get(channel.kind, "not configured here")
+            why = INACTIVE.get(channel.kind, "not configured here")
             log.warning("channel %s (%s) is inactive: %s", channel.id, channel.kind, why)
             continue
         active[channel.id] = notifier
@@ -69,9 +71,9 @@ class Outlets:
     channels: Channels  # what the delivery loop drains
     hooks: list[DrainHook]  # run at the start of every drain
     # (channel id, filter) of every active channel: what the pipeline queues for
-    filters: list[tuple[str, Any]] = field(default_factory=list)
+    filters: list[tuple[str, ChannelFilter]] = field(default_factory=list)
     digests: list[ScheduledDigest] = field(default_factory=list)
-    bot: Any = None  # notifiers.bot.BotService, when configured and a token is set
+    bot: BotService | None = None  # when configured and a token is set
 
     async def aclose(self) -> None:
         """Stop the bot and close every notifier and the shared client."""
@@ -87,19 +89,17 @@ class Outlets:
 
 
 def build_outlets(
-    config: Any,
-    settings: Any,
+    config: Config,
+    settings: Settings,
     *,
     store: Store,
     db: DbRunner,
     owner: str,
     lease: float,
-    metrics: Any = None,
+    metrics: Metrics | None = None,
     bot: bool = True,
 ) -> Outlets:
     """Notifiers, the live channel map, digests and (with ``bot``) the bot."""
-    from monitor.config import ChannelFilter
-
     shared = Shared(settings)
     notifiers = build_notifiers(config, settings, shared)
     by_id = {c.id: c for c in config.channels}

@@ -46,8 +46,9 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
+from pydantic import BeforeValidator, Field
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -62,12 +63,18 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from monitor.config.channels import ChannelBase
+from monitor.config.values import parse_duration
 from monitor.errors import DeliveryError
 from monitor.model import Alert
-from notifiers.base import Digest
+from notifiers.base import Digest, register
 from notifiers.ratelimit import RateLimiter
 from notifiers.redact import protect, redact
 from notifiers.render import DigestPart, render_digest_telegram, render_telegram
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
+    from notifiers.builtin import Shared
 
 __all__ = ["TelegramClient", "TelegramNotifier", "check_telegram"]
 
@@ -449,3 +456,30 @@ async def check_telegram(
             continue
         lines.append((True, f"channel {channel_id}: may post to {chat}: {what}"))
     return lines
+
+
+# ── the kind: its schema in sources.yaml, and its factory ──────────────────
+
+
+class TelegramChannel(ChannelBase):
+    kind: Literal["telegram"]
+    chat: str = Field(description='"@channel_name" or a numeric chat id; may be ${ENV}')
+    link_preview: bool = False
+    pace: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        3.0, ge=0, le=600, description="seconds between two posts (Telegram allows ~20 a minute)"
+    )
+
+
+@register(TelegramChannel, inactive="TELEGRAM_BOT_TOKEN or its chat is not set")
+def _telegram(
+    channel: TelegramChannel, settings: Settings, shared: Shared
+) -> TelegramNotifier | None:
+    client = shared.telegram()
+    if client is None or not channel.chat.strip():
+        return None  # not configured here: the channel is inactive, said once at start
+    return TelegramNotifier(
+        client=client,
+        chat=channel.chat.strip(),
+        link_preview=channel.link_preview,
+        min_interval=channel.pace,
+    )

@@ -25,17 +25,24 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 
 from monitor import __version__
+from monitor.config.channels import ChannelBase
+from monitor.config.values import Duration, HttpUrl, parse_duration
 from monitor.errors import DeliveryError
 from monitor.model import CATEGORY_LABELS_ZH, Alert, Story
-from notifiers.base import Digest
+from notifiers.base import Digest, register
 from notifiers.redact import protect, redact_url
 from notifiers.render import DigestPart, province_label_zh
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
+    from notifiers.builtin import Shared
 
 __all__ = [
     "SCHEMA",
@@ -263,3 +270,39 @@ class WebhookNotifier:
     async def aclose(self) -> None:
         """Close the HTTP connections (idempotent)."""
         await self._client.aclose()
+
+
+# ── the kind: its schema in sources.yaml, and its factory ──────────────────
+
+
+class WebhookChannel(ChannelBase):
+    """POST each alert as JSON (schema in the README) to a URL of yours."""
+
+    kind: Literal["webhook"]
+    url: HttpUrl
+    secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key (${ENV}): signs each body in X-Quality-Monitor-Signature"
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+    timeout: Duration = Field(10.0, description="connect and read timeout of one request")
+    pace: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        0.0, ge=0, le=600, description="seconds between two requests"
+    )
+
+    @model_validator(mode="after")
+    def _empty_secret(self) -> WebhookChannel:
+        if self.secret is not None and not self.secret.get_secret_value():
+            object.__setattr__(self, "secret", None)  # ${WEBHOOK_SECRET:-} left empty: unsigned
+        return self
+
+
+@register(WebhookChannel)
+def _webhook(channel: WebhookChannel, settings: Settings, shared: Shared) -> WebhookNotifier:
+    return WebhookNotifier(
+        url=channel.url,
+        channel_id=channel.id,
+        secret=channel.secret.get_secret_value() if channel.secret is not None else None,
+        headers=channel.headers,
+        timeout=channel.timeout,
+        min_interval=channel.pace,
+    )

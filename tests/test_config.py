@@ -205,7 +205,8 @@ def test_the_fast_path_reads_what_pyyaml_reads() -> None:
     error line counted as PyYAML counts it."""
     import yaml
 
-    from monitor.config import _compose, _construct
+    from monitor.config.loader import compose as _compose
+    from monitor.config.loader import construct as _construct
 
     text = (
         GOOD

@@ -17,30 +17,51 @@ A parser may return a :class:`Parsed` (a list with ``warnings``) to report
 something worth a log line without failing the poll, such as a malformed feed
 whose entries were recovered.
 
-Adding a kind is a module here that calls :func:`register`, plus its schema
-entry in ``monitor/config.py``. The built-in kinds use the same door.
-``detect`` is no kind: it finds a page's list without selectors, for ``html``
-sources without ``list:`` (or whose selectors broke) and for ``suggest``.
+A kind is one module here: its schema, a subclass of
+:class:`~monitor.config.SourceBase` whose ``kind`` is a literal, and its
+parser, registered with that schema::
+
+    class FooSource(SourceBase):
+        kind: Literal["foo"]
+        column: int = Field(0, description="…")
+
+    @register(FooSource, request=plan)
+    def parse_foo(result: FetchResult, source: FooSource) -> list[Entry]: ...
+
+The ``sources:`` union of ``sources.yaml`` (:mod:`monitor.config.root`), its
+messages and the docs test are made from what is registered. The built-in
+kinds use the same door; :data:`BUILTIN` lists their modules, in the order
+kinds are named in messages. ``detect`` is no kind: it finds a page's list
+without selectors, for ``html`` sources without ``list:`` (or whose
+selectors broke) and for ``suggest``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, get_args
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from monitor.config.sources import SourceBase
 from monitor.model import Entry, FetchResult
 
-Parser = Callable[[FetchResult, Any], list[Entry]]
-Planner = Callable[[Any, int], "Request | None"]
-Stepper = Callable[[FetchResult, Any], "Request | None"]
+S = TypeVar("S", bound=SourceBase)
+Parser = Callable[[FetchResult, S], list[Entry]]
+Planner = Callable[[S, int], "Request | None"]
+Stepper = Callable[[FetchResult, S], "Request | None"]
 
-PARSERS: dict[str, Parser] = {}
-PLANNERS: dict[str, Planner] = {}
-STEPPERS: dict[str, Stepper] = {}
+# kind → its schema, and what reads its lists; filled by register().
+SCHEMAS: dict[str, type[SourceBase]] = {}
+PARSERS: dict[str, Parser[SourceBase]] = {}
+PLANNERS: dict[str, Planner[SourceBase]] = {}
+STEPPERS: dict[str, Stepper[SourceBase]] = {}
+
+# The built-in kinds' modules, in the order kinds are named in messages and docs.
+BUILTIN = ("rss", "html", "jcms", "jpaas", "gkmlpt", "json_api")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +126,71 @@ class Parsed(list[Entry]):
 
 
 def register(
-    kind: str, *, request: Planner | None = None, step: Stepper | None = None
-) -> Callable[[Parser], Parser]:
-    """Register a kind's parser (and optionally its request planner and stepper)."""
+    schema: type[S], *, request: Planner[S] | None = None, step: Stepper[S] | None = None
+) -> Callable[[Parser[S]], Parser[S]]:
+    """Register a kind: its schema (whose ``kind`` literal names it), its parser and
+    optionally its request planner and stepper, each typed with that schema."""
+    kind = kind_of(schema)
 
-    def add(parser: Parser) -> Parser:
+    def add(parser: Parser[S]) -> Parser[S]:
         if kind in PARSERS:
             raise ValueError(f"source kind {kind!r} is registered twice")
-        PARSERS[kind] = parser
+        SCHEMAS[kind] = schema
+        PARSERS[kind] = _narrowed(schema, parser)
         if request is not None:
-            PLANNERS[kind] = request
+            PLANNERS[kind] = _narrowed_plan(schema, request)
         if step is not None:
-            STEPPERS[kind] = step
+            STEPPERS[kind] = _narrowed(schema, step)
         return parser
 
     return add
+
+
+def kind_of(schema: type[SourceBase]) -> str:
+    """The name a schema's ``kind: Literal["…"]`` gives its kind."""
+    field = schema.model_fields.get("kind")
+    names = get_args(field.annotation) if field is not None else ()
+    if len(names) != 1 or not isinstance(names[0], str):
+        raise TypeError(f"{schema.__name__}.kind must be a Literal of one name")
+    return names[0]
+
+
+R = TypeVar("R")
+
+
+def _narrowed(
+    schema: type[S], read: Callable[[FetchResult, S], R]
+) -> Callable[[FetchResult, SourceBase], R]:
+    """``read`` for any source, checked to be of its kind's schema at the call."""
+
+    def checked(result: FetchResult, source: SourceBase) -> R:
+        if not isinstance(source, schema):
+            raise TypeError(f"a {schema.__name__} expected, not {type(source).__name__}")
+        return read(result, source)
+
+    return checked
+
+
+def _narrowed_plan(schema: type[S], plan: Planner[S]) -> Planner[SourceBase]:
+    def checked(source: SourceBase, page: int) -> Request | None:
+        if not isinstance(source, schema):
+            raise TypeError(f"a {schema.__name__} expected, not {type(source).__name__}")
+        return plan(source, page)
+
+    return checked
+
+
+def load() -> None:
+    """Import the built-in kinds (each registers itself), then order the registry
+    as :data:`BUILTIN` lists them; other kinds follow in the order they came."""
+    for name in BUILTIN:
+        importlib.import_module(f"{__name__}.{name}")
+    rank = {f"{__name__}.{name}": i for i, name in enumerate(BUILTIN)}
+    order = sorted(SCHEMAS, key=lambda k: rank.get(SCHEMAS[k].__module__, len(rank)))
+    for table in (SCHEMAS, PARSERS, PLANNERS, STEPPERS):
+        items = dict(table)
+        table.clear()
+        table.update((k, items[k]) for k in order if k in items)
 
 
 def join(base: str, link: str) -> str:
@@ -131,17 +202,17 @@ def join(base: str, link: str) -> str:
         return ""
 
 
-def headers_of(source: Any, **extra: str) -> tuple[tuple[str, str], ...]:
+def headers_of(source: SourceBase, **extra: str) -> tuple[tuple[str, str], ...]:
     """The source's configured headers, after the kind's own (the source wins)."""
-    merged = {**extra, **(getattr(source, "headers", None) or {})}
+    merged = {**extra, **source.headers}
     return tuple(merged.items())
 
 
-def default_request(source: Any, page: int) -> Request | None:
+def default_request(source: SourceBase, page: int) -> Request | None:
     """GET ``url``; page n > 1 from the ``page_url`` template, when one is given."""
     if page == 1:
         return Request(source.url, headers=headers_of(source))
-    template = getattr(source, "page_url", None)
+    template = source.page_url
     if not template:
         return None
     return Request(
@@ -149,19 +220,19 @@ def default_request(source: Any, page: int) -> Request | None:
     )
 
 
-def request(source: Any, page: int = 1) -> Request | None:
+def request(source: SourceBase, page: int = 1) -> Request | None:
     """What to fetch for this page of the source's list (None: the kind has no such page)."""
     planner = PLANNERS.get(source.kind, default_request)
     return planner(source, page)
 
 
-def step(result: FetchResult, source: Any) -> Request | None:
+def step(result: FetchResult, source: SourceBase) -> Request | None:
     """The next request when this answer is only a stepping stone, else None."""
     stepper = STEPPERS.get(source.kind)
     return stepper(result, source) if stepper is not None else None
 
 
-def parse(result: FetchResult, source: Any) -> list[Entry]:
+def parse(result: FetchResult, source: SourceBase) -> list[Entry]:
     """Entries of one fetched feed, list page or API answer, by the source's kind.
 
     An entry whose link cannot be fetched (a port out of range, a broken host)
@@ -191,7 +262,7 @@ def _fetchable(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def json_request(url: str, source: Any, body: Any) -> Request:
+def json_request(url: str, source: SourceBase, body: Any) -> Request:
     """A POST with a JSON body (compact, keys in order: the same body, the same key)."""
     return Request(
         url,
@@ -201,25 +272,28 @@ def json_request(url: str, source: Any, body: Any) -> Request:
     )
 
 
-from monitor.sources import detect, gkmlpt, html, jcms, jpaas, json_api, rss  # noqa: E402  (registers the kinds)
+load()
+from monitor.sources import detect  # noqa: E402  (no kind: finds lists without selectors)
 
 __all__ = [
+    "BUILTIN",
     "PARSERS",
+    "PLANNERS",
+    "SCHEMAS",
+    "STEPPERS",
     "Parsed",
     "Parser",
+    "Planner",
     "Request",
+    "Stepper",
     "default_request",
     "detect",
-    "gkmlpt",
     "headers_of",
-    "html",
-    "jcms",
     "join",
-    "jpaas",
-    "json_api",
+    "kind_of",
+    "load",
     "parse",
     "register",
     "request",
-    "rss",
     "step",
 ]

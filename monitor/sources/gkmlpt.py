@@ -15,9 +15,12 @@ the first one present is used. Article pages carry ``ArticleTitle`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 from urllib.parse import urlsplit
 
+from pydantic import Field
+
+from monitor.config.sources import SourceBase
 from monitor.errors import ParseError
 from monitor.model import Entry, FetchResult
 from monitor.sources import Request, headers_of, join, register
@@ -34,6 +37,14 @@ _DATE_FIELDS = (
 )
 
 
+class GkmlptSource(SourceBase):
+    """Guangdong's gkmlpt: {site}/gkmlpt/api/all/{column}?page=N&sid=S (JSON)."""
+
+    kind: Literal["gkmlpt"]
+    column: int = Field(0, ge=0, description="the gkmlpt category id; 0 lists everything")
+    sid: int | None = Field(None, description="the site id some gkmlpt sites require")
+
+
 def site_root(url: str) -> str:
     """``http://x.gd.gov.cn/sub/gkmlpt/index#12`` → ``http://x.gd.gov.cn/sub``."""
     parts = urlsplit(url)
@@ -41,15 +52,15 @@ def site_root(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-def plan(source: Any, page: int) -> Request:
+def plan(source: GkmlptSource, page: int) -> Request:
     url = f"{site_root(source.url)}/gkmlpt/api/all/{source.column}?page={page}"
     if source.sid is not None:
         url += f"&sid={source.sid}"
     return Request(url, headers=headers_of(source, Accept="application/json, */*; q=0.01"))
 
 
-@register("gkmlpt", request=plan)
-def parse_articles(result: FetchResult, source: Any) -> list[Entry]:
+@register(GkmlptSource, request=plan)
+def parse_articles(result: FetchResult, source: GkmlptSource) -> list[Entry]:
     data = load_json(result, source.id)
     articles = data.get("articles") if isinstance(data, dict) else None
     if not isinstance(articles, list):

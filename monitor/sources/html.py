@@ -15,10 +15,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
+from pydantic import Field
 
+from monitor.config.sources import ListSelectors, SourceBase
 from monitor.errors import ParseError
 from monitor.extract import parse_date
 from monitor.model import Entry, FetchResult
@@ -26,6 +28,13 @@ from monitor.sources import Parsed, Request, headers_of, join, register
 from monitor.sources.detect import advertised_feeds, detect, looks_like_feed
 
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "#")
+
+
+class HtmlSource(SourceBase):
+    kind: Literal["html"]
+    list: ListSelectors | None = Field(
+        None, description="the list's selectors; without them the list is found on the page"
+    )
 
 
 def soup_of(text: str) -> BeautifulSoup:
@@ -73,7 +82,7 @@ def entries_from_items(
     return entries
 
 
-def feed_step(result: FetchResult, source: Any) -> Request | None:
+def feed_step(result: FetchResult, source: HtmlSource) -> Request | None:
     """A source without ``list:`` whose page advertises a feed reads the feed."""
     if source.list is not None or looks_like_feed(result.text):
         return None
@@ -83,8 +92,8 @@ def feed_step(result: FetchResult, source: Any) -> Request | None:
     return Request(feeds[0], headers=headers_of(source))
 
 
-@register("html", step=feed_step)
-def parse_list(result: FetchResult, source: Any) -> list[Entry]:
+@register(HtmlSource, step=feed_step)
+def parse_list(result: FetchResult, source: HtmlSource) -> list[Entry]:
     selectors = source.list
     if selectors is None and looks_like_feed(result.text):
         from monitor.sources.rss import parse_feed

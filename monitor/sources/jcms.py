@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from typing import Any
+from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
+from pydantic import Field, model_validator
+
+from monitor.config.sources import SourceBase
+from monitor.config.values import Model, Selector
 from monitor.errors import ParseError
 from monitor.model import Entry, FetchResult
 from monitor.sources import Request, default_request, headers_of, register
@@ -33,14 +37,42 @@ _COLUMN = re.compile(r"/col/col(\d+)")
 _PER_PAGE = 15  # the presentation page size the API expects; records are asked by range
 
 
-def column_id(source: Any) -> int | None:
+class ItemSelectors(Model):
+    """Inside one record of a CMS list (a JCMS record): the link, title and date."""
+
+    link: Selector = Field("a", description="the element whose href is the link")
+    title: Selector | None = Field(None, description="the title (default: the link)")
+    date: Selector | None = Field(None, description="the date (default: a date in the record)")
+
+
+class JcmsSource(SourceBase):
+    """Hanweb JCMS: the column page's records, or its dataproxy.jsp record API."""
+
+    kind: Literal["jcms"]
+    columnid: int | None = Field(None, description="default: the N of /col/colN/ in url")
+    unitid: int | None = Field(None, description="with webid: read the dataproxy.jsp API")
+    webid: int | None = None
+    proxy: str = Field("/module/web/jpage/dataproxy.jsp", description="the record API's path")
+    records: int = Field(45, ge=1, le=300, description="records asked for per request")
+    item: ItemSelectors = ItemSelectors()
+
+    @model_validator(mode="after")
+    def _ids(self) -> JcmsSource:
+        if (self.unitid is None) != (self.webid is None):
+            raise ValueError("give both unitid and webid, or neither (records on the page)")
+        if self.unitid is not None and self.columnid is None and "/col/col" not in self.url:
+            raise ValueError("columnid is needed when url has no /col/colN/")
+        return self
+
+
+def column_id(source: JcmsSource) -> int | None:
     if source.columnid is not None:
         return int(source.columnid)
     m = _COLUMN.search(source.url)
     return int(m.group(1)) if m else None
 
 
-def plan(source: Any, page: int) -> Request | None:
+def plan(source: JcmsSource, page: int) -> Request | None:
     if source.unitid is None:
         return default_request(source, page)  # the column page's inline records
     parts = urlsplit(source.url)
@@ -84,8 +116,8 @@ def records(text: str) -> list[str]:
     return found
 
 
-@register("jcms", request=plan)
-def parse_records(result: FetchResult, source: Any) -> list[Entry]:
+@register(JcmsSource, request=plan)
+def parse_records(result: FetchResult, source: JcmsSource) -> list[Entry]:
     fragments = records(result.text)
     if not fragments:
         raise ParseError(source.id, "no JCMS <record> found: not a JCMS column or record API")

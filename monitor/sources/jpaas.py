@@ -16,9 +16,12 @@ later pages through ``paramJson``); without them the shell is read each poll
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from pydantic import Field, model_validator
+
+from monitor.config.sources import ListSelectors, SourceBase
 from monitor.errors import ParseError
 from monitor.model import Entry, FetchResult
 from monitor.sources import Request, default_request, headers_of, join, register
@@ -28,7 +31,26 @@ API_PATH = "/api-gateway/jpaas-publish-server/front/page/build/unit"
 _JSON_ACCEPT = "application/json, text/javascript, */*; q=0.01"
 
 
-def plan(source: Any, page: int) -> Request | None:
+class JpaasSource(SourceBase):
+    """jpaas publish-server (SAMR, CNCA): build/unit JSON whose data.html is the list."""
+
+    kind: Literal["jpaas"]
+    webid: str | None = Field(None, description="with pageid and tplsetid: skip the shell page")
+    pageid: str | None = None
+    tplsetid: str | None = None
+    tagid: str = Field("内容区域", description="the page unit holding the list")
+    page_size: int = Field(20, ge=1, le=200, description="items asked for")
+    list: ListSelectors = ListSelectors(item="li")
+
+    @model_validator(mode="after")
+    def _ids(self) -> JpaasSource:
+        given = [x is not None for x in (self.webid, self.pageid, self.tplsetid)]
+        if any(given) and not all(given):
+            raise ValueError("give webid, pageid and tplsetid together, or none (read the shell)")
+        return self
+
+
+def plan(source: JpaasSource, page: int) -> Request | None:
     if source.webid is None:
         return default_request(source, page) if page == 1 else None  # the shell names the API
     parts = urlsplit(source.url)
@@ -47,7 +69,7 @@ def plan(source: Any, page: int) -> Request | None:
     )
 
 
-def step(result: FetchResult, source: Any) -> Request | None:
+def step(result: FetchResult, source: JpaasSource) -> Request | None:
     """From the shell page to the API request its build script names."""
     if "/front/page/build/unit" in result.final_url:
         return None  # already the API's answer
@@ -82,8 +104,8 @@ def _querydata(raw: str) -> dict[str, str]:
     return dict(parse_qsl(raw.lstrip("?")))
 
 
-@register("jpaas", request=plan, step=step)
-def parse_unit(result: FetchResult, source: Any) -> list[Entry]:
+@register(JpaasSource, request=plan, step=step)
+def parse_unit(result: FetchResult, source: JpaasSource) -> list[Entry]:
     try:
         answer = json.loads(result.text)
     except json.JSONDecodeError as exc:

@@ -17,8 +17,12 @@ import html as html_lib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, model_validator
+
+from monitor.config.sources import SourceBase
+from monitor.config.values import DottedPath, Model
 from monitor.errors import ParseError
 from monitor.extract import parse_date
 from monitor.model import Entry, FetchResult
@@ -28,6 +32,36 @@ _JSONP = re.compile(r"^\s*[\w$.]+\s*\((.*)\)\s*;?\s*$", re.S)
 _TAGS = re.compile(r"<[^>]+>")
 _FIELD = re.compile(r"\{([\w.]+)\}")
 _JSON_ACCEPT = "application/json, text/javascript, */*; q=0.01"
+
+
+class JsonFields(Model):
+    """Where a JSON answer keeps its items and, in each item, the fields of an entry."""
+
+    items: DottedPath = Field(description="dotted path to the list of items; * matches any key")
+    title: DottedPath = Field("title", description="the title field (HTML tags are dropped)")
+    url: DottedPath | None = Field("url", description="the link field (relative links resolve)")
+    url_template: str | None = Field(
+        None, description="build the link from fields instead, e.g. https://x/detail/{contId}"
+    )
+    date: DottedPath | None = Field(None, description="date: text, or epoch seconds/milliseconds")
+    summary: DottedPath | None = Field(None, description="text the item carries, if any")
+    guid: DottedPath | None = Field(None, description="a stable id field, if any")
+
+    @model_validator(mode="after")
+    def _has_link(self) -> JsonFields:
+        if not self.url and not self.url_template:
+            raise ValueError("give url or url_template")
+        return self
+
+
+class JsonSource(SourceBase):
+    """Any JSON API or search endpoint: where the items are and which fields to read."""
+
+    kind: Literal["json"]
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] | None = Field(None, description="POST: a JSON body")
+    form: dict[str, str] | None = Field(None, description="POST: a form body")
+    fields: JsonFields
 
 
 def load_json(result: FetchResult, source_id: str) -> Any:
@@ -100,7 +134,7 @@ def to_datetime(value: Any, now: datetime | None = None) -> datetime | None:
     return parse_date(str(value), now=now)
 
 
-def plan(source: Any, page: int) -> Request | None:
+def plan(source: JsonSource, page: int) -> Request | None:
     if source.method == "GET":
         found = default_request(source, page)
         if found is None:
@@ -118,8 +152,8 @@ def plan(source: Any, page: int) -> Request | None:
     return json_request(source.url, source, source.body or {})
 
 
-@register("json", request=plan)
-def parse_json(result: FetchResult, source: Any) -> list[Entry]:
+@register(JsonSource, request=plan)
+def parse_json(result: FetchResult, source: JsonSource) -> list[Entry]:
     data = load_json(result, source.id)
     spec = source.fields
     items = walk(data, spec.items)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import feedparser
 from feedparser.datetimes import _parse_date  # the same date rules on both paths
 from lxml import etree
 
+from monitor.config.sources import SourceBase
 from monitor.errors import ParseError
 from monitor.extract import html_to_text
 from monitor.model import Entry, FetchResult
@@ -61,8 +62,12 @@ def _plain(title: str) -> str:
     return title.strip()
 
 
-@register("rss")
-def parse_feed(result: FetchResult, source: Any) -> list[Entry]:
+class RssSource(SourceBase):
+    kind: Literal["rss"]
+
+
+@register(RssSource)
+def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
     fast = _read_fast(result, source)
     if fast is not None:
         return fast
@@ -159,7 +164,7 @@ _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)
 _UNUSUAL = (b"<!DOCTYPE", b"<!ENTITY", b"xml:base", b'type="xhtml"', b"type='xhtml'")
 
 
-def _read_fast(result: FetchResult, source: Any) -> Parsed | None:
+def _read_fast(result: FetchResult, source: SourceBase) -> Parsed | None:
     """The entries of a plain, well-formed feed, or None: let feedparser read it."""
     content = result.content
     if result.encoding != "utf-8" or not content or any(u in content for u in _UNUSUAL):
