@@ -32,9 +32,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from monitor.classify import Lexicon
+from monitor.app import build_context
 from monitor.config import parse_config
-from monitor.dedup import Concepts
 from monitor.fetch import Fetcher
 from monitor.pipeline import Context, poll
 from storage.runner import DbRunner
@@ -119,15 +118,7 @@ async def run(url: str, conn: Connection, repeats: int, folder: Path) -> dict[st
     results: dict[str, Any] = {}
     try:
         async with Fetcher(retries=0) as fetcher:
-            ctx = Context(
-                config=config,
-                store=store,
-                db=db,
-                fetcher=fetcher,
-                lexicon=Lexicon.load(),
-                concepts=Concepts.load(),
-                channels=[],
-            )
+            ctx = build_context(config, store=store, db=db, fetcher=fetcher)
             for source in config.sources:
                 first = await _measure(source, ctx)
                 unchanged, changed = [], []

@@ -55,10 +55,9 @@ from typing import Any
 import httpx
 
 from bench.feedfarm import FarmHandle, start_farm
-from monitor.classify import Lexicon
+from monitor.app import build_context, build_fetcher
 from monitor.config import Config, parse_config
-from monitor.dedup import Concepts
-from monitor.metrics import MeasuredFetcher, Metrics
+from monitor.metrics import Metrics
 from monitor.pipeline import INDEX_WINDOW, Context, PollReport, load_index, poll_all
 from monitor.scheduler import record_poll
 from storage.runner import DbRunner
@@ -218,22 +217,12 @@ async def run(
     reader_cycles: list[dict[str, Any]] = []
     try:
         metrics = Metrics(replica="bench", mode="once")
-        async with MeasuredFetcher(
-            concurrency=config.http.concurrency,
-            per_host=config.http.per_host,
-            user_agent=config.http.user_agent,
-            max_bytes=config.http.max_bytes,
-            max_redirects=config.http.max_redirects,
-            metrics=metrics,
-            list_urls={s.id: s.url for s in config.sources},
-        ) as fetcher:
-            ctx = Context(
-                config=config,
+        async with build_fetcher(config.http, metrics=metrics, sources=config.sources) as fetcher:
+            ctx = build_context(
+                config,
                 store=store,
                 db=db,
                 fetcher=fetcher,
-                lexicon=Lexicon.load(),
-                concepts=Concepts.load(),
                 channels=[("main", config.channels[0].filter)],
                 index=await db(load_index, store, utcnow() - INDEX_WINDOW),
                 replica="bench",

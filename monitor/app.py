@@ -1,5 +1,10 @@
 """Wiring: builds the store, fetcher, notifiers and context from the settings,
-and runs one pass or the scheduler. [IO]"""
+and runs one pass or the scheduler. [IO]
+
+:func:`build_fetcher` and :func:`build_context` are the one way a fetcher and
+a poll's context are made from a configuration: by ``run``, ``check --fetch``
+and ``suggest``, and by the benchmarks and tests that poll as ``run`` does.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,16 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from monitor.classify import Lexicon
-from monitor.config import Config, Settings
-from monitor.dedup import Concepts
+from monitor.config import Config, HttpSettings, Settings, SourceBase
+from monitor.config.channels import ChannelFilter
+from monitor.dedup import Concepts, StoryIndex
 from monitor.errors import ConfigError, ConfigProblem, StoreError
 from monitor.fetch import Fetcher
 from monitor.metrics import MeasuredFetcher, Metrics
@@ -25,8 +33,8 @@ from monitor.web import Status, WebApp, WebServer
 from notifiers.base import Notifier
 from notifiers.builtin import Shared
 from notifiers.deliver import Deliverer
+from notifiers.outlets import Outlets, build_outlets
 from notifiers.outlets import build_notifiers as _build_notifiers
-from notifiers.outlets import build_outlets
 from storage.replicas import ownership_for
 from storage.runner import DbRunner
 from storage.store import Store, utcnow
@@ -43,6 +51,59 @@ SERVE_PORT = 8080  # `serve` listens here when neither --port nor MONITOR_HTTP_P
 def build_notifiers(config: Config, settings: Settings, shared: Shared) -> dict[str, Notifier]:
     """The active channels (notifiers/outlets.py); the console when there is none."""
     return _build_notifiers(config, settings, shared)
+
+
+def build_fetcher(
+    http: HttpSettings,
+    *,
+    retries: int = 2,
+    backoff: float = 0.5,
+    metrics: Metrics | None = None,
+    sources: Iterable[SourceBase] = (),
+) -> Fetcher:
+    """The one HTTP client of a process, as the ``http:`` section says. With
+    ``metrics``, a :class:`MeasuredFetcher` timing every request, which tells
+    the list pages of ``sources`` from their articles."""
+    make: Callable[..., Fetcher] = Fetcher
+    if metrics is not None:
+        make = partial(MeasuredFetcher, metrics=metrics, list_urls={s.id: s.url for s in sources})
+    return make(
+        concurrency=http.concurrency,
+        per_host=http.per_host,
+        user_agent=http.user_agent,
+        max_bytes=http.max_bytes,
+        max_redirects=http.max_redirects,
+        allow_private=http.allow_private,
+        retries=retries,
+        backoff=backoff,
+    )
+
+
+def build_context(
+    config: Config,
+    *,
+    store: Store,
+    db: DbRunner,
+    fetcher: Fetcher,
+    channels: Iterable[tuple[str, ChannelFilter]] = (),
+    index: StoryIndex | None = None,
+    replica: str | None = None,
+) -> Context:
+    """What a poll needs: the configuration's lexicon (the built-in one plus its
+    ``lexicon:`` terms), the concepts, and the channels (id, filter) posts are
+    queued for. ``index``: the recent stories (:func:`~monitor.pipeline.load_index`);
+    none, an empty index."""
+    return Context(
+        config=config,
+        store=store,
+        db=db,
+        fetcher=fetcher,
+        lexicon=Lexicon.load().extend(config.lexicon),
+        concepts=Concepts.load(),
+        channels=list(channels),
+        index=StoryIndex() if index is None else index,
+        replica=replica,
+    )
 
 
 def replica_id() -> str:
@@ -120,26 +181,15 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
             web = start_web(store, config, settings, status, metrics, settings.http_port)
         async with AsyncExitStack() as stack:
             fetcher = await stack.enter_async_context(
-                MeasuredFetcher(
-                    concurrency=config.http.concurrency,
-                    per_host=config.http.per_host,
-                    user_agent=config.http.user_agent,
-                    max_bytes=config.http.max_bytes,
-                    max_redirects=config.http.max_redirects,
-                    allow_private=config.http.allow_private,
-                    metrics=metrics,
-                    list_urls={s.id: s.url for s in config.sources},
-                )
+                build_fetcher(config.http, metrics=metrics, sources=config.sources)
             )
             stack.push_async_callback(outlets.aclose)
             await _check_telegram_at_start(outlets)
-            ctx = Context(
-                config=config,
+            ctx = build_context(
+                config,
                 store=store,
                 db=db,
                 fetcher=fetcher,
-                lexicon=Lexicon.load().extend(config.lexicon),
-                concepts=Concepts.load(),
                 channels=outlets.filters,
                 index=await db(load_index, store, utcnow() - INDEX_WINDOW),
                 replica=replica,
@@ -352,7 +402,7 @@ async def check_channels(config: Config, settings: Settings) -> list[tuple[bool,
         await client.aclose()
 
 
-async def _check_telegram_at_start(outlets: Any) -> None:
+async def _check_telegram_at_start(outlets: Outlets) -> None:
     """Say at start, one line each, whether the token works and the bot may post
     to each Telegram channel: a mistake shows before the first alert waits."""
     from notifiers.telegram import TelegramNotifier, check_telegram
@@ -392,21 +442,14 @@ async def suggest_source(url: str, settings: Settings) -> Any:
     """``suggest``: a sources.yaml entry for ``url`` (monitor/suggest.py), fetched with
     the configuration's HTTP settings when it loads, else the defaults (a file with a
     mistake in it must not stop anyone from adding a source)."""
-    from monitor.config import HttpSettings, load_config
+    from monitor.config import load_config
     from monitor.suggest import suggest
 
     http = HttpSettings()
     if settings.config_path.exists():
         with contextlib.suppress(ConfigError):
             http = load_config(settings.config_path).http
-    async with Fetcher(
-        concurrency=http.concurrency,
-        per_host=http.per_host,
-        user_agent=http.user_agent,
-        max_bytes=http.max_bytes,
-        max_redirects=http.max_redirects,
-        retries=1,
-    ) as fetcher:
+    async with build_fetcher(http, retries=1) as fetcher:
         return await suggest(url, fetcher)
 
 
@@ -425,17 +468,9 @@ async def check_fetch(config: Config, settings: Settings) -> list[dict[str, Any]
 
     states = stored_states(settings)
 
-    async with Fetcher(
-        concurrency=config.http.concurrency,
-        per_host=config.http.per_host,
-        user_agent=config.http.user_agent,
-        max_bytes=config.http.max_bytes,
-        max_redirects=config.http.max_redirects,
-        allow_private=config.http.allow_private,
-        retries=0,
-    ) as fetcher:
+    async with build_fetcher(config.http, retries=0) as fetcher:
 
-        async def one(source: Any) -> dict[str, Any]:
+        async def one(source: SourceBase) -> dict[str, Any]:
             started = time.perf_counter()
             state = states.get(source.id)
             row: dict[str, Any] = {

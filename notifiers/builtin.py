@@ -9,6 +9,7 @@ those modules, in the order kinds are named in messages and docs.
 from __future__ import annotations
 
 import importlib
+from typing import TypeVar
 
 from monitor.config.settings import Settings
 from notifiers import base
@@ -50,10 +51,18 @@ def load() -> None:
         importlib.import_module(f"notifiers.{name}")
     rank = {f"notifiers.{name}": i for i, name in enumerate(BUILTIN)}
     order = sorted(base.SCHEMAS, key=lambda k: rank.get(base.SCHEMAS[k].__module__, len(rank)))
-    for table in (base.SCHEMAS, base.NOTIFIERS, base.INACTIVE):
-        items = dict(table)
-        table.clear()
-        table.update((k, items[k]) for k in order if k in items)
+    _reorder(base.SCHEMAS, order)
+    _reorder(base.NOTIFIERS, order)
+    _reorder(base.INACTIVE, order)
+
+
+V = TypeVar("V")
+
+
+def _reorder(table: dict[str, V], order: list[str]) -> None:
+    items = dict(table)
+    table.clear()
+    table.update((k, items[k]) for k in order if k in items)
 
 
 load()

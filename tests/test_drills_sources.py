@@ -19,11 +19,9 @@ from typing import Any
 
 import pytest
 
-from monitor.classify import Lexicon
+from monitor.app import build_context, build_fetcher
 from monitor.config import parse_config
-from monitor.dedup import Concepts
-from monitor.fetch import Fetcher
-from monitor.pipeline import Context, PollReport, poll_all
+from monitor.pipeline import PollReport, poll_all
 from storage.runner import DbRunner
 from storage.store import Store
 from tests.servers.newssite import NewsSite
@@ -90,20 +88,8 @@ async def _poll_all(config: Any, db_url: str) -> tuple[dict[str, PollReport], fl
     store.migrate()
     db = DbRunner()
     try:
-        async with Fetcher(
-            concurrency=config.http.concurrency,
-            per_host=config.http.per_host,
-            max_bytes=config.http.max_bytes,
-        ) as fetcher:
-            ctx = Context(
-                config=config,
-                store=store,
-                db=db,
-                fetcher=fetcher,
-                lexicon=Lexicon.load(),
-                concepts=Concepts.load(),
-                channels=[],
-            )
+        async with build_fetcher(config.http) as fetcher:
+            ctx = build_context(config, store=store, db=db, fetcher=fetcher)
             started = time.perf_counter()
             reports = await poll_all(list(config.sources), ctx)
             return {r.source_id: r for r in reports}, time.perf_counter() - started

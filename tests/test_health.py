@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.classify import Lexicon
+from monitor.app import build_context
 from monitor.cli import main
 from monitor.config import Config, parse_config
-from monitor.dedup import Concepts
 from monitor.fetch import Fetcher
 from monitor.health import (
     EMPTY,
@@ -155,14 +154,11 @@ async def ctx(newssite: NewsSite, sqlite_url: str) -> AsyncIterator[Context]:
     store.migrate()
     db = DbRunner()
     async with Fetcher(backoff=0.01, retries=0) as fetcher:
-        yield Context(
-            config=parse_config(LIST.format(url=newssite.url), env={}),
+        yield build_context(
+            parse_config(LIST.format(url=newssite.url), env={}),
             store=store,
             db=db,
             fetcher=fetcher,
-            lexicon=Lexicon.load(),
-            concepts=Concepts.load(),
-            channels=[],
         )
     db.close()
     store.close()

@@ -14,9 +14,8 @@ from urllib.parse import quote
 import pytest
 
 from monitor import sources
-from monitor.classify import Lexicon
+from monitor.app import build_context
 from monitor.config import Config, parse_config
-from monitor.dedup import Concepts
 from monitor.fetch import Fetcher
 from monitor.listing import read_listing
 from monitor.pipeline import Context, poll, poll_all
@@ -80,15 +79,7 @@ async def context(sqlite_url: str) -> AsyncIterator[Callable[[Config], Context]]
     async with Fetcher(backoff=0.01, retries=1, max_bytes=1_000_000) as fetcher:
 
         def build(config: Config) -> Context:
-            return Context(
-                config=config,
-                store=store,
-                db=db,
-                fetcher=fetcher,
-                lexicon=Lexicon.load(),
-                concepts=Concepts.load(),
-                channels=[],
-            )
+            return build_context(config, store=store, db=db, fetcher=fetcher)
 
         yield build
     db.close()

@@ -187,10 +187,19 @@ def load() -> None:
         importlib.import_module(f"{__name__}.{name}")
     rank = {f"{__name__}.{name}": i for i, name in enumerate(BUILTIN)}
     order = sorted(SCHEMAS, key=lambda k: rank.get(SCHEMAS[k].__module__, len(rank)))
-    for table in (SCHEMAS, PARSERS, PLANNERS, STEPPERS):
-        items = dict(table)
-        table.clear()
-        table.update((k, items[k]) for k in order if k in items)
+    _reorder(SCHEMAS, order)
+    _reorder(PARSERS, order)
+    _reorder(PLANNERS, order)
+    _reorder(STEPPERS, order)
+
+
+V = TypeVar("V")
+
+
+def _reorder(table: dict[str, V], order: list[str]) -> None:
+    items = dict(table)
+    table.clear()
+    table.update((k, items[k]) for k in order if k in items)
 
 
 def join(base: str, link: str) -> str:
