@@ -225,3 +225,60 @@ def test_the_fast_path_reads_what_pyyaml_reads() -> None:
     with pytest.raises(yaml.YAMLError) as theirs:
         yaml.safe_load(broken)
     assert info.value.problems[0].line == theirs.value.problem_mark.line + 1  # type: ignore[attr-defined]
+
+
+# ── the kinds, joined from their registries ─────────────────────────────────
+
+
+def _run(code: str) -> str:
+    """``code`` in a fresh interpreter (what it imports is what a process would)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "first", ["monitor.config", "monitor.sources", "monitor.sources.jcms", "notifiers.webhook"]
+)
+def test_every_kind_is_in_the_unions_whatever_is_imported_first(first: str) -> None:
+    # A kind's module imports its base class from monitor.config; the unions are
+    # made from the registries on first use, so no import order can leave one out.
+    out = _run(
+        f"import {first}\n"
+        "from monitor.config import parse_config\n"
+        "from monitor.config.root import KINDS\n"
+        "print(KINDS['sources'], KINDS['channels'])\n"
+    )
+    assert out == (
+        "('rss', 'html', 'jcms', 'jpaas', 'gkmlpt', 'json') "
+        "('telegram', 'console', 'webhook', 'apprise')"
+    )
+
+
+def test_a_kind_reads_only_its_own_schema() -> None:
+    from monitor.config import HtmlSource, RssSource
+    from monitor.model import FetchResult
+    from monitor.sources import PARSERS, SCHEMAS
+
+    assert SCHEMAS["rss"] is RssSource and SCHEMAS["html"] is HtmlSource
+    html = HtmlSource(id="h", name="H", kind="html", url="https://example.com/")
+    result = FetchResult(url=html.url, final_url=html.url, status=200, text="<rss></rss>")
+    with pytest.raises(TypeError, match="RssSource expected, not HtmlSource"):
+        PARSERS["rss"](result, html)
+
+
+def test_checking_a_schedule_loads_no_database_code() -> None:
+    out = _run(
+        "import sys\n"
+        "from monitor.config import parse_config\n"
+        "yaml = \"channels: [{id: d, kind: console, mode: digest, schedule: '0 9 * * 1-5'}]\"\n"
+        "parse_config(yaml, env={})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic', "
+        "'numpy', 'storage'}))\n"
+    )
+    assert out == "[]"
