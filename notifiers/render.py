@@ -99,7 +99,7 @@ def _decode_entity(match: re.Match[str]) -> str:
 
 # --------------------------------------------------------------------------- language
 
-DEFAULT_LANGUAGE = "zh-Hans"  # a channel's language unless it says otherwise (monitor/config/channels.py)
+DEFAULT_LANGUAGE = "zh-Hans"  # a channel's language unless it says so (config/channels.py)
 
 
 def _primary(language: str) -> str:
