@@ -384,12 +384,12 @@ async def check_channels(config: Config, settings: Settings) -> list[tuple[bool,
     """The token and each enabled Telegram channel's chat, checked with the Bot
     API (getMe, getChat, getChatMember): one ``(ok, line)`` each; nothing
     without a token or a Telegram channel."""
-    from notifiers.telegram import TelegramClient, check_telegram
+    from notifiers.telegram import TelegramChannel, TelegramClient, check_telegram
 
     chats = {
         c.id: c.chat.strip()
         for c in config.channels
-        if c.enabled and c.kind == "telegram" and c.chat.strip()
+        if c.enabled and isinstance(c, TelegramChannel) and c.chat.strip()
     }
     if settings.telegram_token is None or not chats:
         return []

@@ -155,14 +155,15 @@ def _load(settings: Settings) -> Config:
 def _apprise_problems(config: Config, settings: Settings) -> list[ConfigProblem]:
     """Apprise URLs Apprise does not understand (the YAML cannot tell: they come
     from the environment, and Apprise knows its ~100 schemes)."""
+    from notifiers.apprise import AppriseChannel, check_url
+
     channels = [
         (i, c)
         for i, c in enumerate(config.channels)
-        if c.kind == "apprise" and c.url.get_secret_value().strip()
+        if isinstance(c, AppriseChannel) and c.url.get_secret_value().strip()
     ]
     if not channels:
         return []
-    from notifiers.apprise import check_url
 
     return [
         ConfigProblem(str(settings.config_path), None, f"channels[{i}].url", problem)

@@ -113,18 +113,14 @@ def models(model: type[BaseModel] = Config) -> Iterator[type[BaseModel]]:
     while stack:
         kind = stack.pop(0)
         if isinstance(kind, type) and issubclass(kind, BaseModel) and kind not in seen:
-            seen.add(kind)
-            yield kind
-            stack.extend(info.annotation for info in kind.model_fields.values())
+            inner: type[BaseModel] = kind
+            seen.add(inner)
+            yield inner
+            stack.extend(info.annotation for info in inner.model_fields.values())
         stack.extend(get_args(kind))
 
 
+_EVERY: tuple[type[BaseModel], ...] = (Config, *models())
 KNOWN_KEYS = tuple(
-    sorted(
-        {
-            info.alias or name
-            for model in (Config, *models())
-            for name, info in model.model_fields.items()
-        }
-    )
+    sorted({info.alias or name for model in _EVERY for name, info in model.model_fields.items()})
 )

@@ -121,9 +121,8 @@ def parse_list(result: FetchResult, source: HtmlSource) -> list[Entry]:
         now=result.fetched_at,
     )
     # A date selector that matches in no item broke too (the item's text then stands in).
-    undated = bool(entries and selectors.date) and not any(
-        i.select_one(selectors.date) for i in items
-    )
+    date = selectors.date or ""
+    undated = bool(entries and date) and not any(i.select_one(date) for i in items)
     if entries and not undated:
         return Parsed(entries, origin="selectors")
     # A template change: read the page as if no selectors were given, and say so.

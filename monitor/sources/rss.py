@@ -66,7 +66,6 @@ class RssSource(SourceBase):
     kind: Literal["rss"]
 
 
-@register(RssSource)
 def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
     fast = _read_fast(result, source)
     if fast is not None:
@@ -124,6 +123,9 @@ def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
             )
         )
     return entries
+
+
+register(RssSource)(parse_feed)  # any source's feed: html reads an advertised one with it
 
 
 # ── the fast path: well-formed UTF-8 RSS 2.0, RSS 1.0 and Atom 1.0 ─────────
