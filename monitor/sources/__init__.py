@@ -28,12 +28,15 @@ parser, registered with that schema::
     @register(FooSource, request=plan)
     def parse_foo(result: FetchResult, source: FooSource) -> list[Entry]: ...
 
-The ``sources:`` union of ``sources.yaml`` (:mod:`monitor.config.root`), its
-messages and the docs test are made from what is registered. The built-in
-kinds use the same door; :data:`BUILTIN` lists their modules, in the order
-kinds are named in messages. ``detect`` is no kind: it finds a page's list
-without selectors, for ``html`` sources without ``list:`` (or whose
-selectors broke) and for ``suggest``.
+Every module in this package is imported (:func:`load`), so a new kind is
+that one file. The ``sources:`` union of ``sources.yaml``
+(:mod:`monitor.config.root`), its messages and the docs test are made from
+what is registered, when :class:`~monitor.config.Config` is first used; a
+kind from elsewhere (a plug-in) registers on import, before that. The
+built-in kinds use the same door; :data:`BUILTIN` orders them as messages
+name them (others follow, by module name). ``detect`` is no kind: it finds a
+page's list without selectors, for ``html`` sources without ``list:`` (or
+whose selectors broke) and for ``suggest``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_args
@@ -60,7 +64,8 @@ PARSERS: dict[str, Parser[SourceBase]] = {}
 PLANNERS: dict[str, Planner[SourceBase]] = {}
 STEPPERS: dict[str, Stepper[SourceBase]] = {}
 
-# The built-in kinds' modules, in the order kinds are named in messages and docs.
+# The built-in kinds' modules, in the order kinds are named in messages and docs;
+# any other module here is loaded after them.
 BUILTIN = ("rss", "html", "jcms", "jpaas", "gkmlpt", "json_api")
 
 
@@ -181,11 +186,14 @@ def _narrowed_plan(schema: type[S], plan: Planner[S]) -> Planner[SourceBase]:
 
 
 def load() -> None:
-    """Import the built-in kinds (each registers itself), then order the registry
-    as :data:`BUILTIN` lists them; other kinds follow in the order they came."""
-    for name in BUILTIN:
+    """Import every module here (each kind registers itself), then order the
+    registry: the built-ins as :data:`BUILTIN` lists them, then the others by
+    module name; kinds registered from elsewhere come last."""
+    here = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    names = [*BUILTIN, *(name for name in here if name not in BUILTIN)]
+    for name in names:
         importlib.import_module(f"{__name__}.{name}")
-    rank = {f"{__name__}.{name}": i for i, name in enumerate(BUILTIN)}
+    rank = {f"{__name__}.{name}": i for i, name in enumerate(names)}
     order = sorted(SCHEMAS, key=lambda k: rank.get(SCHEMAS[k].__module__, len(rank)))
     _reorder(SCHEMAS, order)
     _reorder(PARSERS, order)
