@@ -9,7 +9,7 @@
 # builds install the same packages; then the project itself without dependencies,
 # then `pip check`. `--no-deps` on the lock too: the lock names every package, and
 # pip's hash mode would otherwise refuse a dependency that asks for an extra
-# (justext wants `lxml[html_clean]`). These are the README's install commands.
+# (justext wants `lxml[html_clean]`). These are the install commands of docs/operations.md.
 # The final stage copies only that venv, runs as a non-root user in China time,
 # keeps SQLite on the /data volume, reads /config/sources.yaml, serves the
 # dashboard, /healthz and /metrics on port 8080, and stops cleanly on SIGTERM

@@ -9,7 +9,7 @@ VENV_MADE := $(VENV)/.created
 RUNTIME   := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
-.PHONY: run once serve test lint demo bench bench-text bench-dedup bench-poll bench-cycle \
+.PHONY: run once serve test test-fast lint demo bench bench-text bench-dedup bench-poll bench-cycle \
         bench-pipeline bench-memory bench-delivery bench-detect clean
 
 $(VENV_MADE):
@@ -39,6 +39,13 @@ serve: $(RUNTIME)      ## the dashboard, /healthz and /metrics on http://127.0.0
 
 test: $(STAMP)         ## the whole test suite (PostgreSQL tests skip when no server answers)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# A change checked in about a minute: the suite without the fault drills, the
+# slow tests (whole `run` processes, long waits), the browser and PostgreSQL
+# (SQLite stands in for both databases). CI runs `make test`. See docs/testing.md.
+FAST := not drill and not slow and not browser and not postgres
+test-fast: $(STAMP)    ## the suite less the drills, slow, browser and PostgreSQL tests (~1 min)
+	$(BIN)/python -m pytest -q -m "$(FAST)" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

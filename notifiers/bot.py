@@ -41,9 +41,8 @@ import contextlib
 import hmac
 import html
 import logging
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,6 +73,24 @@ from telegram.request import HTTPXRequest
 from monitor.clock import shown
 from monitor.model import CATEGORY_LABELS_ZH, Story
 from monitor.names import parse_category, parse_province
+from notifiers.commands import (
+    MAX_ID,
+    MAX_QUERY_BYTES,
+    NOOP,
+    OPERATOR_COMMANDS,
+    PUBLIC_COMMANDS,
+    LatestPage,
+    Refused,
+    SearchPage,
+    Unsubscribe,
+    Wanted,
+    parse_button,
+    parse_channel,
+    parse_latest,
+    parse_resend,
+    parse_search,
+    parse_subscription,
+)
 from notifiers.digest import CHINA
 from notifiers.ratelimit import RateLimiter
 from notifiers.redact import protect, redact_url
@@ -89,7 +106,10 @@ from storage.store import Store, StoryFilter, StoryRow, utcnow
 
 __all__ = [
     "LEASE",
+    "OPERATOR_COMMANDS",
+    "PUBLIC_COMMANDS",
     "BotService",
+    "Wanted",
     "parse_category",
     "parse_province",
     "parse_subscription",
@@ -99,65 +119,9 @@ log = logging.getLogger("monitor.bot")
 
 LEASE = "telegram-bot"
 LEASE_TTL = 30.0  # seconds; renewed every third of it
-MAX_OFFSET = 1_000_000  # stories a list can page through
 MAX_SUBSCRIPTIONS = 50  # per chat; one /subscribe of 35 provinces × 7 categories made 245
 ADMIN_STATUSES = frozenset({"creator", "administrator"})  # getChatMember's, for groups
-MAX_QUERY_BYTES = 48  # /search terms ride in the buttons' callback data (64 bytes)
-MAX_ID = 2**63 - 1  # the largest row id either database stores
-
-PUBLIC_COMMANDS = (
-    ("latest", "最新报道（可加省份，如 /latest 四川）"),
-    ("search", "搜索报道：/search 关键词"),
-    ("subscribe", "订阅省份或类别：/subscribe 四川 政策文件"),
-    ("unsubscribe", "取消订阅"),
-    ("sources", "监测来源及其状态"),
-    ("status", "运行状态"),
-    ("help", "帮助"),
-)
-OPERATOR_COMMANDS = (
-    ("pause", "管理员：暂停频道推送"),
-    ("resume", "管理员：恢复频道推送"),
-    ("resend", "管理员：重发报道 /resend 报道编号"),
-)
-
-_ALL_WORDS = frozenset({"all", "*", "全部", "所有", "全国所有"})
-# ── words → codes: monitor/names.py (channel filters in sources.yaml accept the same) ──
-
-
-@dataclass(frozen=True, slots=True)
-class Wanted:
-    """What /subscribe or /unsubscribe asked for."""
-
-    provinces: tuple[str, ...]  # codes, or (ANY,)
-    categories: tuple[str, ...]  # categories, or (ANY,)
-    everything: bool  # "all"
-    unknown: tuple[str, ...]  # words that are neither
-
-
-def parse_subscription(words: Sequence[str]) -> Wanted:
-    """``["四川", "广东", "政策文件"]`` → provinces (CN-SC, CN-GD), categories (policy_document)."""
-    provinces: list[str] = []
-    categories: list[str] = []
-    unknown: list[str] = []
-    everything = False
-    for raw in words:
-        for word in re.split(r"[,，、;；]+", raw):
-            if not word:
-                continue
-            if word.lower() in _ALL_WORDS:
-                everything = True
-            elif (category := parse_category(word)) is not None:
-                categories.append(category)
-            elif (province := parse_province(word)) is not None:
-                provinces.append(province)
-            else:
-                unknown.append(word)
-    return Wanted(
-        tuple(dict.fromkeys(provinces)) or (ANY,),
-        tuple(dict.fromkeys(categories)) or (ANY,),
-        everything,
-        tuple(unknown),
-    )
+# What the commands' words and the buttons' data mean: notifiers/commands.py.
 
 
 def _subscription_label(province: str, category: str) -> str:
@@ -232,15 +196,6 @@ class _SharedRateLimiter(BaseRateLimiter[None]):
 
 
 # ── the service ─────────────────────────────────────────────────────────────
-
-
-def _offset(text: str) -> int:
-    """A page offset from a button's data; ValueError unless 0 ≤ offset ≤ MAX_OFFSET
-    (the data comes back from the client, which may have made it up)."""
-    offset = int(text)
-    if not 0 <= offset <= MAX_OFFSET:
-        raise ValueError(f"offset {text!r} out of range")
-    return offset
 
 
 class WebhookSecret(str):
@@ -578,73 +533,66 @@ class BotService:
 
     # ── /latest and /search, paged ───────────────────────────────────────────
 
-    def _page_markup(self, prefix: str, offset: int, total: int) -> InlineKeyboardMarkup | None:
-        size = self.settings.page_size
+    def _page_markup(
+        self, page: LatestPage | SearchPage, total: int
+    ) -> InlineKeyboardMarkup | None:
+        size, offset = self.settings.page_size, page.offset
         if total <= size:
             return None
         buttons = []
         if offset > 0:
-            buttons.append(
-                InlineKeyboardButton("◀ 较新", callback_data=f"{prefix}|{max(0, offset - size)}")
-            )
-        page, pages = offset // size + 1, (total + size - 1) // size
-        buttons.append(InlineKeyboardButton(f"{page}/{pages}", callback_data="noop"))
+            newer = replace(page, offset=max(0, offset - size))
+            buttons.append(InlineKeyboardButton("◀ 较新", callback_data=newer.data))
+        number, pages = offset // size + 1, (total + size - 1) // size
+        buttons.append(InlineKeyboardButton(f"{number}/{pages}", callback_data=NOOP))
         if offset + size < total:
-            buttons.append(
-                InlineKeyboardButton("较早 ▶", callback_data=f"{prefix}|{offset + size}")
-            )
+            older = replace(page, offset=offset + size)
+            buttons.append(InlineKeyboardButton("较早 ▶", callback_data=older.data))
         return InlineKeyboardMarkup([buttons])
 
     async def _page(
-        self, where: StoryFilter, heading: str, prefix: str, offset: int
+        self, where: StoryFilter, heading: str, page: LatestPage | SearchPage
     ) -> tuple[str, InlineKeyboardMarkup | None]:
-        size = self.settings.page_size
+        size, offset = self.settings.page_size, page.offset
         rows, total = await self.db(self.store.find_stories, where, limit=size, offset=offset)
         if not rows:
             empty = f"<b>{_esc(heading)}</b>\n\n暂无报道。" if offset == 0 else "没有更多了。"
             return empty, None
         title = f"{heading}（{offset + 1}–{offset + len(rows)} / {total}）"
         text = render_story_list_telegram([_story(r) for r in rows], title, start=offset + 1)
-        return text, self._page_markup(prefix, offset, total)
+        return text, self._page_markup(page, total)
 
-    async def _latest_page(self, province: str | None, offset: int) -> tuple[str, Any]:
-        label = province_label_zh(province) if province else None
+    async def _latest_page(self, page: LatestPage) -> tuple[str, Any]:
+        label = province_label_zh(page.province) if page.province else None
         heading = f"最新报道 · {label}" if label else "最新报道"
-        return await self._page(
-            StoryFilter(province=province, relevant=True),
-            heading,
-            f"l|{province or '-'}",
-            offset,
-        )
+        return await self._page(StoryFilter(province=page.province, relevant=True), heading, page)
 
-    async def _search_page(self, term: str, offset: int) -> tuple[str, Any]:
-        return await self._page(
-            StoryFilter(query=term, relevant=True), f"搜索：{term}", f"s|{term}", offset
-        )
+    async def _search_page(self, page: SearchPage) -> tuple[str, Any]:
+        where = StoryFilter(query=page.term, relevant=True)
+        return await self._page(where, f"搜索：{page.term}", page)
 
     async def cmd_latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        words = context.args or []
-        province = None
-        if words:
-            province = parse_province(" ".join(words))
-            if province is None:
-                await self._reply(
-                    update,
-                    f"不认识的省份：{_esc(' '.join(words))}。例如 /latest 四川 或 /latest CN-GD",
-                )
-                return
-        text, markup = await self._latest_page(province, 0)
+        try:
+            province = parse_latest(context.args or [])
+        except Refused as refused:
+            await self._reply(
+                update, f"不认识的省份：{_esc(refused.words)}。例如 /latest 四川 或 /latest CN-GD"
+            )
+            return
+        text, markup = await self._latest_page(LatestPage(province))
         await self._reply(update, text, markup)
 
     async def cmd_search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        term = " ".join(context.args or []).strip()
-        if not term:
-            await self._reply(update, "用法：/search 关键词，例如 /search 质量月")
+        try:
+            term = parse_search(context.args or [])
+        except Refused as refused:
+            if refused.reason == "too long":
+                text = f"关键词太长（最多 {MAX_QUERY_BYTES} 字节，约 16 个汉字）。"
+            else:
+                text = "用法：/search 关键词，例如 /search 质量月"
+            await self._reply(update, text)
             return
-        if len(term.encode("utf-8")) > MAX_QUERY_BYTES:
-            await self._reply(update, f"关键词太长（最多 {MAX_QUERY_BYTES} 字节，约 16 个汉字）。")
-            return
-        text, markup = await self._search_page(term, 0)
+        text, markup = await self._search_page(SearchPage(term))
         await self._reply(update, text, markup)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -653,20 +601,19 @@ class BotService:
             return
         data = query.data
         try:
-            if data.startswith("l|"):
-                _, province, offset = data.split("|", 2)
-                text, markup = await self._latest_page(
-                    None if province == "-" else province, _offset(offset)
-                )
-            elif data.startswith("s|"):
-                _, rest = data.split("|", 1)
-                term, _, offset = rest.rpartition("|")
-                text, markup = await self._search_page(term, _offset(offset))
-            elif data.startswith("u|"):
-                if not await self._may_change_subscriptions(update, context.bot):
-                    await query.answer("在群组中，只有管理员可以更改订阅。", show_alert=True)
-                    return
-                text, markup = await self._unsubscribe_button(update, data)
+            # Who may press a cancel button is asked first, whatever its data says.
+            if data.startswith("u|") and not await self._may_change_subscriptions(
+                update, context.bot
+            ):
+                await query.answer("在群组中，只有管理员可以更改订阅。", show_alert=True)
+                return
+            button = parse_button(data)
+            if isinstance(button, LatestPage):
+                text, markup = await self._latest_page(button)
+            elif isinstance(button, SearchPage):
+                text, markup = await self._search_page(button)
+            elif isinstance(button, Unsubscribe):
+                text, markup = await self._unsubscribe_button(update, button)
             else:
                 await query.answer()
                 return
@@ -700,14 +647,10 @@ class BotService:
         for s in subs:
             label = _subscription_label(s.province, s.category)
             lines.append(f"• {_esc(label)}")
-            buttons.append(
-                [
-                    InlineKeyboardButton(
-                        f"取消 {label}", callback_data=f"u|{s.province}|{s.category}"
-                    )
-                ]
-            )
-        buttons.append([InlineKeyboardButton("全部取消", callback_data="u|all")])
+            cancel = Unsubscribe(s.province, s.category)
+            buttons.append([InlineKeyboardButton(f"取消 {label}", callback_data=cancel.data)])
+        everything = Unsubscribe(None, None)
+        buttons.append([InlineKeyboardButton("全部取消", callback_data=everything.data)])
         return "\n".join(lines), InlineKeyboardMarkup(buttons)
 
     async def cmd_subscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -732,7 +675,7 @@ class BotService:
         # The cap is checked before anything is added, so a refused /subscribe adds
         # nothing; PTB handles one update at a time, so no other command races it.
         have = {(s.province, s.category) for s in await self.db(self.chats.subscriptions, chat.id)}
-        new = {(p, c) for p in wanted.provinces for c in wanted.categories} - have
+        new = set(wanted.pairs()) - have
         if len(have) + len(new) > MAX_SUBSCRIPTIONS:
             await self._reply(
                 update,
@@ -745,11 +688,10 @@ class BotService:
         added: list[str] = []
         had: list[str] = []
         now = self.clock()
-        for province in wanted.provinces:
-            for category in wanted.categories:
-                user_id = user.id if user else None
-                new = await self.db(self.chats.subscribe, chat.id, user_id, province, category, now)
-                (added if new else had).append(_subscription_label(province, category))
+        for province, category in wanted.pairs():
+            user_id = user.id if user else None
+            new = await self.db(self.chats.subscribe, chat.id, user_id, province, category, now)
+            (added if new else had).append(_subscription_label(province, category))
         lines = []
         if added:
             lines.append("已订阅：" + "；".join(added) + "。之后发现的相关报道会发到这里。")
@@ -776,26 +718,22 @@ class BotService:
             removed = await self.db(self.chats.unsubscribe, chat.id)
         else:
             removed = 0
-            for province in wanted.provinces:
-                for category in wanted.categories:
-                    removed += await self.db(self.chats.unsubscribe, chat.id, province, category)
+            for province, category in wanted.pairs():
+                removed += await self.db(self.chats.unsubscribe, chat.id, province, category)
         if removed:
             await self._reply(update, f"已取消 {removed} 项订阅。")
         else:
             text, markup = await self._list_subscriptions(chat.id)
             await self._reply(update, "没有这项订阅。\n\n" + text, markup)
 
-    async def _unsubscribe_button(self, update: Update, data: str) -> tuple[str, Any]:
+    async def _unsubscribe_button(self, update: Update, button: Unsubscribe) -> tuple[str, Any]:
         chat = update.effective_chat
         if chat is None:
-            raise ValueError(data)
-        parts = data.split("|")
-        if parts[1:] == ["all"]:
+            raise ValueError(button.data)
+        if button.province is None or button.category is None:
             await self.db(self.chats.unsubscribe, chat.id)
-        elif len(parts) == 3:
-            await self.db(self.chats.unsubscribe, chat.id, parts[1], parts[2])
         else:
-            raise ValueError(data)
+            await self.db(self.chats.unsubscribe, chat.id, button.province, button.category)
         text, markup = await self._list_subscriptions(chat.id)
         return text, markup
 
@@ -867,12 +805,12 @@ class BotService:
 
     # ── operators ────────────────────────────────────────────────────────────
 
-    def _channel_arg(self, words: Sequence[str]) -> str | None:
-        """The channel a /pause or /resume names: a configured id, or * for all."""
-        if not words or words[0].lower() in _ALL_WORDS:
-            return ALL_CHANNELS
-        known = {c.id for c in self.config.channels}
-        return words[0] if words[0] in known else None
+    def _channel_arg(self, words: list[str]) -> str | None:
+        """The channel a /pause or /resume names (or * for all); None when unknown."""
+        try:
+            return parse_channel(words, {c.id for c in self.config.channels})
+        except Refused:
+            return None
 
     def _who(self, update: Update) -> str:
         user = update.effective_user
@@ -920,17 +858,18 @@ class BotService:
     async def cmd_resend(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await self._operator_only(update):
             return
-        words = context.args or []
-        if not words or not words[0].isdigit() or len(words[0]) > 18:  # 18 digits: an int64
+        try:
+            resend = parse_resend(context.args or [])
+        except Refused:
             await self._reply(update, "用法：/resend 报道编号 [频道…]")
             return
-        story_id = int(words[0])
+        story_id = resend.story_id
         if story_id > MAX_ID or not await self.db(self.chats.story_exists, story_id):
             await self._reply(update, f"没有编号为 {story_id} 的报道。")
             return
         known = {c.id for c in self.config.channels if c.enabled}
-        wanted = words[1:]
-        if unknown := [w for w in wanted if w not in known]:
+        wanted = list(resend.channels)
+        if unknown := resend.unknown(known):
             await self._reply(update, self._channels_hint("/resend " + str(story_id)))
             log.info("bot: /resend to unknown channels %s", unknown)
             return

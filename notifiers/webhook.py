@@ -1,6 +1,6 @@
 """POST each alert as JSON to a URL of the operator's (``kind: webhook``). [IO]
 
-The body (schema ``quality-monitor.alert/1``, documented in the README) is
+The body (schema ``quality-monitor.alert/1``, documented in docs/channels.md) is
 built by :func:`alert_payload` and :func:`digest_payload`, pure functions.
 When the channel has a ``secret``, each request carries::
 

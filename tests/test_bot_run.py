@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.servers.botapi import BotApiServer
 from tests.servers.newssite import NewsSite
 from tests.servers.receiver import Receiver
@@ -26,6 +28,7 @@ def _wait(condition: object, timeout: float = 30.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_run_with_the_bot_subscribers_and_other_channels(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer
 ) -> None:

@@ -77,6 +77,7 @@ async def wire(store: Store, botapi: BotApiServer) -> AsyncIterator[Any]:
         wired.db.close()
 
 
+@pytest.mark.slow
 async def test_a_burst_of_200_after_an_outage_arrives_in_order_once_without_flood(
     store: Store, botapi: BotApiServer, wire: Any
 ) -> None:
@@ -110,6 +111,7 @@ async def test_a_burst_of_200_after_an_outage_arrives_in_order_once_without_floo
     assert elapsed >= 6.0
 
 
+@pytest.mark.slow
 async def test_the_bot_wide_rate_holds_across_chats(
     store: Store, botapi: BotApiServer, wire: Any
 ) -> None:
@@ -312,6 +314,7 @@ async def test_hostile_titles_and_a_20000_character_article(
     assert "…" in visible and visible.count("🚀") >= 10
 
 
+@pytest.mark.slow
 def test_a_20000_character_article_with_a_hostile_title_end_to_end(
     tmp_path: Path,
     newssite: NewsSite,

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.documentation import TEXT as DOCS  # the README and docs/*.md
 from tests.servers.newssite import NewsSite
 from tests.test_e2e import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -63,7 +63,7 @@ def test_runs_as_a_non_root_user_with_a_volume_and_healthcheck() -> None:
     assert env["MONITOR_HTTP_PORT"] == stage["EXPOSE"] == "8080"
     assert env["MONITOR_HTTP_HOST"] == "0.0.0.0"
     assert env["MONITOR_CONFIG"] == "/config/sources.yaml"
-    assert "`/config/sources.yaml`" in README
+    assert "`/config/sources.yaml`" in DOCS
 
 
 def test_two_stages_the_final_one_copies_only_the_built_venv() -> None:
@@ -118,8 +118,8 @@ def test_the_lock_holds_the_pinned_dependencies_and_no_test_tools() -> None:
         assert lock.get(re.sub(r"[-_.]+", "-", name).lower()) == version, requirement
     for tool in ("pytest", "ruff", "hypothesis", "datasketch", "playwright", "pip-tools"):
         assert tool not in lock, tool
-    assert "make lock" in README and "requirements.lock" in README
-    assert INSTALL_LOCK in README and INSTALL_PROJECT in README
+    assert "make lock" in DOCS and "requirements.lock" in DOCS
+    assert INSTALL_LOCK in DOCS and INSTALL_PROJECT in DOCS
 
 
 def test_the_container_runs_in_an_explicit_time_zone() -> None:
@@ -127,7 +127,7 @@ def test_the_container_runs_in_an_explicit_time_zone() -> None:
     assert env["TZ"] == "Asia/Shanghai"
     final_runs = " ".join(rest for word, rest in final_stage() if word == "RUN")
     assert "tzdata" in final_runs  # the zone database, absent from the slim image
-    assert "`TZ`" in README
+    assert "`TZ`" in DOCS
 
 
 def test_make_run_installs_the_project_alone_and_make_test_its_test_tools() -> None:

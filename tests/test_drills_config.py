@@ -19,6 +19,8 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.errors import ConfigError
 
+pytestmark = pytest.mark.drill  # `make test-fast` leaves the fault drills out
+
 SOURCE = """\
 version: 1
 sources:

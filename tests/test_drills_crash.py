@@ -57,6 +57,8 @@ from tests.servers.botapi import BotApiServer
 from tests.servers.newssite import NewsSite
 from tests.test_e2e import write_config
 
+pytestmark = pytest.mark.drill  # `make test-fast` leaves the fault drills out
+
 PROVINCES = (
     "湖北", "湖南", "河南", "河北", "山西", "陕西", "甘肃", "青海", "云南", "贵州",
     "广西", "海南", "福建", "江西", "安徽", "辽宁", "吉林", "黑龙江", "宁夏", "新疆",

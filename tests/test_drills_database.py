@@ -38,6 +38,8 @@ from tests.servers.botapi import BotApiServer
 from tests.servers.newssite import NewsSite
 from tests.test_e2e import RELEVANT_STORIES, write_config
 
+pytestmark = pytest.mark.drill  # `make test-fast` leaves the fault drills out
+
 
 def _env(botapi: BotApiServer, db_url: str) -> dict[str, str]:
     return {

@@ -48,6 +48,8 @@ from tests.lists import list_pages
 from tests.servers.newssite import NewsSite
 from tests.test_config import GOOD
 
+pytestmark = pytest.mark.drill  # `make test-fast` leaves the fault drills out
+
 settings.register_profile(
     "ci",
     max_examples=60,

@@ -26,6 +26,8 @@ from storage.runner import DbRunner
 from storage.store import Store
 from tests.servers.newssite import NewsSite
 
+pytestmark = pytest.mark.drill  # `make test-fast` leaves the fault drills out
+
 HEALTHY = """\
   - id: ok-rss
     name: RSS

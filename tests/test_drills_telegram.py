@@ -31,6 +31,8 @@ from tests.servers.botapi import BotApiServer
 from tests.servers.newssite import NewsSite
 from tests.test_e2e import RELEVANT_STORIES, write_config
 
+pytestmark = pytest.mark.drill  # `make test-fast` leaves the fault drills out
+
 
 def _run_once(config: Path) -> int:
     return main(["--config", str(config), "run", "--once"])

@@ -171,6 +171,7 @@ def test_first_poll_of_a_new_source_reads_only_its_backlog(
     assert len(botapi.sent) == before + 1
 
 
+@pytest.mark.slow
 def test_broken_sources_are_reported_and_the_others_deliver(
     tmp_path: Path,
     newssite: NewsSite,

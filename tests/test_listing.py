@@ -341,6 +341,7 @@ async def test_a_list_that_dribbles_fails_the_poll_at_the_deadline(
     assert state is not None and state.consecutive_failures == 1
 
 
+@pytest.mark.slow
 async def test_a_poll_past_its_interval_fails_and_keeps_what_it_read(
     newssite: NewsSite, context: Callable[[Config], Context]
 ) -> None:

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from monitor.cli import _Formatter
 from tests.servers.botapi import BotApiServer
 from tests.servers.newssite import NewsSite
@@ -72,6 +74,7 @@ def test_secrets_are_removed_from_every_line_and_traceback() -> None:
         assert "RuntimeError" in text  # the traceback is kept, without the secret
 
 
+@pytest.mark.slow
 def test_a_run_logs_json_lines_without_the_token_or_the_db_password(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer
 ) -> None:
@@ -116,6 +119,7 @@ def test_a_run_logs_json_lines_without_the_token_or_the_db_password(
     assert refused and "chat not found" in refused[0]["message"]
 
 
+@pytest.mark.slow
 def test_the_database_password_is_never_logged(tmp_path: Path) -> None:
     """A PostgreSQL URL with a password that does not answer: the error is
     reported, the password is not."""
@@ -158,6 +162,7 @@ def test_log_times_are_china_time_with_their_offset() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", str(line["time"]))
 
 
+@pytest.mark.slow
 def test_credentials_in_source_and_webhook_urls_stay_out_of_the_log(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer
 ) -> None:

@@ -302,6 +302,7 @@ def _wait(what: str, condition: object, timeout: float) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_replicas_one_killed_post_every_story_exactly_once(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, pg_url: str

@@ -20,6 +20,7 @@ from tests.servers.newssite import NewsSite
 from tests.test_e2e import RELEVANT_STORIES, write_config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_polls_delivers_and_stops_cleanly_on_a_signal(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, sig: signal.Signals
@@ -69,6 +70,7 @@ def test_run_polls_delivers_and_stops_cleanly_on_a_signal(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_run_says_once_when_no_source_answers(tmp_path: Path) -> None:
     """No network: one line per cycle and one plain hint, not only a wall of errors."""
     config = tmp_path / "sources.yaml"

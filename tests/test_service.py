@@ -62,6 +62,7 @@ def health(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_serve_answers_until_sigterm_and_health_asks_it(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -101,6 +102,7 @@ class _Site:
     url = "http://127.0.0.1:9"
 
 
+@pytest.mark.slow
 def test_run_serves_metrics_and_a_stop_mid_delivery_loses_nothing(
     tmp_path: Path, newssite: NewsSite, botapi: BotApiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

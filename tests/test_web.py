@@ -411,6 +411,7 @@ def _closed_by_server(s: Any, timeout: float) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_idle_connections_are_closed_and_do_not_stop_healthz(app: WebApp) -> None:
     """Clients that connect and send nothing, or half a request: past the
     connection limit the oldest are closed at once, so /healthz answers while
@@ -456,6 +457,7 @@ def test_a_server_stops_promptly_with_connections_open(app: WebApp) -> None:
     idle.close()
 
 
+@pytest.mark.slow
 def test_credentials_in_a_source_url_are_not_shown(
     tmp_path: Path,
     newssite: NewsSite,

@@ -84,7 +84,7 @@ async def test_the_body_follows_the_documented_schema_and_is_signed(hook: Receiv
     }
     assert second.json()["event"] == "story.updated" and second.json()["story"]["id"] == 42
 
-    # The signature, as a receiver checks it (the README's recipe).
+    # The signature, as a receiver checks it (the recipe in docs/channels.md).
     timestamp = first.headers["X-Quality-Monitor-Timestamp"]
     expected = hmac.new(
         SECRET.encode(), timestamp.encode() + b"." + first.body, hashlib.sha256
