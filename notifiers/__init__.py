@@ -16,6 +16,7 @@ retry can help; pacing and retrying are the caller's job.
 - :mod:`notifiers.console`: plain text on a stream, for demos and dry runs
 - :mod:`notifiers.deliver`: the outbox loop; :mod:`notifiers.digest`: digests
   (scheduled, of a backlog, on demand); :mod:`notifiers.channels`: subscribers'
-  chats and paused channels; :mod:`notifiers.bot`: the bot in private chats;
+  chats and paused channels; :mod:`notifiers.bot`: the bot in private chats,
+  :mod:`notifiers.commands`: what its command words and buttons mean (pure);
   :mod:`notifiers.outlets`: all of it built from the configuration
 """

@@ -32,6 +32,10 @@ subscriptions), but only the group's administrators (``getChatMember``: owner
 or administrator; an anonymous administrator writes as the group itself) may
 change what the group receives: ``/subscribe``, ``/unsubscribe`` and their
 buttons. A chat holds at most :data:`MAX_SUBSCRIPTIONS` subscriptions.
+
+This module keeps the lifecycle (the lease, polling or the webhook) and the
+handlers; what the words after a command and the buttons' data mean is read in
+:mod:`notifiers.commands`, pure and tested on its own.
 """
 
 from __future__ import annotations
