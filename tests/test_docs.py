@@ -136,3 +136,16 @@ def test_every_link_between_the_documents_resolves() -> None:
 def test_the_readme_links_every_document() -> None:
     for path in FILES[1:]:
         assert f"(docs/{path.name})" in README, path.name
+
+
+def test_every_python_example_compiles() -> None:
+    blocks = [
+        (path, match.group(1))
+        for path in FILES
+        for match in re.finditer(
+            r"^```python\n(.*?)^```", path.read_text(encoding="utf-8"), re.S | re.M
+        )
+    ]
+    assert blocks, "the webhook's signature recipe is a Python example"
+    for path, block in blocks:
+        compile(block, str(path), "exec")
