@@ -431,11 +431,13 @@ def _filter(query: dict[str, str], w: Words) -> tuple[StoryFilter, dict[str, str
     relevant = {"relevant": True, "other": False}.get(form["show"])
     if relevant is None and form["show"] != "all":
         form["show"], relevant = "relevant", True
+    # A China day's bounds, in UTC: SQLite compares the stored UTC text with the
+    # bound as written, so a +08:00 bound would shift every day by eight hours.
     where = StoryFilter(
         province=form["province"] or None,
         category=category or None,
-        since=datetime.combine(since, datetime.min.time(), CST) if since else None,
-        until=datetime.combine(until + timedelta(days=1), datetime.min.time(), CST)
+        since=datetime.combine(since, datetime.min.time(), CST).astimezone(UTC) if since else None,
+        until=datetime.combine(until + timedelta(days=1), datetime.min.time(), CST).astimezone(UTC)
         if until
         else None,
         query=form["q"] or None,

@@ -47,7 +47,7 @@ import html
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -781,7 +781,8 @@ class BotService:
     async def cmd_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         now = self.clock()
         today = now.astimezone(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
-        totals = await self.db(self.chats.totals, today)
+        # in UTC: SQLite compares stored UTC text with the bound as written
+        totals = await self.db(self.chats.totals, today.astimezone(UTC))
         paused = await self.db(self.chats.paused)
         lines = [
             "<b>运行状态</b>",
