@@ -276,7 +276,7 @@ class WebhookNotifier:
 
 
 class WebhookChannel(ChannelBase):
-    """POST each alert as JSON (schema in the README) to a URL of yours."""
+    """POST each alert as JSON (schema in docs/channels.md) to a URL of yours."""
 
     kind: Literal["webhook"]
     url: HttpUrl
