@@ -5,11 +5,15 @@
     fetch list ─► parse ─► drop entries seen ─► (first poll: newest `backlog` only)
         ─► (at most `max_articles`, oldest first)
         ─► fetch article ─► extract ─► normalise ─► classify ─► summarise ─► fingerprint
-        ─► [db thread] same URL/text? ─► match story ─► articles + stories + outbox, one commit
+        ─► [db thread] same URL/text? + candidate stories ─► decide ─► write, one commit
 
 The pure steps run off the event loop in worker threads so that fetching
 never waits on parsing; the commit runs in the database thread, where
 "look up recent stories, then insert" cannot interleave with another poll.
+The commit only orchestrates: it gathers what storage knows of each article
+and the candidate stories of the index, :func:`monitor.decide.decide_article`
+says where the article goes (an :class:`~monitor.decide.Intent`), and
+:meth:`storage.poll.Tx.write` maps that to rows.
 An entry whose article could not be read is not marked seen: the next poll
 tries again, so nothing is lost; one whose page is too short to keep, or
 whose link the fetcher refuses (an internal address), is: asking again
@@ -664,11 +668,9 @@ def _store_article(
     a, v = p.article, p.verdict
     known = tx.known(a.canonical_url, a.text_hash)
     when = a.published or now
-    candidates = (
-        []
-        if known is not None
-        else index.candidates(p.fingerprint, v.province, when) + _pending(added)
-    )
+    candidates: list[Candidate] = []
+    if known is None:  # a stored URL or text places the article: no matching needed
+        candidates = index.candidates(p.fingerprint, v.province, when) + _pending(added)
     intent = decide_article(p, source.name, known, candidates, index.rarity, channels)
     if intent.merged and intent.story_id is not None:
         merges.append((intent.story_id, intent.merged))
