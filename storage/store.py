@@ -8,6 +8,7 @@ and outbox rows are committed together or not at all.
 
 Each area's SQL lives in its own module; :class:`Store` is their union::
 
+    schema.py     the tables (migrations/: Alembic's revisions of them)
     tx.py         the engine, connections, transactions, errors → StoreError
     locks.py      PostgreSQL advisory locks
     rows.py       rows ↔ the value types of monitor.model (one place)
@@ -20,6 +21,7 @@ Each area's SQL lives in its own module; :class:`Store` is their union::
     retention.py  what is old enough to go
     chats.py      subscribers, pauses, leases (ChatStore, on the same engine)
     replicas.py   which replica polls which source
+    runner.py     the one database thread asyncio code calls the store through
 
 Rows never leave ``storage``: callers get the value types of
 ``monitor.model`` or the small records defined beside each area.
