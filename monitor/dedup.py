@@ -67,6 +67,7 @@ import yaml
 from monitor import anchors as anchors_
 from monitor.anchors import anchors
 from monitor.classify import TermSet
+from monitor.model import Fingerprint  # re-exported: it lives in model.py, with the other values
 
 NUM_PERM = 64
 # LSH bands over the first 63 values: a pair at similarity 0.45 shares a band
@@ -122,21 +123,6 @@ def _load_concepts(path: Path) -> Concepts:
     bridge = frozenset(name for name, spec in data.items() if spec.get("bridge"))
     series = frozenset(name for name, spec in data.items() if spec.get("series"))
     return Concepts(TermSet(raws), concept_of, specific, bridge, series)
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """What the story matcher compares: one per article, stored with it.
-
-    ``concepts`` holds the event concepts found in the text and the identity
-    of the documents it reports (``文号:…``, ``文件:…``).
-    """
-
-    text_hash: str
-    minhash: tuple[int, ...]
-    concepts: frozenset[str]
-    doc_numbers: frozenset[str]
-    language: str
 
 
 def shingles(text: str, language: str) -> set[bytes]:

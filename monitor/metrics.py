@@ -60,8 +60,7 @@ from monitor.fetch import Fetcher
 from storage.chats import CHAT_PREFIX
 
 if TYPE_CHECKING:
-    from monitor.model import FetchResult
-    from monitor.pipeline import PollReport
+    from monitor.model import FetchResult, PollReport
     from storage.store import Store
 
 log = logging.getLogger("monitor.metrics")

@@ -3,6 +3,11 @@
 One type per stage, in the order the data flows::
 
     Source ─► FetchResult ─► Entry ─► Article ─► Verdict ─► Story ─► Alert
+                                       └─ Fingerprint ─┘ (Processed: one article, ready to store)
+
+and what one poll leaves behind: its :class:`PollReport`, the line of the
+fetch log it writes (:class:`PollLine`) and what it taught about the
+source's health (:class:`HealthRecord`).
 
 ORM rows never travel through the pipeline: ``storage`` turns rows into these
 types and back.
@@ -10,6 +15,7 @@ types and back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -122,6 +128,43 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What the story matcher compares: one per article, stored with it
+    (computed by :func:`monitor.dedup.fingerprint`).
+
+    ``concepts`` holds the event concepts found in the text and the identity
+    of the documents it reports (``文号:…``, ``文件:…``).
+    """
+
+    text_hash: str
+    minhash: tuple[int, ...]
+    concepts: frozenset[str]
+    doc_numbers: frozenset[str]
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """One article through every pure step, ready to store."""
+
+    entry: Entry
+    article: Article
+    verdict: Verdict
+    summary: str
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What storage holds of an article about to be stored: the oldest stored
+    article with the same canonical URL or the same normalised text."""
+
+    article_id: int
+    story_id: int | None  # None: stored without a story (never happens since 0001)
+    same_url: bool  # an article at this very canonical URL is stored: this one
+
+
+@dataclass(frozen=True, slots=True)
 class Mention:
     """Another outlet's article attached to a story.
 
@@ -171,3 +214,74 @@ class Alert:
     message_id: str | None = None
     attempts: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# ── what a poll leaves behind ──────────────────────────────────────────────
+
+
+@dataclass
+class PollReport:
+    """What one poll of one source did (``run --once`` prints it, /metrics counts it)."""
+
+    source_id: str
+    status: str = "ok"  # ok | not_modified | error
+    entries: int = 0
+    new: int = 0
+    articles: int = 0
+    stories: int = 0
+    alerts: int = 0
+    newest: datetime | None = None
+    elapsed: float = 0.0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    answered: bool = False  # the list was fetched (a parse error may still follow)
+    dates: list[datetime] = field(default_factory=list)  # of the items found, for health
+    pages: int = 0
+    origin: str | None = None  # html: the items came from selectors | detection | feed
+    notice: str | None = None  # html: the configured selectors gave nothing (see health)
+
+
+@dataclass(frozen=True, slots=True)
+class PollLine:
+    """One line of the fetch log: a poll, as the dashboard lists it."""
+
+    started_at: datetime
+    status: str  # ok | not_modified | error
+    seconds: float
+    replica: str | None = None
+    entries: int = 0
+    new: int = 0
+    articles: int = 0
+    stories: int = 0
+    error: str | None = None
+
+    @classmethod
+    def of(cls, report: PollReport, started_at: datetime, replica: str | None) -> PollLine:
+        return cls(
+            started_at=started_at,
+            status=report.status,
+            seconds=report.elapsed,
+            replica=replica,
+            entries=report.entries,
+            new=report.new,
+            articles=report.articles,
+            stories=report.stories,
+            error=report.error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRecord:
+    """What a poll taught about its source's health (``monitor/health.py``
+    judges it), as the source's row keeps it."""
+
+    status: str  # the poll's: ok | not_modified | error
+    elapsed: float  # seconds the poll took
+    failing_since: datetime | None = None
+    backoff_until: datetime | None = None  # failing: no poll before then
+    cadence_seconds: float | None = None
+    usual_entries: float | None = None
+    newest_entry_at: datetime | None = None
+    flags: Iterable[str] = ()  # stale | failing | selectors
+    note: str | None = None
+    changed_at: datetime | None = None

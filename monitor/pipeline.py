@@ -5,11 +5,15 @@
     fetch list ─► parse ─► drop entries seen ─► (first poll: newest `backlog` only)
         ─► (at most `max_articles`, oldest first)
         ─► fetch article ─► extract ─► normalise ─► classify ─► summarise ─► fingerprint
-        ─► [db thread] same URL/text? ─► match story ─► articles + stories + outbox, one commit
+        ─► [db thread] same URL/text? + candidate stories ─► decide ─► write, one commit
 
 The pure steps run off the event loop in worker threads so that fetching
 never waits on parsing; the commit runs in the database thread, where
 "look up recent stories, then insert" cannot interleave with another poll.
+The commit only orchestrates: it gathers what storage knows of each article
+and the candidate stories of the index, :func:`monitor.decide.decide_article`
+says where the article goes (an :class:`~monitor.decide.Intent`), and
+:meth:`storage.poll.Tx.write` maps that to rows.
 An entry whose article could not be read is not marked seen: the next poll
 tries again, so nothing is lost; one whose page is too short to keep, or
 whose link the fetcher refuses (an internal address), is: asking again
@@ -28,22 +32,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from monitor import sources
 from monitor.classify import Lexicon, classify
 from monitor.config import AnySource, ChannelFilter, Config
-from monitor.dedup import Candidate, Concepts, Fingerprint, StoryIndex, decide, fingerprint
+from monitor.decide import NEW, decide_article
+from monitor.dedup import Candidate, Concepts, StoryIndex, fingerprint
 from monitor.errors import ExtractError, FetchError, MonitorError, SourceError, StoreError
 from monitor.extract import extract_article, html_to_text, is_date_only
 from monitor.fetch import Fetcher
 from monitor.health import Health, HealthPolicy, Poll, observe
 from monitor.listing import read_listing
-from monitor.model import Article, Entry, Verdict
+from monitor.model import Article, Entry, HealthRecord, PollLine, PollReport, Processed
 from monitor.normalize import canonical_url, normalize_article, text_hash
 from monitor.summarize import headline, summarize
-from notifiers.base import accepts
-from notifiers.filters import story_text
 from storage.runner import DbRunner
 from storage.store import Cached, IndexRow, PollEnd, SourceState, Store, Tx, utcnow
 
@@ -54,37 +56,6 @@ INDEX_WINDOW = timedelta(days=180)  # how far back the story index reaches at st
 _FEED_TEXT_ENOUGH = 200  # a feed entry with this much text can stand in for its page
 POLL_SHARE = 0.9  # of a source's interval, the most its poll may spend reading
 TITLE_MAX = 300  # characters of a title kept (a feed once sent 9 million)
-
-
-@dataclass(frozen=True, slots=True)
-class Processed:
-    """One article through every pure step, ready to store."""
-
-    entry: Entry
-    article: Article
-    verdict: Verdict
-    summary: str
-    fingerprint: Fingerprint
-
-
-@dataclass
-class PollReport:
-    source_id: str
-    status: str = "ok"  # ok | not_modified | error
-    entries: int = 0
-    new: int = 0
-    articles: int = 0
-    stories: int = 0
-    alerts: int = 0
-    newest: datetime | None = None
-    elapsed: float = 0.0
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    answered: bool = False  # the list was fetched (a parse error may still follow)
-    dates: list[datetime] = field(default_factory=list)  # of the items found, for health
-    pages: int = 0
-    origin: str | None = None  # html: the items came from selectors | detection | feed
-    notice: str | None = None  # html: the configured selectors gave nothing (see health)
 
 
 @dataclass
@@ -264,29 +235,19 @@ async def _finish(
         source.id,
         health=None
         if health is None
-        else {
-            "status": report.status,
-            "elapsed": report.elapsed,
-            "failing_since": health.failing_since,
-            "backoff_until": health.backoff_until,
-            "cadence_seconds": health.cadence,
-            "usual_entries": health.usual_entries,
-            "newest_entry_at": health.newest,
-            "flags": health.flags,
-            "note": health.note,
-            "changed_at": health.changed_at,
-        },
-        log={
-            "replica": ctx.replica,
-            "started_at": started_at,
-            "status": report.status,
-            "seconds": report.elapsed,
-            "entries": report.entries,
-            "new": report.new,
-            "articles": report.articles,
-            "stories": report.stories,
-            "error": report.error,
-        },
+        else HealthRecord(
+            status=report.status,
+            elapsed=report.elapsed,
+            failing_since=health.failing_since,
+            backoff_until=health.backoff_until,
+            cadence_seconds=health.cadence,
+            usual_entries=health.usual_entries,
+            newest_entry_at=health.newest,
+            flags=health.flags,
+            note=health.note,
+            changed_at=health.changed_at,
+        ),
+        log=PollLine.of(report, started_at, ctx.replica),
         polled_at=quiet.at if quiet is not None else None,
         entries_found=quiet.entries if quiet is not None else None,
         validators=quiet.validators if quiet is not None else None,
@@ -612,9 +573,7 @@ def commit(
         )
         tx.mark_seen(source.id, seen, now)
         for p in processed:
-            created, queued = _store_article(
-                tx, source, p, channels, concepts, now, index, added, merges
-            )
+            created, queued = _store_article(tx, source, p, channels, now, index, added, merges)
             stories_created += created
             alerts += queued
         tx.source_polled(source.id, now, entries_found)
@@ -699,111 +658,28 @@ def _store_article(
     source: Source,
     p: Processed,
     channels: list[tuple[str, ChannelFilter]],
-    concepts: Concepts,
     now: datetime,
     index: StoryIndex,
     added: list[IndexRow],
     merges: list[tuple[int, tuple[int, ...]]],
 ) -> tuple[int, int]:
+    """Gather what the decision needs, decide (monitor/decide.py), and have
+    storage write it; return (stories created, alerts queued)."""
     a, v = p.article, p.verdict
-    values: dict[str, Any] = {
-        "source_id": source.id,
-        "source_name": source.name,
-        "url": a.url,
-        "canonical_url": a.canonical_url,
-        "guid": a.guid,
-        "title": a.title,
-        "original_title": a.original_title,
-        "text": a.text,
-        "language": a.language,
-        "text_hash": a.text_hash,
-        "published": a.published,
-        "first_seen": now,
-        "relevant": v.relevant,
-        "score": v.score,
-        "province": v.province,
-        "category": v.category,
-        "evidence": [
-            {"term": e.term, "where": e.where, "weight": e.weight, "kind": e.kind}
-            for e in v.evidence
-        ],
-        "summary": p.summary,
-        "minhash": list(p.fingerprint.minhash),
-        "concepts": sorted(p.fingerprint.concepts),
-        "doc_numbers": sorted(p.fingerprint.doc_numbers),
-    }
-    known = tx.known_article(a.canonical_url, a.text_hash)
-    if known is not None:
-        if known.story_id is None or tx.url_known(a.canonical_url):
-            return 0, 0  # the very same article: nothing to add
-        values |= {
-            "story_id": known.story_id,
-            "match_level": "same_text",
-            "match_score": 1.0,
-            "match_reason": f"same normalised text as article {known.id}",
-        }
-        if (article_id := tx.insert_article(values)) is not None:
-            tx.story_updated(known.story_id, now)
-            tx.enqueue_edits(known.story_id, now)
-            added.append(
-                IndexRow(article_id, known.story_id, v.province, a.published or now, p.fingerprint)
-            )
-        return 0, 0
+    known = tx.known(a.canonical_url, a.text_hash)
     when = a.published or now
-    candidates = index.candidates(p.fingerprint, v.province, when) + _pending(added)
-    decision = decide(p.fingerprint, v.province, candidates, index.rarity)
-    match = decision.match
-    if match is not None:
-        if decision.merged:
-            # One article reports the events of several stories: they are one.
-            tx.merge_stories(match.story_id, decision.merged, now)
-            merges.append((match.story_id, decision.merged))
-        values |= {
-            "story_id": match.story_id,
-            "match_level": match.level,
-            "match_score": match.score,
-            "match_reason": match.reason,
-        }
-        if (article_id := tx.insert_article(values)) is not None:
-            tx.story_updated(match.story_id, now)
-            tx.enqueue_edits(match.story_id, now)
-            added.append(IndexRow(article_id, match.story_id, v.province, when, p.fingerprint))
+    candidates: list[Candidate] = []
+    if known is None:  # a stored URL or text places the article: no matching needed
+        candidates = index.candidates(p.fingerprint, v.province, when) + _pending(added)
+    intent = decide_article(p, source.name, known, candidates, index.rarity, channels)
+    if intent.merged and intent.story_id is not None:
+        merges.append((intent.story_id, intent.merged))
+    written = tx.write(intent, source.id, source.name, p, now)
+    if written is None:
         return 0, 0
-    story_id = tx.insert_story(
-        {
-            "title": a.title,
-            "url": a.url,
-            "summary": p.summary,
-            "province": v.province,
-            "category": v.category,
-            "language": a.language,
-            "source_id": source.id,
-            "source_name": source.name,
-            "relevant": v.relevant,
-            "score": v.score,
-            "published": a.published,
-            "first_seen": now,
-            "updated_at": now,
-        }
-    )
-    article_id = tx.insert_article(values | {"story_id": story_id})
-    if article_id is None:
-        raise StoreError(f"article {a.canonical_url} was stored twice at once")
+    story_id, article_id = written
     added.append(IndexRow(article_id, story_id, v.province, when, p.fingerprint))
-    queued = 0
-    for channel_id, channel_filter in channels:
-        if accepts(
-            channel_filter,
-            relevant=v.relevant,
-            province=v.province,
-            category=v.category,
-            language=a.language,
-            score=v.score,
-            text=story_text(a.title, p.summary, source.name),
-        ):
-            tx.enqueue(story_id, channel_id, now)
-            queued += 1
-    return 1, queued
+    return (1, len(intent.posts)) if intent.action == NEW else (0, 0)
 
 
 async def poll_all(sources_: list[Source], ctx: Context) -> list[PollReport]:

@@ -75,7 +75,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from monitor.clock import shown
-from monitor.model import CATEGORY_LABELS_ZH, Story
+from monitor.model import CATEGORY_LABELS_ZH
 from monitor.names import parse_category, parse_province
 from notifiers.commands import (
     MAX_ID,
@@ -105,8 +105,9 @@ from notifiers.render import (
     telegram_length,
 )
 from storage.chats import ALL_CHANNELS, ANY, CHAT_PREFIX, ChatStore
+from storage.rows import story_of
 from storage.runner import DbRunner
-from storage.store import Store, StoryFilter, StoryRow, utcnow
+from storage.store import Store, StoryFilter, utcnow
 
 __all__ = [
     "LEASE",
@@ -132,22 +133,6 @@ def _subscription_label(province: str, category: str) -> str:
     where = "全部省份" if province == ANY else (province_label_zh(province) or province)
     what = "全部类别" if category == ANY else CATEGORY_LABELS_ZH.get(category, category)
     return f"{where} · {what}"
-
-
-def _story(row: StoryRow) -> Story:
-    return Story(
-        id=row.id,
-        title=row.title,
-        url=row.url,
-        summary=row.summary,
-        province=row.province,
-        category=row.category,
-        language=row.language,
-        source_name=row.source_name,
-        published=row.published,
-        first_seen=row.first_seen,
-        score=row.score,
-    )
 
 
 def _esc(text: str) -> str:
@@ -563,7 +548,7 @@ class BotService:
             empty = f"<b>{_esc(heading)}</b>\n\n暂无报道。" if offset == 0 else "没有更多了。"
             return empty, None
         title = f"{heading}（{offset + 1}–{offset + len(rows)} / {total}）"
-        text = render_story_list_telegram([_story(r) for r in rows], title, start=offset + 1)
+        text = render_story_list_telegram([story_of(r) for r in rows], title, start=offset + 1)
         return text, self._page_markup(page, total)
 
     async def _latest_page(self, page: LatestPage) -> tuple[str, Any]:

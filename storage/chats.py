@@ -1,9 +1,11 @@
 """What the chat side keeps in the database: subscriptions, paused channels,
 the bot's lease, and the reads of digests and bot commands. [IO]
 
-Kept apart from :mod:`storage.store` (the pipeline's and the outbox's SQL) so
-the two can change independently; it works on the same engine and raises the
-same :class:`~monitor.errors.StoreError`.
+Kept apart from the pipeline's and the outbox's SQL so the two can change
+independently; it works on the same engine, through the same
+:meth:`~storage.tx.Database.read` and :meth:`~storage.tx.Database.write`
+(so it raises the same :class:`~monitor.errors.StoreError`), and queues its
+alerts with the same :func:`~storage.outbox.insert_post`.
 
 A subscriber's alerts are ordinary outbox rows whose channel is
 ``chat:<chat_id>``: :meth:`ChatStore.fan_out` queues them, and the delivery
@@ -12,20 +14,18 @@ loop sends, retries, orders and marks them like any channel's.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from monitor.errors import StoreError
 from monitor.model import Story
+from storage.outbox import insert_post, outbox_row
+from storage.rows import read_story, utc
 from storage.schema import channel_pauses, leases, outbox, source_state, stories, subscriptions
-
-# The store's row helpers: same package, same rows, one way to read them.
-from storage.store import Store, _short, _story, _utc
+from storage.store import Store
 
 __all__ = [
     "ANY",
@@ -93,7 +93,7 @@ class ChatStore:
     ) -> bool:
         """Add a subscription; False when the chat already had it. Only stories found
         from now on are sent to it."""
-        with self._write() as conn:
+        with self.store.write() as conn:
             newest = conn.execute(select(func.max(stories.c.id))).scalar_one_or_none() or 0
             try:
                 with conn.begin_nested():
@@ -120,7 +120,7 @@ class ChatStore:
             query = query.where(subscriptions.c.province == province)
         if category is not None:
             query = query.where(subscriptions.c.category == category)
-        with self._write() as conn:
+        with self.store.write() as conn:
             return conn.execute(query).rowcount
 
     def subscriptions(self, chat_id: int | None = None) -> list[Subscription]:
@@ -128,14 +128,14 @@ class ChatStore:
         query = select(subscriptions).order_by(subscriptions.c.id)
         if chat_id is not None:
             query = query.where(subscriptions.c.chat_id == chat_id)
-        with self._read() as conn:
+        with self.store.read() as conn:
             return [
-                Subscription(r.chat_id, r.province, r.category, _utc(r.created_at) or r.created_at)
+                Subscription(r.chat_id, r.province, r.category, utc(r.created_at) or r.created_at)
                 for r in conn.execute(query)
             ]
 
     def subscriber_chats(self) -> set[int]:
-        with self._read() as conn:
+        with self.store.read() as conn:
             return set(conn.execute(select(subscriptions.c.chat_id).distinct()).scalars())
 
     def fan_out(self, now: datetime) -> int:
@@ -152,7 +152,7 @@ class ChatStore:
             or_(subscriptions.c.province == ANY, stories.c.province == subscriptions.c.province),
             or_(subscriptions.c.category == ANY, stories.c.category == subscriptions.c.category),
         )
-        with self._write() as conn:
+        with self.store.write() as conn:
             pairs = conn.execute(
                 select(stories.c.id, subscriptions.c.chat_id)
                 .select_from(subscriptions.join(stories, matching))
@@ -171,30 +171,16 @@ class ChatStore:
                     )
                 )
             }
-            added = 0
-            for story_id, channel_id in sorted(wanted - queued):
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            outbox.insert().values(
-                                story_id=story_id,
-                                channel_id=channel_id,
-                                kind="post",
-                                status="pending",
-                                attempts=0,
-                                created_at=now,
-                                next_attempt_at=now,
-                            )
-                        )
-                    added += 1
-                except IntegrityError:
-                    pass  # another replica queued it first
-        return added
+            # another replica may have queued one first: insert_post leaves it then
+            return sum(
+                insert_post(conn, story_id, channel_id, now)
+                for story_id, channel_id in sorted(wanted - queued)
+            )
 
     def drop_unreachable(self) -> list[int]:
         """Remove the subscriptions of chats Telegram said are gone for good (the user
         blocked the bot, deleted the account): their alert failed with those words."""
-        with self._write() as conn:
+        with self.store.write() as conn:
             gone = {
                 chat
                 for channel_id, error in conn.execute(
@@ -231,7 +217,7 @@ class ChatStore:
 
     def pause(self, channel_id: str, by: str, now: datetime) -> bool:
         """Pause a channel (``*``: every one); False when it already was."""
-        with self._write() as conn:
+        with self.store.write() as conn:
             try:
                 with conn.begin_nested():
                     conn.execute(
@@ -245,7 +231,7 @@ class ChatStore:
 
     def resume(self, channel_id: str) -> bool:
         """Lift a pause (``*``: the pause of every channel); False when there was none."""
-        with self._write() as conn:
+        with self.store.write() as conn:
             return (
                 conn.execute(
                     delete(channel_pauses).where(channel_pauses.c.channel_id == channel_id)
@@ -255,9 +241,9 @@ class ChatStore:
 
     def paused(self) -> dict[str, tuple[str | None, datetime]]:
         """Paused channels: id → (who paused it, when)."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             return {
-                r.channel_id: (r.paused_by, _utc(r.paused_at) or r.paused_at)
+                r.channel_id: (r.paused_by, utc(r.paused_at) or r.paused_at)
                 for r in conn.execute(select(channel_pauses))
             }
 
@@ -267,7 +253,7 @@ class ChatStore:
         """Take or renew the lease ``name`` for ``ttl`` seconds; False while another
         owner holds it."""
         until = now + timedelta(seconds=ttl)
-        with self._write() as conn:
+        with self.store.write() as conn:
             done = conn.execute(
                 update(leases)
                 .where(leases.c.name == name, or_(leases.c.owner == owner, leases.c.until < now))
@@ -285,14 +271,14 @@ class ChatStore:
         return True
 
     def drop_lease(self, name: str, owner: str) -> None:
-        with self._write() as conn:
+        with self.store.write() as conn:
             conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
 
     # ── reads for digests and commands ──────────────────────────────────────
 
     def stories_since(self, since: datetime, *, limit: int = 2000) -> list[tuple[Story, bool]]:
         """Stories first seen since ``since``, oldest first, each with whether it is relevant."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(stories.c.id, stories.c.relevant)
                 .where(stories.c.first_seen >= since)
@@ -301,18 +287,18 @@ class ChatStore:
             ).all()
             found = []
             for story_id, relevant in rows:
-                story = _story(conn, story_id)
+                story = read_story(conn, story_id)
                 if story is not None:
                     found.append((story, bool(relevant)))
         return found
 
     def stories(self, story_ids: Collection[int]) -> dict[int, Story]:
         """These stories (the ones that still exist), by id."""
-        with self._read() as conn:
-            return {i: s for i in story_ids if (s := _story(conn, i)) is not None}
+        with self.store.read() as conn:
+            return {i: s for i in story_ids if (s := read_story(conn, i)) is not None}
 
     def story_exists(self, story_id: int) -> bool:
-        with self._read() as conn:
+        with self.store.read() as conn:
             found = conn.execute(select(stories.c.id).where(stories.c.id == story_id)).first()
         return found is not None
 
@@ -320,7 +306,7 @@ class ChatStore:
         """Queue the story again to these channels (posted, failed or never queued);
         returns the channels it was queued to."""
         done: list[str] = []
-        with self._write() as conn:
+        with self.store.write() as conn:
             for channel_id in sorted(channels):
                 changed = conn.execute(
                     update(outbox)
@@ -353,23 +339,13 @@ class ChatStore:
                 if exists is not None:
                     done.append(channel_id)  # pending already: it goes out anyway
                     continue
-                conn.execute(
-                    outbox.insert().values(
-                        story_id=story_id,
-                        channel_id=channel_id,
-                        kind="post",
-                        status="pending",
-                        attempts=0,
-                        created_at=now,
-                        next_attempt_at=now,
-                    )
-                )
+                conn.execute(outbox.insert(), outbox_row(story_id, channel_id, "post", now))
                 done.append(channel_id)
         return done
 
     def totals(self, since: datetime) -> Totals:
         """Last poll, stories and refusals since ``since``, alerts waiting, failing sources."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             last_poll = conn.execute(select(func.max(source_state.c.last_polled_at))).scalar()
             found = conn.execute(
                 select(func.count(), func.count().filter(stories.c.relevant.is_(True))).where(
@@ -397,28 +373,10 @@ class ChatStore:
                 )
             ]
         return Totals(
-            last_poll=_utc(last_poll),
+            last_poll=utc(last_poll),
             stories_since=int(found[0]),
             relevant_since=int(found[1]),
             pending=int(pending),
             failed_since=int(failed),
             sources_failing=failing,
         )
-
-    # ── plumbing ────────────────────────────────────────────────────────────
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.store.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database {self.store.safe_url}: {_short(exc)}") from exc
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[Connection]:
-        try:
-            with self.store.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database {self.store.safe_url}: {_short(exc)}") from exc

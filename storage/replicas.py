@@ -33,7 +33,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from storage.store import LOCK_MEMBER, LOCK_SOURCE, Store, lock_key, schema_key
+from storage.locks import LOCK_MEMBER, LOCK_SOURCE, lock_key, schema_key
+from storage.store import Store
 
 log = logging.getLogger("monitor.replicas")
 

@@ -70,3 +70,36 @@ def test_a_database_newer_than_the_code_is_refused_with_a_clear_message(
         ), command
     assert main(["migrate", "history"]) == 0
     assert "the database is at 9999, newer than this code knows" in capsys.readouterr().out
+
+
+def test_the_newest_revision_read_from_the_files_is_alembics(store: Store) -> None:
+    from storage.migrate import head_revision
+
+    assert head_revision() is not None
+    assert head_revision() == store.head_revision() == store.revision()
+
+
+def test_a_database_at_the_newest_revision_starts_without_importing_alembic(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    store = Store(url)
+    store.migrate()
+    head = store.head_revision()
+    store.close()
+    code = (
+        "import sys; from storage.store import Store; s = Store(sys.argv[1]); s.migrate(); "
+        "print(s.revision(), 'alembic' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, url], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [str(head), "False"]
+    fresh = f"sqlite:///{tmp_path / 'new.db'}"  # a migration to run: alembic, then
+    done = subprocess.run(
+        [sys.executable, "-c", code, fresh], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [str(head), "True"]
