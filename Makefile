@@ -40,9 +40,10 @@ serve: $(RUNTIME)      ## the dashboard, /healthz and /metrics on http://127.0.0
 test: $(STAMP)         ## the whole test suite (PostgreSQL tests skip when no server answers)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)         ## ruff, then mypy --strict over monitor, storage and notifiers ([tool.mypy])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 demo: $(STAMP)         ## a local news site on 127.0.0.1 and one pass over it, console output
 	$(BIN)/python -m tests.demo
