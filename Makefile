@@ -47,9 +47,10 @@ FAST := not drill and not slow and not browser and not postgres
 test-fast: $(STAMP)    ## the suite less the drills, slow, browser and PostgreSQL tests (~1 min)
 	$(BIN)/python -m pytest -q -m "$(FAST)" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)         ## ruff, then mypy --strict over monitor, storage and notifiers ([tool.mypy])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 demo: $(STAMP)         ## a local news site on 127.0.0.1 and one pass over it, console output
 	$(BIN)/python -m tests.demo

@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import trafilatura
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString  # bs4 leaves it out of its __all__
 
 from monitor.clock import CHINA as CHINA_TZ
 

@@ -107,7 +107,8 @@ def backoff(failures: int, interval: float, cap: float) -> float:
     """Seconds until the next poll after ``failures`` failures in a row (before jitter)."""
     if failures <= 0:
         return interval
-    return min(interval * 2 ** min(failures - 1, 20), max(cap, interval))
+    factor: int = 2 ** min(failures - 1, 20)  # int ** int is Any to a checker; here >= 0
+    return min(interval * factor, max(cap, interval))
 
 
 def _smooth(previous: float | None, value: float) -> float:

@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter, ValidationError
 
 from monitor import sources
+from monitor.clock import CHINA as CHINA_TZ
 from monitor.config import SourceConfig
 from monitor.errors import SourceError
-from monitor.extract import CHINA_TZ, content_selector
+from monitor.extract import content_selector
 from monitor.fetch import Fetcher
 from monitor.listing import read_listing
 from monitor.model import Entry, FetchResult

@@ -116,7 +116,7 @@ def test_the_lock_holds_the_pinned_dependencies_and_no_test_tools() -> None:
     for requirement in direct:
         name, version = re.fullmatch(r"([\w.-]+)(?:\[[\w,]+\])?==(\S+)", requirement).groups()
         assert lock.get(re.sub(r"[-_.]+", "-", name).lower()) == version, requirement
-    for tool in ("pytest", "ruff", "hypothesis", "datasketch", "playwright", "pip-tools"):
+    for tool in ("pytest", "ruff", "mypy", "hypothesis", "datasketch", "playwright", "pip-tools"):
         assert tool not in lock, tool
     assert "make lock" in DOCS and "requirements.lock" in DOCS
     assert INSTALL_LOCK in DOCS and INSTALL_PROJECT in DOCS

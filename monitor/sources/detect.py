@@ -49,8 +49,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, NavigableString, Tag
-from bs4.element import Comment, Declaration, ProcessingInstruction
+from bs4 import BeautifulSoup, Tag
+from bs4.element import Comment, Declaration, NavigableString, ProcessingInstruction
 
 from monitor.extract import date_span, parse_date
 from monitor.model import Entry
@@ -224,24 +224,24 @@ def _candidate_anchors(soup: BeautifulSoup) -> list[tuple[Tag, str, str]]:
     """(link, href, title) of every link that reads like an article's. Links are
     resolved only for the list chosen: ``urljoin`` on every link of a page cost a
     third of detection."""
-    found = []
+    found: list[tuple[Tag, str, str]] = []
     for anchor in soup.descendants:
-        if getattr(anchor, "name", None) != "a":
+        if not isinstance(anchor, Tag) or anchor.name != "a":
             continue
-        href = anchor.get("href")  # type: ignore[union-attr]
+        href = anchor.get("href")
         if not isinstance(href, str):
             continue
         href = href.strip()
         if not href or href.startswith(_SKIP_SCHEMES) or _OTHER_SCHEME.match(href):
             continue
-        title = _anchor_title(anchor)  # type: ignore[arg-type]
+        title = _anchor_title(anchor)
         if len(title) < _MIN_TITLE or _NOT_TITLE.match(title):
             continue
         span = date_span(title)
         if span is not None and len(title) - (span[1] - span[0]) < _MIN_TITLE:
             continue  # an archive link ("2025年09月"), not an article
         found.append((anchor, href, title))
-    return found  # type: ignore[return-value]
+    return found
 
 
 def _group(
@@ -251,7 +251,9 @@ def _group(
     inside: dict[int, list[int]],
     now: datetime | None,
 ) -> _Group | None:
-    children = [c for c in parent.contents if getattr(c, "name", None) == tag and id(c) in inside]
+    children = [
+        c for c in parent.contents if isinstance(c, Tag) and c.name == tag and id(c) in inside
+    ]
     if len(children) < 2:
         return None
     group = _Group([parent], tag, candidates=len(children))
@@ -376,15 +378,16 @@ def _column_names(soup: BeautifulSoup) -> set[str]:
     """The page's <title>, its parts, and ``ColumnName``: one walk through the head."""
     names: set[str] = set()
     for node in soup.descendants:
-        name = getattr(node, "name", None)
-        if name == "body":
+        if not isinstance(node, Tag):
+            continue
+        if node.name == "body":
             break
-        if name == "title":
-            title = _text(node)  # type: ignore[arg-type]
+        if node.name == "title":
+            title = _text(node)
             names.update(p for p in _TITLE_SPLIT.split(title) if len(p) >= 2)
             names.add(title)
-        elif name == "meta" and str(node.get("name", "")).lower() == "columnname":  # type: ignore[union-attr]
-            content = node.get("content")  # type: ignore[union-attr]
+        elif node.name == "meta" and str(node.get("name", "")).lower() == "columnname":
+            content = node.get("content")
             if isinstance(content, str) and content.strip():
                 names.add(content.strip())
     names.discard("")
@@ -518,7 +521,7 @@ def _first(choices: Iterable[str], works: Any) -> str | None:
 
 
 def _classes(tag: Tag) -> list[str]:
-    value = tag.get("class") or []
+    value = tag.get("class")
     return [c for c in value if _IDENT.match(c)] if isinstance(value, list) else []
 
 

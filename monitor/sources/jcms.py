@@ -127,7 +127,7 @@ def parse_records(result: FetchResult, source: JcmsSource) -> list[Entry]:
         soup = soup_of(fragment)
         root = soup.body or soup
         for entry in entries_from_items(
-            [root],  # type: ignore[list-item]
+            [root],
             source_id=source.id,
             base_url=result.final_url,
             link=source.item.link,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -181,6 +182,8 @@ def _read_fast(result: FetchResult, source: SourceBase) -> Parsed | None:
         )
     except (etree.XMLSyntaxError, ValueError):
         return None
+    read: Callable[[etree._Element], _Fields | None]
+    guid_is_uri: Callable[[etree._Element], bool]
     if root.tag == "rss":
         channel = root.find("channel")
         items = channel.findall("item") if channel is not None else []
@@ -225,7 +228,7 @@ def _read_fast(result: FetchResult, source: SourceBase) -> Parsed | None:
 _Fields = tuple[str, str, "datetime | None", "str | None", str, "str | None"]
 
 
-def _text(element: Any, tag: str) -> str | None:
+def _text(element: etree._Element, tag: str) -> str | None:
     found = element.find(tag)
     if found is None:
         return None
@@ -234,7 +237,7 @@ def _text(element: Any, tag: str) -> str | None:
     return (found.text or "").strip()
 
 
-def _dates(item: Any, kinds: dict[str, str]) -> datetime | None:
+def _dates(item: etree._Element, kinds: dict[str, str]) -> datetime | None:
     """The entry's date as feedparser gives it (see ``_DATES``)."""
     found: dict[str, Any] = {}
     for child in item:
@@ -247,27 +250,26 @@ def _dates(item: Any, kinds: dict[str, str]) -> datetime | None:
     return None
 
 
-def _permalink(item: Any) -> bool:
+def _permalink(item: etree._Element) -> bool:
     """An RSS guid is a URI (resolved against the feed's URL) unless isPermaLink="false"."""
     guid = item.find("guid")
     return guid is not None and guid.get("isPermaLink", "true") == "true"
 
 
-def _always(_item: Any) -> bool:
+def _always(_item: etree._Element) -> bool:
     return True  # an Atom id
 
 
-def _never(_item: Any) -> bool:
+def _never(_item: etree._Element) -> bool:
     return False  # rdf:about is already absolute
 
 
-def _rss_item(item: Any) -> _Fields | None:
+def _rss_item(item: etree._Element) -> _Fields | None:
     if any(len(child) for child in item):
         return None  # nested markup (an enclosure is fine, it has no children)
-    guid_element = item.find("guid")
     guid = _text(item, "guid")
     link = _text(item, "link") or ""
-    if not link and guid and guid_element.get("isPermaLink", "true") == "true":
+    if not link and guid and _permalink(item):
         link = guid  # feedparser's rule: a permalink guid stands in for a missing link
     summary = _text(item, "description")
     body = _text(item, _CONTENT)
@@ -281,7 +283,7 @@ def _rss_item(item: Any) -> _Fields | None:
     )
 
 
-def _rdf_item(item: Any) -> _Fields | None:
+def _rdf_item(item: etree._Element) -> _Fields | None:
     if any(len(child) for child in item):
         return None
     summary = _text(item, f"{{{_RSS1}}}description")
@@ -296,7 +298,7 @@ def _rdf_item(item: Any) -> _Fields | None:
     )
 
 
-def _atom_entry(entry: Any) -> _Fields | None:
+def _atom_entry(entry: etree._Element) -> _Fields | None:
     links = entry.findall(f"{{{_ATOM}}}link")
     if any(not e.get("href") for e in links):
         return None  # a link in the element's text: feedparser's business
