@@ -556,7 +556,9 @@ def _chart(days: list[tuple[str | None, datetime]], form: dict[str, str], w: Wor
     width = label_width + len(columns) * (cell + gap) + total_width
     height = top + len(rows) * (cell // 2 + gap) + 4
     peak = max(max(counts) for _, counts in rows) or 1
-    keep = {k: v for k, v in form.items() if v and k in ("category", "q", "show")}
+    keep: dict[str, object] = {
+        k: v for k, v in form.items() if v and k in ("category", "q", "show")
+    }
     parts = [
         f'<svg id=chart-svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-labelledby="chart-heading">'

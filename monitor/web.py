@@ -401,7 +401,7 @@ class WebServer:
                 lifespan="off",
                 interface="asgi3",
                 timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]  # a float works
-                timeout_graceful_shutdown=STOP_TIMEOUT,
+                timeout_graceful_shutdown=STOP_TIMEOUT,  # type: ignore[arg-type]  # a float works
                 # one more than the connections kept open: uvicorn counts with >=
                 limit_concurrency=max_connections + 1,
                 backlog=BACKLOG,

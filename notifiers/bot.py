@@ -74,7 +74,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from monitor.clock import shown
+from monitor.clock import CHINA, shown
 from monitor.model import CATEGORY_LABELS_ZH
 from monitor.names import parse_category, parse_province
 from notifiers.commands import (
@@ -95,7 +95,6 @@ from notifiers.commands import (
     parse_search,
     parse_subscription,
 )
-from notifiers.digest import CHINA
 from notifiers.ratelimit import RateLimiter
 from notifiers.redact import protect, redact_url
 from notifiers.render import (
@@ -679,8 +678,8 @@ class BotService:
         now = self.clock()
         for province, category in wanted.pairs():
             user_id = user.id if user else None
-            new = await self.db(self.chats.subscribe, chat.id, user_id, province, category, now)
-            (added if new else had).append(_subscription_label(province, category))
+            fresh = await self.db(self.chats.subscribe, chat.id, user_id, province, category, now)
+            (added if fresh else had).append(_subscription_label(province, category))
         lines = []
         if added:
             lines.append("已订阅：" + "；".join(added) + "。之后发现的相关报道会发到这里。")

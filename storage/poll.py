@@ -98,7 +98,7 @@ class Tx(SourcesTx, StoriesTx):
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         lines: list[dict[str, Any]] = []
         for end in ends:
-            values = {"b_source_id": end.source_id}
+            values: dict[str, object] = {"b_source_id": end.source_id}
             if end.health is not None:
                 values |= health_columns(end.health)
             if end.polled_at is not None:

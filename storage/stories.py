@@ -136,7 +136,9 @@ class StoriesTx(OutboxTx):
     # (``.values(**values)``): building and keying a 27-column statement for every
     # article cost more than the insert itself.
     def insert_story(self, values: dict[str, Any]) -> int:
-        return int(self.conn.execute(stories.insert(), values).inserted_primary_key[0])
+        key = self.conn.execute(stories.insert(), values).inserted_primary_key
+        assert key is not None  # an INSERT of one row always has one
+        return int(key[0])
 
     def insert_article(self, values: dict[str, Any]) -> int | None:
         """Insert one article; None when another poll stored the same URL first."""
@@ -145,7 +147,9 @@ class StoriesTx(OutboxTx):
                 result = self.conn.execute(articles.insert(), values)
         except IntegrityError:
             return None
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None  # an INSERT of one row always has one
+        return int(key[0])
 
     def story_updated(self, story_id: int, now: datetime) -> None:
         self.conn.execute(update(stories).where(stories.c.id == story_id).values(updated_at=now))

@@ -18,6 +18,8 @@ else:  # the alembic command line: MONITOR_DB_URL or sqlalchemy.url
     import os
 
     url = os.environ.get("MONITOR_DB_URL") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("set MONITOR_DB_URL or sqlalchemy.url in alembic.ini")
     engine = create_engine(url)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
