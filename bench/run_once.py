@@ -16,7 +16,10 @@ SQLite database in a temporary folder:
 
 The ideal of a pass is N × latency / C. With ``--profile DIR``, each process
 runs under ``py-spy record -f raw`` (the samples go to DIR/<pass>.raw; py-spy
-slows the process a little). Prints one JSON object.
+slows the process a little). Each pass also reports the process's CPU
+(user + system: steadier than wall time on a busy machine) and the peak RSS of
+the largest pass so far (``ru_maxrss`` of the waited-for children). Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -36,7 +40,9 @@ from bench.feedfarm import start_farm
 from bench.poll_cycle import sources_yaml
 
 
-def one_pass(config: Path, db: Path, profile: Path | None) -> tuple[float, int]:
+def one_pass(config: Path, db: Path, profile: Path | None) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds (user + system), peak RSS (kB) and exit status
+    of one process."""
     env = {
         **os.environ,
         "MONITOR_DB_URL": f"sqlite:///{db}",
@@ -47,12 +53,15 @@ def one_pass(config: Path, db: Path, profile: Path | None) -> tuple[float, int]:
     if profile is not None:
         spy = Path(sys.executable).with_name("py-spy")
         command = [str(spy), "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *command]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         print(done.stderr[-2000:], file=sys.stderr)
-    return wall, done.returncode
+    return wall, cpu, after.ru_maxrss, done.returncode
 
 
 def main() -> None:
@@ -82,12 +91,14 @@ def main() -> None:
             for name in ("first", "unchanged"):
                 before = farm.stats()
                 profile = args.profile / f"{name}.raw" if args.profile else None
-                wall, code = one_pass(config, folder / "monitor.db", profile)
+                wall, cpu, rss, code = one_pass(config, folder / "monitor.db", profile)
                 passes.append(
                     {
                         "pass": name,
                         "wall_s": round(wall, 2),
                         "ratio_to_ideal": round(wall / ideal, 2),
+                        "cpu_s": round(cpu, 2),
+                        "peak_rss_mb": round(rss / 1024),
                         "requests": farm.stats()["requests"] - before["requests"],
                         "connections": farm.stats()["connections"] - before["connections"],
                         "exit": code,

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import trafilatura
 from bs4 import BeautifulSoup, Tag
 from bs4.element import NavigableString  # bs4 leaves it out of its __all__
 
@@ -237,6 +236,8 @@ def extract_article(html: str, url: str, selectors: Any = None) -> ExtractedPage
 
 
 def _trafilatura(html: str, url: str, *, precision: bool) -> str:
+    import trafilatura  # 0.1 s of imports that a pass finding nothing new never needs
+
     return (
         trafilatura.extract(
             html,
@@ -336,6 +337,8 @@ def content_selector(html: str, url: str) -> str | None:
     ``quality-monitor suggest``'s ``article: {content: …}``.
     """
     soup = BeautifulSoup(html, "lxml")
+    import trafilatura
+
     main = trafilatura.extract(html, url=url, include_comments=False, favor_precision=True) or ""
     size = len("".join(main.split()))
     for selector in CONTENT_SELECTORS:

@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import ipaddress
 import os
 import random
 import re
 import socket
+import ssl
 import time
 import zlib
 from collections import OrderedDict, defaultdict
@@ -243,6 +245,199 @@ class _Resolver:
         return cached[1]
 
 
+CLOSE_WAIT = 1.0  # seconds a closing connection may take (a TLS close_notify)
+
+
+class _Protocol(asyncio.Protocol):
+    """One connection's bytes as they arrive, for :class:`_Stream`."""
+
+    HIGH_WATER = 256 * 1024  # bytes buffered before the transport stops reading
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.paused = False  # reading, by us
+        self.writing_paused = False  # writing, by the transport
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > self.HIGH_WATER and not self.paused and self.transport:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self._wake()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """A connection on asyncio's own transport, for httpcore.
+
+    httpcore's anyio stream enters an anyio cancel scope (``fail_after``) at
+    every read and write, and polls the socket (``getpeername``, ``select``) each
+    time a pooled connection is checked: a third of the HTTP stack's CPU at
+    2,000 polls of 304s (bench/RESULTS.md). Here a read takes what the protocol
+    has buffered, waiting (under ``asyncio.timeout``) only when it has nothing;
+    a connection "is readable" (httpcore's test of an idle connection the
+    server closed or wrote to) when the protocol has seen bytes or the end."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        protocol = self._protocol
+        if not protocol.buffer and not protocol.eof:
+            waiter = protocol.waiter = asyncio.get_running_loop().create_future()
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    async with asyncio.timeout(timeout):
+                        await waiter
+            except TimeoutError as exc:
+                raise httpcore.ReadTimeout(str(exc) or "read timed out") from exc
+            finally:
+                protocol.waiter = None
+        if protocol.buffer:
+            data = bytes(protocol.buffer[:max_bytes])
+            del protocol.buffer[:max_bytes]
+            if protocol.paused and len(protocol.buffer) <= protocol.HIGH_WATER // 2:
+                protocol.paused = False
+                self._transport.resume_reading()
+            return data
+        if protocol.error is not None:
+            raise httpcore.ReadError(str(protocol.error) or type(protocol.error).__name__)
+        return b""
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        protocol = self._protocol
+        if self._transport.is_closing():
+            raise httpcore.WriteError(str(protocol.error or "connection closed"))
+        self._transport.write(buffer)
+        if protocol.writing_paused:
+            drained = protocol.drained = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await drained
+            except TimeoutError as exc:
+                raise httpcore.WriteTimeout(str(exc) or "write timed out") from exc
+            finally:
+                protocol.drained = None
+            if protocol.error is not None:
+                raise httpcore.WriteError(str(protocol.error))
+
+    async def aclose(self) -> None:
+        """Close, and wait (a second at most) until the transport has: a TLS one
+        first says goodbye to the server."""
+        self._transport.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT):
+                await asyncio.shield(self._protocol.closed)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport = await loop.start_tls(
+                    self._transport,
+                    self._protocol,
+                    ssl_context,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=timeout or None,
+                )
+        except BaseException as exc:
+            self._transport.close()
+            if isinstance(exc, TimeoutError):
+                raise httpcore.ConnectTimeout(str(exc) or "TLS handshake timed out") from exc
+            if isinstance(exc, OSError):  # ssl.SSLError among them
+                raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+            raise
+        if transport is None:  # the server closed during the handshake
+            raise httpcore.ConnectError("connection closed during the TLS handshake")
+        assert isinstance(transport, asyncio.Transport)
+        return _Stream(transport, self._protocol)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return bool(self._protocol.buffer) or self._protocol.eof
+        if info == "ssl_object":
+            return self._transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._transport.get_extra_info("peername")
+        if info == "socket":
+            return self._transport.get_extra_info("socket")
+        return None
+
+
+async def _connect(
+    host: str,
+    port: int,
+    timeout: float | None,
+    local_address: str | None,
+    socket_options: Iterable[Any] | None,
+) -> _Stream:
+    """A TCP connection as a :class:`_Stream` (asyncio sets TCP_NODELAY)."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            transport, protocol = await loop.create_connection(
+                _Protocol,
+                host,
+                port,
+                local_addr=(local_address, 0) if local_address else None,
+            )
+    except TimeoutError as exc:
+        raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+    assert isinstance(transport, asyncio.Transport)
+    for option in socket_options or ():
+        transport.get_extra_info("socket").setsockopt(*option)
+    return _Stream(transport, protocol)
+
+
 class _PinnedBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, connecting to the addresses the fetcher
     checked rather than resolving the host a second time: a DNS server that
@@ -265,9 +460,7 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         error: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                return await _connect(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None
