@@ -141,14 +141,14 @@ class Farm:
         address = self.hosts[feed % len(self.hosts) if host is None else host]
         return f"http://{address}:{self.port}/f/{feed}.xml"
 
-    def publish(self, every: int = 1, *, touch: bool = False) -> int:
-        """One new item in every ``every``-th feed; with ``touch`` every other feed
-        changes its bytes too (a new lastBuildDate, as many CMSes do) without a new
-        item. Returns how many feeds got an item."""
+    def publish(self, every: int = 1, *, touch: bool = False, offset: int = 0) -> int:
+        """One new item in every ``every``-th feed (from feed ``offset``); with
+        ``touch`` every other feed changes its bytes too (a new lastBuildDate, as
+        many CMSes do) without a new item. Returns how many feeds got an item."""
         changed = 0
         now = float(int(time.time()))
         for i in range(self.feeds):
-            new = i % every == 0
+            new = (i - offset) % every == 0
             if new:
                 self.generation[i] += 1
                 changed += 1
@@ -313,7 +313,7 @@ async def _serve(
             if command == "stop":
                 break
             if command == "publish":
-                conn.send(farm.publish(message[1], touch=message[2]))
+                conn.send(farm.publish(message[1], touch=message[2], offset=message[3]))
             elif command == "stats":
                 conn.send(
                     {
@@ -347,10 +347,11 @@ class FarmHandle:
         self.urls: list[str] = info["urls"]
         self.hosts: list[str] = info["hosts"]
 
-    def publish(self, every: int = 1, *, touch: bool = False) -> int:
-        """A new item in every ``every``-th feed (new bytes and ETag); ``touch``: the
-        others get new bytes too, without a new item. How many got an item."""
-        self._conn.send(("publish", every, touch))
+    def publish(self, every: int = 1, *, touch: bool = False, offset: int = 0) -> int:
+        """A new item in every ``every``-th feed from feed ``offset`` (new bytes and
+        ETag); ``touch``: the others get new bytes too, without a new item. How
+        many got an item."""
+        self._conn.send(("publish", every, touch, offset))
         return int(self._conn.recv())
 
     def stats(self) -> dict[str, int]:
