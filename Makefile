@@ -10,7 +10,7 @@ RUNTIME   := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
 .PHONY: run once serve test test-fast lint demo bench bench-text bench-dedup bench-poll bench-cycle \
-        bench-pipeline bench-memory bench-delivery bench-detect clean
+        bench-pipeline bench-memory bench-delivery bench-detect bench-once bench-latency clean
 
 $(VENV_MADE):
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,12 @@ $(READER_VENV)/bin/python:
 
 bench-cycle: $(STAMP) $(READER_VENV)/bin/python  ## one cycle over 2,000 feeds at 200 ms, C=100, against reader
 	$(BIN)/python -m bench.poll_cycle --reader-python $(READER_VENV)/bin/python
+
+bench-once: $(STAMP)   ## whole `run --once` processes, 2,000 feeds on 200 hosts, first and unchanged pass
+	$(BIN)/python -m bench.run_once
+
+bench-latency: $(STAMP)  ## `run` mode: feed change -> post at 2,000 sources, interval 60 s (~10 min)
+	$(BIN)/python -m bench.run_latency
 
 bench-pipeline: $(STAMP)  ## CPU per new article, stage by stage, against feedparser.parse
 	$(BIN)/python -m bench.pipeline_cost
