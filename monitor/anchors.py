@@ -65,6 +65,7 @@ DOC_TITLE, DOC_NUMBER = "文件:", "文号:"
 PLACE, PROVINCE, PERSON, CONCEPT, WORD = "地:", "省:", "人:", "概:", "词:"
 BRIDGE, QUOTE, PERIOD, SERIES, HEADLINE = "译:", "语:", "期:", "系:", "标:"
 CITED, MONTH, PREVIEW, TITLE_YEAR = "引:", "月:", "态:preview", "题:"
+TO_DATE, EDITION = "累:", "届:"
 SCOPE, EVENT_TYPE = "范:", "型:"
 KINDS = {
     YEAR: "year",
@@ -85,6 +86,8 @@ KINDS = {
     WORD: "word",
     CITED: "cited document",
     MONTH: "month in the title",
+    TO_DATE: "months to date in the title",
+    EDITION: "edition of a recurring programme",
     PREVIEW: "announces a coming event",
     TITLE_YEAR: "year in the title",
     SCOPE: "national or local headline",
@@ -125,6 +128,7 @@ CROSS_LANGUAGE = (
     ORDINAL,
     NUMBER,
     DOC_NUMBER,
+    EDITION,
     PLACE,
     PROVINCE,
     PERSON,
@@ -241,6 +245,9 @@ _PREVIEW = re.compile(
     re.I,
 )
 _TITLE_MONTH = re.compile(r"((?:19|20)\d{2})年(\d{1,2})月(?![\d日])")
+# A statistics headline's months to date (1—11月, 1-12月份): the year so far,
+# beside the month's own figures.
+_TITLE_TO_DATE = re.compile(r"(?<!\d)1\s*[-–—~至到]\s*(\d{1,2})\s*月")
 _HEADLINE_NOISE = re.compile(r"[\W_]+")
 HEADLINE_MIN_CHARS = 12
 _TITLE_NOISE = re.compile(r"[\s“”\"'‘’「」『』()（）〔〕\[\]]")
@@ -435,6 +442,8 @@ def anchors(
         keys.add(PREVIEW)
     for m in _TITLE_MONTH.finditer(title):
         keys.add(f"{MONTH}{m.group(1)}-{int(m.group(2)):02d}")
+    for m in _TITLE_TO_DATE.finditer(unicodedata.normalize("NFKC", title)):
+        keys.add(f"{TO_DATE}1-{int(m.group(1))}")
     keys.update(EVENT_TYPE + kind for kind, p in _TYPE_PATTERNS.items() if p.search(title))
     if title.strip():
         places = _places()
@@ -468,6 +477,13 @@ def anchors(
         spans.append(m.span())
     for m in _EN_ORDINAL_WORD.finditer(whole):
         keys.add(f"{ORDINAL}{_EN_ORDINAL_WORDS[m.group(1).lower()]}")
+
+    # The Nth edition of a recurring programme named in the text (the second
+    # China Quality Award), or of the award or conference the headline names:
+    # one event, where the ordinal alone is common.
+    editions = {k.removeprefix(ORDINAL) for k in keys if k.startswith(ORDINAL)}
+    named = [*series, *(k for k in ("award", "conference") if EVENT_TYPE + k in keys)]
+    keys.update(f"{EDITION}{c}#{n}" for c in named for n in editions)
 
     # A year inside a cited title or a document number (《纲要(2011-2020年)》,
     # 〔2012〕) dates that document, not the event.
