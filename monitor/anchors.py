@@ -65,7 +65,7 @@ DOC_TITLE, DOC_NUMBER = "文件:", "文号:"
 PLACE, PROVINCE, PERSON, CONCEPT, WORD = "地:", "省:", "人:", "概:", "词:"
 BRIDGE, QUOTE, PERIOD, SERIES, HEADLINE = "译:", "语:", "期:", "系:", "标:"
 CITED, MONTH, PREVIEW, TITLE_YEAR = "引:", "月:", "态:preview", "题:"
-TO_DATE, EDITION = "累:", "届:"
+TO_DATE, EDITION, YEAR_EDITION = "累:", "届:", "年届:"
 SCOPE, EVENT_TYPE = "范:", "型:"
 KINDS = {
     YEAR: "year",
@@ -88,6 +88,7 @@ KINDS = {
     MONTH: "month in the title",
     TO_DATE: "months to date in the title",
     EDITION: "edition of a recurring programme",
+    YEAR_EDITION: "a recurring programme's year in the headline",
     PREVIEW: "announces a coming event",
     TITLE_YEAR: "year in the title",
     SCOPE: "national or local headline",
@@ -129,6 +130,7 @@ CROSS_LANGUAGE = (
     NUMBER,
     DOC_NUMBER,
     EDITION,
+    YEAR_EDITION,
     PLACE,
     PROVINCE,
     PERSON,
@@ -499,6 +501,11 @@ def anchors(
         if not any(a <= m.start() < b for a, b in quoted)  # 〔2017〕51号 in a headline
     )
     keys.update(title_years)
+    # A recurring programme's year named in the headline (2024 Baldrige
+    # Awards): that year's edition.
+    keys.update(
+        f"{YEAR_EDITION}{c}#{y.removeprefix(TITLE_YEAR)}" for c in series for y in title_years
+    )
     for m in _YEAR.finditer(whole):
         spans.append(m.span())
     spans.sort()

@@ -297,6 +297,7 @@ PRIOR_WEIGHT = {  # a key's rarity before the store has seen enough articles
     anchors_.PERIOD: 0.6,
     anchors_.HEADLINE: 0.9,
     anchors_.EDITION: 0.7,
+    anchors_.YEAR_EDITION: 0.7,
     anchors_.WORD: 0.3,
 }
 
@@ -380,6 +381,10 @@ BRIDGE_WEIGHT, QUOTE_WEIGHT, PERIOD_WEIGHT, HEADLINE_WEIGHT = 0.5, 0.8, 0.8, 1.4
 # A recurring programme's edition (programme and ordinal, both also counted
 # on their own): on top of them, as much again as the ordinal.
 EDITION_WEIGHT = 0.6
+# A recurring programme's year in both headlines (2024 Baldrige Awards): that
+# year's edition, but a year's programme has many events (each city's launch
+# of the year's Quality Month): half as much.
+YEAR_EDITION_WEIGHT = 0.3
 # Published within PROXIMITY_DAYS of each other: reports of one event come
 # out within days of it. Not an anchor (it cannot make EVENT_MIN_ANCHORS):
 # most candidates in a running store are recent, so it only tips a pair
@@ -400,6 +405,7 @@ ANCHOR_WEIGHTS = {
     anchors_.PERIOD: PERIOD_WEIGHT,
     anchors_.HEADLINE: HEADLINE_WEIGHT,
     anchors_.EDITION: EDITION_WEIGHT,
+    anchors_.YEAR_EDITION: YEAR_EDITION_WEIGHT,
 }
 KIND_CAP = {anchors_.PLACE: 1.0, anchors_.YEAR: 1.0, anchors_.HEADLINE: 1.0}  # others: 2.0
 # The event score that joins two articles, with at least EVENT_MIN_ANCHORS of
@@ -484,11 +490,16 @@ def day_of(when: date) -> date:
 
 
 def _recurring(ka: dict[str, frozenset[str]], kb: dict[str, frozenset[str]]) -> str | None:
-    """What makes two articles about a recurring item, or None: one recurring
-    programme named in both, the same day of the year named in both (an
+    """What makes two articles about a recurring item, or None: one named
+    programme in both (the lexicon's specific concepts: Quality Month, an
+    award, a certification mark), an edition in both (an ordinal: what has
+    editions recurs), the same day of the year named in both (an
     anniversary, once they are far apart), a periodic release in a headline."""
-    if shared := ka.get(anchors_.SERIES, _NONE) & kb.get(anchors_.SERIES, _NONE):
-        return f"programme {min(shared).removeprefix(anchors_.SERIES)}"
+    programmes = ka.get(anchors_.CONCEPT, _NONE) & kb.get(anchors_.CONCEPT, _NONE)
+    if shared := {k for k in programmes if k in _specific_concepts()}:
+        return f"programme {min(shared).removeprefix(anchors_.CONCEPT)}"
+    if ka.get(anchors_.ORDINAL) and kb.get(anchors_.ORDINAL):
+        return "editions"
     if shared := ka.get(anchors_.DATE, _NONE) & kb.get(anchors_.DATE, _NONE):
         return f"date {min(shared).removeprefix(anchors_.DATE)}"
     if STATISTICS in ka.get(anchors_.EVENT_TYPE, _NONE) | kb.get(anchors_.EVENT_TYPE, _NONE):
@@ -847,6 +858,7 @@ _RETRIEVAL_KINDS = (
     anchors_.PERIOD,
     anchors_.HEADLINE,
     anchors_.EDITION,
+    anchors_.YEAR_EDITION,
 )
 
 
