@@ -880,7 +880,7 @@ def retrieval_keys(keys: frozenset[str]) -> list[str]:
                 )
     # A recurring programme's year (each year's Quality Month): reports that
     # name no date share that.
-    series = [k for k in keys if k.startswith((anchors_.SERIES, anchors_.CONCEPT))]
+    series = [k for k in keys if k.startswith(anchors_.SERIES)]
     if series:
         for y in keys:
             if y.startswith(anchors_.YEAR):
