@@ -623,8 +623,8 @@ def compare(
     if reason := _veto(kinds_a, province, kinds_b, other_province, days_apart):
         # Between similar texts too: two provinces' documents from one
         # template, each year's notice in the same words.
-        shown = tuple(sorted(anchors_shared, key=_order)[:12])
-        return Comparison(story_id, None, round(sim, 3), shown, reason)
+        shown = tuple(sorted((k for k in anchors_shared if k[:2] != VERDICT_PROVINCE), key=_order))
+        return Comparison(story_id, None, round(sim, 3), shown[:12], reason)
     numbers = sorted(
         k
         for k in shared.get(anchors_.DOC_NUMBER, _NONE)
@@ -1038,6 +1038,11 @@ class StoryIndex:
         if story is None:
             return []
         return [(self._fingerprint(p), story.province) for p in story.articles]
+
+    def dates_of(self, story_id: int) -> list[date | None]:
+        """The publication dates of one story's indexed articles, as :meth:`articles_of`."""
+        story = self._stories.get(story_id)
+        return [] if story is None else [self._date(p) for p in story.articles]
 
     def knows(self, article_id: int) -> bool:
         """Whether a stored article (near the top of the id range) is indexed."""
