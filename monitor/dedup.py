@@ -21,13 +21,17 @@ Deduplication works at two depths (see ARCHITECTURE.md):
    the same event in other words or another language
        the event anchors of ``monitor/anchors.py`` (documents, dates, people,
        numbers, ordinals, places, years, programmes, a plan's period, a
-       quoted theme, the same headline, and between languages the bodies
-       and venues both name) weighted by kind and by
+       quoted theme, the same headline, a programme's edition, and between
+       languages the bodies and venues both name) weighted by kind and by
        rarity (:class:`Rarity`), plus the rarity-weighted cosine of the
-       content words when both are Chinese or both English, reach
-       :data:`EVENT_THRESHOLD`.
+       content words when both are Chinese or both English, and a little
+       for publication dates within :data:`PROXIMITY_DAYS`, reach
+       :data:`EVENT_THRESHOLD`; between languages, not on years, bodies and
+       topic concepts alone.
 
-   and stay apart, whatever they share, when :func:`veto` says so: other
+   and stay apart, whatever they share, when :func:`veto` says so: a
+   recurring item published more than :data:`FAR_APART_DAYS` apart, a
+   month's figures against the year's, other
    years or months in the headlines, other editions, two different
    recurring programmes (Quality Month and a yearly gala), a preview against a
    report, a national headline against a local one, kinds of event that
