@@ -463,9 +463,9 @@ def anchors(
             keys.add(f"{DATE}{month:02d}-{day:02d}")
         spans.append(m.span())
     for m in _EN_DATE.finditer(whole):
-        name, day = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-        if 1 <= int(day) <= 31:
-            keys.add(f"{DATE}{_MONTHS[name.lower()]:02d}-{int(day):02d}")
+        name, digits = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        if 1 <= int(digits) <= 31:
+            keys.add(f"{DATE}{_MONTHS[name.lower()]:02d}-{int(digits):02d}")
         spans.append(m.span())
 
     for m in _ZH_ORDINAL.finditer(whole):
@@ -512,8 +512,8 @@ def anchors(
     for m in _NUMBER.finditer(whole):
         if any(a <= m.start() < b for a, b in spans):
             continue
-        if key := _number_key(m.group(1), m.group(2), m.group(3)):
-            keys.add(key)
+        if number := _number_key(m.group(1), m.group(2), m.group(3)):
+            keys.add(number)
 
     places = _places()
     keys.update(places.key_of[t] for t in places.terms.counts(whole.lower()))

@@ -164,7 +164,8 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     h = h * np.uint32(0x85EBCA6B)
     h = h ^ (h >> np.uint32(13))
     h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+    mixed: np.ndarray = h ^ (h >> np.uint32(16))
+    return mixed
 
 
 def minhash(text: str, language: str) -> tuple[int, ...]:
@@ -502,8 +503,8 @@ def _recurring(ka: dict[str, frozenset[str]], kb: dict[str, frozenset[str]]) -> 
     editions recurs), the same day of the year named in both (an
     anniversary, once they are far apart), a periodic release in a headline."""
     programmes = ka.get(anchors_.CONCEPT, _NONE) & kb.get(anchors_.CONCEPT, _NONE)
-    if shared := {k for k in programmes if k in _specific_concepts()}:
-        return f"programme {min(shared).removeprefix(anchors_.CONCEPT)}"
+    if named := {k for k in programmes if k in _specific_concepts()}:
+        return f"programme {min(named).removeprefix(anchors_.CONCEPT)}"
     if ka.get(anchors_.ORDINAL) and kb.get(anchors_.ORDINAL):
         return "editions"
     if shared := ka.get(anchors_.DATE, _NONE) & kb.get(anchors_.DATE, _NONE):
@@ -904,7 +905,8 @@ def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
     """The LSH keys of one signature: one uint64 per band."""
     values = np.asarray(signature, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
     with np.errstate(over="ignore"):
-        return (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+        keys: np.ndarray = (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+    return keys
 
 
 @dataclass(slots=True)
@@ -965,7 +967,8 @@ class StoryIndex:
 
     def nbytes(self) -> int:
         """Bytes held in arrays (the bulk of the index)."""
-        arrays = [*self._keys, *self._pos, self._buf_keys, self._buf_pos, self._sigs]
+        arrays: list[np.ndarray] = [*self._keys, *self._pos, self._buf_keys, self._buf_pos]
+        arrays.append(self._sigs)
         arrays += [self._story_of, self._day, self._hashes, self._language, self._key_start]
         postings = sum(p.itemsize * len(p) for p in self._postings)
         return (
@@ -1168,10 +1171,10 @@ class StoryIndex:
                 members = [members[0], *members[-(MAX_ARTICLES_COMPARED - 1) :]]
             members = members + [p for p in by_story[story_id] if p not in members]
             fps = [self._fingerprint(p) for p in members]
-            found = tuple(n for n, p in enumerate(members) if p in by_story[story_id])
+            hits = tuple(n for n, p in enumerate(members) if p in by_story[story_id])
             days = tuple(self._date(p) for p in members)
             result.append(
-                Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:]), found, days)
+                Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:]), hits, days)
             )
         return result
 

@@ -243,8 +243,8 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
         "documents": len(documents),
         **report,
         "stories": {
-            "pair_precision": min(o["pair_precision"] for o in orders),
-            "pair_recall": min(o["pair_recall"] for o in orders),
+            "pair_precision": min(o["pair_precision"] or 0.0 for o in orders),
+            "pair_recall": min(o["pair_recall"] or 0.0 for o in orders),
             "true_pairs": len(true_pairs),
             "predicted_pairs": worst["figures"]["predicted_pairs"],
             "orders": orders,
@@ -320,7 +320,7 @@ def _pair_evidence(
 
 def _score(doc: Document, verdict: Any, tallies: tuple[_Tally, ...]) -> list[dict[str, Any]]:
     """Count one document's classification in each tally; its mistakes with their evidence."""
-    labels, mistakes = doc.labels, []
+    labels, mistakes = doc.labels, list[dict[str, Any]]()
     evidence = [f"{e.term} ({e.kind}, {e.where}, {e.weight:+.1f})" for e in verdict.evidence][:8]
     if labels.get("relevant") is None:
         return mistakes
