@@ -65,6 +65,7 @@ DOC_TITLE, DOC_NUMBER = "文件:", "文号:"
 PLACE, PROVINCE, PERSON, CONCEPT, WORD = "地:", "省:", "人:", "概:", "词:"
 BRIDGE, QUOTE, PERIOD, SERIES, HEADLINE = "译:", "语:", "期:", "系:", "标:"
 CITED, MONTH, PREVIEW, TITLE_YEAR = "引:", "月:", "态:preview", "题:"
+TO_DATE, EDITION, YEAR_EDITION = "累:", "届:", "年届:"
 SCOPE, EVENT_TYPE = "范:", "型:"
 KINDS = {
     YEAR: "year",
@@ -85,6 +86,9 @@ KINDS = {
     WORD: "word",
     CITED: "cited document",
     MONTH: "month in the title",
+    TO_DATE: "months to date in the title",
+    EDITION: "edition of a recurring programme",
+    YEAR_EDITION: "a recurring programme's year in the headline",
     PREVIEW: "announces a coming event",
     TITLE_YEAR: "year in the title",
     SCOPE: "national or local headline",
@@ -125,6 +129,8 @@ CROSS_LANGUAGE = (
     ORDINAL,
     NUMBER,
     DOC_NUMBER,
+    EDITION,
+    YEAR_EDITION,
     PLACE,
     PROVINCE,
     PERSON,
@@ -241,6 +247,9 @@ _PREVIEW = re.compile(
     re.I,
 )
 _TITLE_MONTH = re.compile(r"((?:19|20)\d{2})年(\d{1,2})月(?![\d日])")
+# A statistics headline's months to date (1—11月, 1-12月份): the year so far,
+# beside the month's own figures.
+_TITLE_TO_DATE = re.compile(r"(?<!\d)1\s*[-–—~至到]\s*(\d{1,2})\s*月")
 _HEADLINE_NOISE = re.compile(r"[\W_]+")
 HEADLINE_MIN_CHARS = 12
 _TITLE_NOISE = re.compile(r"[\s“”\"'‘’「」『』()（）〔〕\[\]]")
@@ -435,6 +444,8 @@ def anchors(
         keys.add(PREVIEW)
     for m in _TITLE_MONTH.finditer(title):
         keys.add(f"{MONTH}{m.group(1)}-{int(m.group(2)):02d}")
+    for m in _TITLE_TO_DATE.finditer(unicodedata.normalize("NFKC", title)):
+        keys.add(f"{TO_DATE}1-{int(m.group(1))}")
     keys.update(EVENT_TYPE + kind for kind, p in _TYPE_PATTERNS.items() if p.search(title))
     if title.strip():
         places = _places()
@@ -452,9 +463,9 @@ def anchors(
             keys.add(f"{DATE}{month:02d}-{day:02d}")
         spans.append(m.span())
     for m in _EN_DATE.finditer(whole):
-        name, day = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-        if 1 <= int(day) <= 31:
-            keys.add(f"{DATE}{_MONTHS[name.lower()]:02d}-{int(day):02d}")
+        name, digits = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        if 1 <= int(digits) <= 31:
+            keys.add(f"{DATE}{_MONTHS[name.lower()]:02d}-{int(digits):02d}")
         spans.append(m.span())
 
     for m in _ZH_ORDINAL.finditer(whole):
@@ -468,6 +479,13 @@ def anchors(
         spans.append(m.span())
     for m in _EN_ORDINAL_WORD.finditer(whole):
         keys.add(f"{ORDINAL}{_EN_ORDINAL_WORDS[m.group(1).lower()]}")
+
+    # The Nth edition of a recurring programme named in the text (the second
+    # China Quality Award), or of the award or conference the headline names:
+    # one event, where the ordinal alone is common.
+    editions = {k.removeprefix(ORDINAL) for k in keys if k.startswith(ORDINAL)}
+    named = [*series, *(k for k in ("award", "conference") if EVENT_TYPE + k in keys)]
+    keys.update(f"{EDITION}{c}#{n}" for c in named for n in editions)
 
     # A year inside a cited title or a document number (《纲要(2011-2020年)》,
     # 〔2012〕) dates that document, not the event.
@@ -483,14 +501,19 @@ def anchors(
         if not any(a <= m.start() < b for a, b in quoted)  # 〔2017〕51号 in a headline
     )
     keys.update(title_years)
+    # A recurring programme's year named in the headline (2024 Baldrige
+    # Awards): that year's edition.
+    keys.update(
+        f"{YEAR_EDITION}{c}#{y.removeprefix(TITLE_YEAR)}" for c in series for y in title_years
+    )
     for m in _YEAR.finditer(whole):
         spans.append(m.span())
     spans.sort()
     for m in _NUMBER.finditer(whole):
         if any(a <= m.start() < b for a, b in spans):
             continue
-        if key := _number_key(m.group(1), m.group(2), m.group(3)):
-            keys.add(key)
+        if number := _number_key(m.group(1), m.group(2), m.group(3)):
+            keys.add(number)
 
     places = _places()
     keys.update(places.key_of[t] for t in places.terms.counts(whole.lower()))

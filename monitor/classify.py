@@ -453,8 +453,8 @@ def _province(
             scores[code] += weight
             evidence.append(Evidence(name, where, round(weight, 2), "province"))
     for e in named:
-        if code := lexicon.named_of.get(e.term):
-            scores[code] += e.weight
+        if named_code := lexicon.named_of.get(e.term):
+            scores[named_code] += e.weight
             evidence.append(Evidence(e.term, e.where, e.weight, "province"))
     if hint and hint != "CN":
         scores[hint] += 1.5

@@ -344,9 +344,10 @@ def _print_near(store: Any, story: Any) -> None:
     since = (story.first_seen or datetime.now(UTC)) - NEAR_WINDOW
     index = load_index(store, since)
     closest: dict[int, Any] = {}
-    for fp, province in index.articles_of(story.id):
+    dates = index.dates_of(story.id)
+    for (fp, province), when in zip(index.articles_of(story.id), dates, strict=True):
         others = [c for c in index.candidates(fp) if c.story_id != story.id]
-        for c in decide(fp, province, others, index.rarity).comparisons:
+        for c in decide(fp, province, others, index.rarity, when).comparisons:
             held = closest.get(c.story_id)
             if held is None or c.score > held.score:
                 closest[c.story_id] = c

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from monitor.dedup import Candidate, Decision, Match, Rarity, decide
@@ -73,17 +74,21 @@ def decide_article(
     candidates: Sequence[Candidate],
     rarity: Rarity,
     channels: Sequence[tuple[str, ChannelFilter]],
+    *,
+    when: date | None = None,
 ) -> Intent:
     """Where ``p`` goes; see the module's docstring. ``candidates`` are looked at
     only when nothing is ``known``; ``channels`` are the active channels and
-    their filters (:func:`notifiers.base.accepts`)."""
+    their filters (:func:`notifiers.base.accepts`); ``when`` the article's
+    publication date, else when it was first seen (the date rules of
+    :func:`monitor.dedup.veto`)."""
     if known is not None:
         if known.story_id is None or known.same_url:
             return Intent(SKIP)
         reason = f"same normalised text as article {known.article_id}"
         return Intent(JOIN, match=Match(known.story_id, SAME_TEXT, 1.0, reason))
     a, v = p.article, p.verdict
-    decision = decide(p.fingerprint, v.province, list(candidates), rarity)
+    decision = decide(p.fingerprint, v.province, list(candidates), rarity, when)
     if decision.match is not None:
         return Intent(JOIN, match=decision.match, decision=decision, merged=decision.merged)
     text = story_text(a.title, p.summary, source_name)

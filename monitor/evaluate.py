@@ -181,6 +181,7 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
         prints[doc.id] = (fp_, verdict.province)
         rarity.learn(fp_.concepts)
 
+    dates = {d.id: d.published for d in documents}
     events = {d.id: d.labels.get("event") for d in documents}
     true_pairs = {
         (a, b) for a, b in combinations(sorted(events), 2) if events[a] and events[a] == events[b]
@@ -191,7 +192,7 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
         order = [d.id for d in documents]
         if n:
             random.Random(n).shuffle(order)
-        story_of, evidence = group(order, prints, rarity)
+        story_of, evidence = group(order, prints, rarity, dates)
         predicted = {
             (a, b) for a, b in combinations(sorted(story_of), 2) if story_of[a] == story_of[b]
         }
@@ -215,7 +216,7 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
                 "field": "story",
                 "expected": "apart",
                 "got": "merged",
-                "evidence": _pair_evidence(a, b, prints, rarity, merged=True),
+                "evidence": _pair_evidence(a, b, prints, rarity, dates, merged=True),
             }
         )
     for a, b in sorted(true_pairs - worst["predicted"]):
@@ -225,7 +226,7 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
                 "field": "story",
                 "expected": "merged",
                 "got": "apart",
-                "evidence": _pair_evidence(a, b, prints, rarity, merged=False),
+                "evidence": _pair_evidence(a, b, prints, rarity, dates, merged=False),
             }
         )
     report = overall.figures()
@@ -242,8 +243,8 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
         "documents": len(documents),
         **report,
         "stories": {
-            "pair_precision": min(o["pair_precision"] for o in orders),
-            "pair_recall": min(o["pair_recall"] for o in orders),
+            "pair_precision": min(o["pair_precision"] or 0.0 for o in orders),
+            "pair_recall": min(o["pair_recall"] or 0.0 for o in orders),
             "true_pairs": len(true_pairs),
             "predicted_pairs": worst["figures"]["predicted_pairs"],
             "orders": orders,
@@ -258,10 +259,19 @@ def evaluate(documents: list[Document], lexicon: Lexicon | None = None) -> dict[
 
 
 def group(
-    order: list[str], prints: dict[str, tuple[Any, str | None]], rarity: Any
+    order: list[str],
+    prints: dict[str, tuple[Any, str | None]],
+    rarity: Any,
+    dates: dict[str, datetime | None] | None = None,
 ) -> tuple[dict[str, int], dict[str, str]]:
-    """Group documents arriving in ``order`` as the pipeline would: story of each, and why."""
+    """Group documents arriving in ``order`` as the pipeline would: story of each, and why.
+
+    ``dates``: each document's publication date, when known (the pipeline
+    passes the date it was first seen otherwise; a corpus has none).
+    """
     from monitor.dedup import StoryIndex, decide
+
+    dates = dates or {}
 
     index = StoryIndex(rarity)  # the corpus's rarity, the same for every order
     story_of: dict[str, int] = {}
@@ -269,7 +279,8 @@ def group(
     next_id = 1
     for doc_id in order:
         fp_, province = prints[doc_id]
-        decision = decide(fp_, province, index.candidates(fp_), rarity)
+        when = dates.get(doc_id)
+        decision = decide(fp_, province, index.candidates(fp_, province, when), rarity, when)
         if decision.story_id is None:
             story_id, next_id = next_id, next_id + 1
         else:
@@ -278,21 +289,27 @@ def group(
                 index.merge_stories(story_id, decision.merged)
                 merged = set(decision.merged)
                 story_of = {k: story_id if v in merged else v for k, v in story_of.items()}
-        index.add(story_id, province, None, fp_)
+        index.add(story_id, province, when, fp_)
         story_of[doc_id] = story_id
         evidence[doc_id] = decision.match.reason if decision.match else "new story"
     return story_of, evidence
 
 
 def _pair_evidence(
-    a: str, b: str, prints: dict[str, tuple[Any, str | None]], rarity: Any, merged: bool
+    a: str,
+    b: str,
+    prints: dict[str, tuple[Any, str | None]],
+    rarity: Any,
+    dates: dict[str, datetime | None],
+    merged: bool,
 ) -> str:
     """Why two documents were or were not grouped: their comparison, and when it
     disagrees with the outcome, what decided instead (a third document)."""
-    from monitor.dedup import compare
+    from monitor.dedup import compare, days_between
 
     (fa, pa), (fb, pb) = prints[a], prints[b]
-    found = compare(fa, pa, 0, fb, pb, rarity)
+    apart = days_between(dates.get(a), dates.get(b))
+    found = compare(fa, pa, 0, fb, pb, rarity, days_apart=apart)
     why = found.explain()
     if merged and found.rule is None:
         why += " — joined through other documents of the story"
@@ -303,7 +320,7 @@ def _pair_evidence(
 
 def _score(doc: Document, verdict: Any, tallies: tuple[_Tally, ...]) -> list[dict[str, Any]]:
     """Count one document's classification in each tally; its mistakes with their evidence."""
-    labels, mistakes = doc.labels, []
+    labels, mistakes = doc.labels, list[dict[str, Any]]()
     evidence = [f"{e.term} ({e.kind}, {e.where}, {e.weight:+.1f})" for e in verdict.evidence][:8]
     if labels.get("relevant") is None:
         return mistakes

@@ -648,6 +648,7 @@ def _pending(added: list[IndexRow]) -> list[Candidate]:
             rows[0].when,
             rows[0].fingerprint,
             tuple(r.fingerprint for r in rows[1:]),
+            dates=tuple(r.when for r in rows),
         )
         for rows in by_story.values()
     ]
@@ -671,7 +672,7 @@ def _store_article(
     candidates: list[Candidate] = []
     if known is None:  # a stored URL or text places the article: no matching needed
         candidates = index.candidates(p.fingerprint, v.province, when) + _pending(added)
-    intent = decide_article(p, source.name, known, candidates, index.rarity, channels)
+    intent = decide_article(p, source.name, known, candidates, index.rarity, channels, when=when)
     if intent.merged and intent.story_id is not None:
         merges.append((intent.story_id, intent.merged))
     written = tx.write(intent, source.id, source.name, p, now)

@@ -114,3 +114,12 @@ def test_a_plan_s_period_is_one_key_in_chinese_and_english() -> None:
     assert of("年:", en) == set()  # the plan's years, not the event's
     assert of("期:", keys("2031-2032年度考核结果公布")) == set()  # a season, not a plan
     assert of("期:", keys("2034年至2031年")) == set()  # not a period: backwards
+
+
+def test_months_to_date_and_a_programme_s_year_in_the_headline() -> None:
+    assert "累:1-11" in keys("正文。", title="2024年11月和1—11月全国某指标情况")
+    assert not of("累:", keys("正文。", title="2024年11月全国某指标情况"))
+    normal = normalize_article("2024 Quality Month opens", "The month opened on September 1.")
+    found = anchors(normal.title, normal.text, normal.language, series=["quality_month"]).keys
+    assert "年届:quality_month#2024" in found
+    assert not of("年届:", keys("The month opened in 2024.", title="Quality Month opens"))

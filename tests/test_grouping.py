@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pytest
 
 from monitor.classify import Lexicon, classify
 from monitor.dedup import (
+    PROXIMITY_WEIGHT,
     Candidate,
     Concepts,
     Fingerprint,
     Rarity,
     StoryIndex,
     compare,
+    days_between,
     decide,
     fingerprint,
+    veto,
 )
 from monitor.normalize import normalize_article, text_hash
 
@@ -241,3 +246,158 @@ def test_a_comparison_explains_itself(tools: tuple[Lexicon, Concepts]) -> None:
     joined = compare(fa, pa, 1, fc, pc, Rarity()).explain()
     assert apart.startswith("apart (different years in the headlines")
     assert joined.startswith("event: similarity") and "日:09-02" in joined
+
+
+# ── dates, editions and what only names the topic ────────────────────────────
+
+MONTH_OPENS = (
+    "省质量月活动在成都启动",
+    "9月2日,四川省“质量月”活动启动仪式在成都举行,副省长出席并讲话。"
+    "全省21个市州共安排活动386项,省市场监管局牵头38个部门联合开展。",
+)
+MONTH_OPENS_AGAIN = (
+    "四川“质量月”启动 安排活动386项",
+    "本报讯 9月2日,四川省“质量月”启动仪式在成都举行。全省21个市州安排活动386项,"
+    "省市场监管局会同38个部门开展,副省长到会讲话。",
+)
+
+
+def test_a_recurring_programme_published_a_year_apart_is_two_editions(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    """Neither headline names the year: the publication dates tell the editions apart."""
+    fa, pa = fp_of(*MONTH_OPENS, tools)
+    fb, pb = fp_of(*MONTH_OPENS_AGAIN, tools)
+    assert compare(fa, pa, 1, fb, pb, Rarity(), days_apart=1).rule == "event"
+    assert compare(fa, pa, 1, fb, pb, Rarity()).rule == "event"  # dates unknown: no veto
+    apart = compare(fa, pa, 1, fb, pb, Rarity(), days_apart=365)
+    assert apart.rule is None and "365 days apart" in (apart.veto or "")
+    assert days_between(date(2025, 9, 2), datetime(2026, 9, 2, 8, tzinfo=UTC)) == 365
+    assert days_between(None, date(2025, 9, 2)) is None
+
+
+def test_the_index_hands_each_article_s_date_to_the_decision(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    fa, pa = fp_of(*MONTH_OPENS, tools)
+    fb, pb = fp_of(*MONTH_OPENS_AGAIN, tools)
+    index = StoryIndex()
+    index.add(1, pa, datetime(2025, 9, 2, tzinfo=UTC), fa)
+    found = index.candidates(fb)
+    assert [c.dates for c in found] == [(date(2025, 9, 2),)]
+    assert index.dates_of(1) == [date(2025, 9, 2)]
+    assert decide(fb, pb, found, index.rarity, date(2025, 9, 3)).story_id == 1
+    later = decide(fb, pb, found, index.rarity, datetime(2026, 9, 3, tzinfo=UTC))
+    assert later.story_id is None and "days apart" in (later.comparisons[0].veto or "")
+
+
+def test_far_apart_only_a_recurring_item_is_vetoed() -> None:
+    """Far apart with nothing recurring in common, the anchors decide; a named
+    programme, an edition or the same day of the year in both is two editions."""
+    a = _print({"年:2025", "地:某市", "词:开工"})
+    b = _print({"年:2025", "地:某市", "词:竣工"})
+    assert veto(a, None, b, None, days_apart=400) is None
+    month = {"概:quality_month"}
+    assert veto(replace(a, concepts=a.concepts | month), None, b, None, days_apart=400) is None
+    for shared in (month, {"序:3"}, {"日:09-02"}):
+        a2, b2 = (replace(x, concepts=x.concepts | shared) for x in (a, b))
+        assert "400 days apart" in (veto(a2, None, b2, None, days_apart=400) or ""), shared
+        assert veto(a2, None, b2, None, days_apart=30) is None, shared
+
+
+def test_a_month_s_figures_are_not_the_year_s(tools: tuple[Lexicon, Concepts]) -> None:
+    month = (
+        "2025年3月全国产品质量抽查状况公布",
+        "3月全国抽查产品1200批次,不合格发现率4.5%,较上月下降0.3个百分点。",
+    )
+    year = (
+        "2025年全国产品质量抽查状况公布",
+        "全年全国抽查产品15000批次,不合格发现率4.5%,较上年下降0.6个百分点。",
+    )
+    to_date = (
+        "2025年12月和1—12月全国产品质量抽查状况",
+        "12月抽查产品1300批次;全年抽查15000批次,不合格发现率4.5%,较上年下降0.6个百分点。",
+    )
+    fm, pm = fp_of(*month, tools)
+    fy, py = fp_of(*year, tools)
+    ft, pt = fp_of(*to_date, tools)
+    apart = compare(fm, pm, 1, fy, py, Rarity())
+    assert apart.rule is None and "a month's figures and the year's" in (apart.veto or "")
+    assert "a month's figures" not in (compare(ft, pt, 1, fy, py, Rarity()).veto or "")
+
+
+def test_reports_published_within_days_weigh_a_little_more(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    fa, pa = fp_of(*MONTH_OPENS, tools)
+    fb, pb = fp_of(*MONTH_OPENS_AGAIN, tools)
+    unknown = compare(fa, pa, 1, fb, pb, Rarity())
+    close = compare(fa, pa, 1, fb, pb, Rarity(), days_apart=2)
+    weeks = compare(fa, pa, 1, fb, pb, Rarity(), days_apart=20)
+    assert close.score == pytest.approx(unknown.score + PROXIMITY_WEIGHT)
+    assert weeks.score == unknown.score
+    assert "近:2 days apart" in close.shared
+
+
+_SIGNATURES = itertools.count()
+
+
+def _print(keys: set[str], language: str = "zh-Hans") -> Fingerprint:
+    """A fingerprint of these keys, whose text shares no shingle with any other's."""
+    start = next(_SIGNATURES) * 64
+    signature = tuple(range(start, start + 64))
+    return Fingerprint(str(sorted(keys)), signature, frozenset(keys), frozenset(), language)
+
+
+def test_a_topic_concept_counts_half_within_a_language_and_whole_between() -> None:
+    """A concept the lexicon does not mark specific is the topic; in one language its
+    words count already."""
+    rarity = Rarity()
+    topic = {"概:quality_country", "年:2025"}
+    programme = {"概:quality_month", "年:2025"}
+    year = compare(_print({"年:2025"}), None, 1, _print({"年:2025"}), None, rarity).score
+    half = compare(_print(topic), None, 1, _print(topic), None, rarity).score - year
+    whole = compare(_print(programme), None, 1, _print(programme), None, rarity).score - year
+    assert half == pytest.approx(whole / 2, abs=0.002)
+    between = compare(_print(topic), None, 1, _print(topic, "en"), None, rarity).score - year
+    assert between == pytest.approx(whole, abs=0.002)
+
+
+def test_between_languages_the_year_and_the_topic_alone_are_no_event() -> None:
+    rarity = Rarity()
+    for n in range(300):  # a store in which these keys are rare
+        rarity.learn({f"词:{n}"})
+    topic = {
+        "年:2025",
+        "概:quality_country",
+        "概:quality_infrastructure",
+        "概:quality_improvement_action",
+        "译:state_council",
+        "译:party_central_committee",
+    }
+    found = compare(_print(topic), None, 1, _print(topic, "en"), None, rarity)
+    assert found.score >= found.threshold and found.rule is None
+    assert "only years and topic" in found.explain()
+    dated = compare(
+        _print(topic | {"日:09-05"}), None, 1, _print(topic | {"日:09-05"}, "en"), None, rarity
+    )
+    assert dated.rule == "event"
+
+
+def test_an_edition_of_a_programme_or_of_the_award_a_headline_names_is_shared(
+    tools: tuple[Lexicon, Concepts],
+) -> None:
+    """The ordinal alone is common; with the programme it names one event."""
+    zh = (
+        "第四届中国质量奖颁奖",
+        "9月16日,第四届中国质量奖颁奖仪式举行,9个组织和1名个人获奖。",
+    )
+    en = (
+        "The 4th China Quality Award presented",
+        "On September 16 the 4th China Quality Award went to 9 organisations and 1 person.",
+    )
+    fa, _ = fp_of(*zh, tools)
+    fb, _ = fp_of(*en, tools)
+    assert "届:china_quality_award#4" in fa.concepts & fb.concepts
+    city = fp_of("第三届某市市长质量奖揭晓", "市政府表彰第三届市长质量奖获奖企业5家。", tools)[0]
+    assert "届:award#3" in city.concepts
