@@ -50,11 +50,13 @@ regular expressions); the segmenter's dictionary loads once per process
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from monitor.classify import TermSet
 from monitor.lexicon import load_provinces
@@ -324,7 +326,7 @@ def _lower(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _jieba() -> object:
+def _jieba() -> Any:  # jieba has no types
     import jieba  # a 0.7 s dictionary load: only processes that group stories pay it
 
     jieba.setLogLevel(logging.WARNING)
@@ -332,17 +334,43 @@ def _jieba() -> object:
     return jieba
 
 
-def _segment(text: str) -> list[tuple[str, str]]:
-    """Chinese words with the part-of-speech tag of jieba's dictionary (``nr``: a
-    person's name), or ``new`` for a word its HMM found outside the dictionary
-    (most names: 张国清). jieba's own tagger finds a few more names but costs
-    seventeen times as much (20 ms for 750 characters against 1.2 ms)."""
-    _jieba()
+@lru_cache(maxsize=1)
+def _names() -> frozenset[str]:
+    """The words jieba's dictionary tags ``nr`` (a person's name): 73,000 of its
+    349,000. Read from the dictionary file itself rather than through
+    ``jieba.posseg``, whose table of every word's tag costs about 54 MB."""
     import jieba
-    from jieba import posseg
 
-    tags = posseg.dt.word_tag_tab
-    return [(word, tags.get(word, "new")) for word in jieba.cut(text)]
+    with jieba.get_dict_file() as lines:  # an open binary file, "word freq tag" a line
+        rows = (line.split() for line in lines)
+        return frozenset(row[0].decode() for row in rows if len(row) == 3 and row[2] == b"nr")
+
+
+def _segment(text: str) -> list[tuple[str, str]]:
+    """Chinese words with the part-of-speech tag of jieba's dictionary that
+    grouping needs: ``nr`` (a person's name), ``new`` for a word its HMM found
+    outside the dictionary (most names: 张国清), ``w`` for any other word.
+    jieba's own tagger finds a few more names but costs seventeen times as much
+    (20 ms for 750 characters against 1.2 ms)."""
+    jieba = _jieba()
+    names = _names()
+    known = jieba.dt.FREQ  # every dictionary word, with its prefixes at 0
+    return [
+        (word, "nr" if word in names else "w" if known.get(word, 0) > 0 else "new")
+        for word in jieba.cut(text)
+    ]
+
+
+@lru_cache(maxsize=1)
+def _pinyin() -> Any:
+    """pypinyin's ``lazy_pinyin``, without its table of phrases: names are two or
+    three characters read one by one (the same readings for every name of the dev
+    corpus either way), and the table costs 44 MB of the process's memory. The
+    switch is read when pypinyin is first imported; nothing else imports it."""
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
+    from pypinyin import lazy_pinyin
+
+    return lazy_pinyin
 
 
 def _stem(word: str) -> str:
@@ -358,9 +386,7 @@ def pinyin_name(name: str) -> str | None:
     """黄强 → ``huang qiang``, 张国清 → ``zhang guoqing``: surname, then given name."""
     if not 2 <= len(name) <= 3 or name[0] not in _SURNAMES or not _HAN.fullmatch(name[-1]):
         return None
-    from pypinyin import lazy_pinyin
-
-    syllables = lazy_pinyin(name)
+    syllables = _pinyin()(name)
     return f"{syllables[0]} {''.join(syllables[1:])}"
 
 
@@ -560,9 +586,7 @@ _RUN_IN = re.compile(r"印发|发布|转发|出台|下发|文件|[以据按依�
 
 @lru_cache(maxsize=1)
 def _surname_syllables() -> frozenset[str]:
-    from pypinyin import lazy_pinyin
-
-    return frozenset(lazy_pinyin(ch)[0] for ch in _SURNAMES)
+    return frozenset(_pinyin()(ch)[0] for ch in _SURNAMES)
 
 
 def _is_surname_pinyin(word: str) -> bool:
