@@ -88,8 +88,9 @@ class StoriesTx(OutboxTx):
                 articles.c.id,
                 articles.c.story_id,
                 stories.c.province,
-                stories.c.published,
-                stories.c.first_seen,
+                # the article's own date, as the pipeline gives the index (not its story's)
+                articles.c.published,
+                articles.c.first_seen,
                 articles.c.text_hash,
                 articles.c.minhash,
                 articles.c.concepts,

@@ -411,3 +411,46 @@ def _processed(
         province=verdict.province if with_province else None,
     )
     return Processed(Entry("s", url, article.title), article, verdict, "", fp)
+
+
+def test_a_restarted_index_dates_each_article_by_its_own_date(
+    tools: tuple[Lexicon, Concepts], store: Store
+) -> None:
+    """The date rules compare articles' dates: after a restart the index must hold
+    each article's own date, as the running process gave it, not its story's."""
+    import dataclasses
+
+    from monitor.config import RssSource
+    from monitor.pipeline import commit, load_index
+    from storage.store import Cached
+
+    _lexicon, concepts = tools
+    source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
+    first = _processed(PRESS_ZH, "https://a.example/1", tools, with_province=False)
+    later = _processed(PRESS_EN, "https://b.example/2", tools, with_province=False)
+    later = dataclasses.replace(
+        later, article=dataclasses.replace(later.article, published=DAY + timedelta(days=2))
+    )
+    running = StoryIndex()
+    for p in (first, later):
+        commit(
+            store,
+            source,
+            "https://example.com/feed",
+            Cached(),
+            [],
+            [p],
+            [],
+            concepts,
+            DAY,
+            1,
+            running,
+        )
+    assert [r["match_level"] for r in store.story_articles(1)] == [None, "event"]
+
+    def dates(index: StoryIndex) -> list[object]:
+        (candidate,) = index.candidates(later.fingerprint)
+        return sorted(d for d in candidate.dates if d is not None)
+
+    restarted = load_index(store, DAY - timedelta(days=1))
+    assert dates(restarted) == dates(running) == [DAY.date(), (DAY + timedelta(days=2)).date()]
