@@ -321,10 +321,8 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"  {story.summary}")
         for a in store.story_articles(story.id):
-            why = (
-                "lead" if a["match_level"] is None else f"{a['match_level']} ({a['match_reason']})"
-            )
-            print(f"  - [{a['source_id']}] {a['title']} <{a['url']}> {a['language']}: {why}")
+            why = "lead" if a.match_level is None else f"{a.match_level} ({a.match_reason})"
+            print(f"  - [{a.source_id}] {a.title} <{a.url}> {a.language}: {why}")
         if args.near:
             _print_near(store, story)
         return 0

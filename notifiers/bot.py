@@ -864,7 +864,7 @@ class BotService:
             return
         if not wanted:
             alerts = (await self.db(self.store.story_alerts, [story_id])).get(story_id, [])
-            posted = {a["channel_id"] for a in alerts if a["kind"] == "post"}
+            posted = {a.channel_id for a in alerts if a.kind == "post"}
             wanted = sorted(posted & known) or sorted(known)
         done = await self.db(self.chats.resend, story_id, wanted, self.clock())
         log.warning("bot: %s resent story %d to %s", self._who(update), story_id, ", ".join(done))
