@@ -43,9 +43,9 @@ from monitor.classify import Lexicon, classify
 from monitor.config import ArticleSelectors, ChannelFilter, parse_config
 from monitor.dedup import Concepts, StoryIndex, fingerprint, match_story
 from monitor.extract import extract_article
-from monitor.model import Article, Entry
+from monitor.model import Article, Entry, Processed
 from monitor.normalize import canonical_url, normalize_article, text_hash
-from monitor.pipeline import Processed, commit
+from monitor.pipeline import commit
 from monitor.summarize import summarize
 from storage.store import Cached, Store
 from tests.servers.newssite import NewsSite, article_path
@@ -194,7 +194,6 @@ def main() -> None:
                     [(article.canonical_url, url)],
                     [Processed(entry, article, verdict, summary, fp)],
                     channels,
-                    concepts,
                     datetime.now(UTC),
                     10,
                     index,

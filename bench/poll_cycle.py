@@ -58,7 +58,8 @@ from bench.feedfarm import FarmHandle, start_farm
 from monitor.app import build_context, build_fetcher
 from monitor.config import Config, parse_config
 from monitor.metrics import Metrics
-from monitor.pipeline import INDEX_WINDOW, Context, PollReport, load_index, poll_all
+from monitor.model import PollReport
+from monitor.pipeline import INDEX_WINDOW, Context, load_index, poll_all
 from monitor.scheduler import record_poll
 from storage.runner import DbRunner
 from storage.store import Store, utcnow

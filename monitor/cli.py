@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from monitor import __version__
@@ -29,6 +29,11 @@ from monitor.clock import iso, shown
 from monitor.config import Config, Settings, load_config
 from monitor.errors import ConfigError, ConfigProblem, StoreError
 from notifiers.redact import redact_url
+
+if TYPE_CHECKING:
+    from monitor.dedup import Comparison
+    from monitor.model import Story
+    from storage import Store
 
 log = logging.getLogger("monitor")
 
@@ -321,10 +326,8 @@ def cmd_story(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"  {story.summary}")
         for a in store.story_articles(story.id):
-            why = (
-                "lead" if a["match_level"] is None else f"{a['match_level']} ({a['match_reason']})"
-            )
-            print(f"  - [{a['source_id']}] {a['title']} <{a['url']}> {a['language']}: {why}")
+            why = "lead" if a.match_level is None else f"{a.match_level} ({a.match_reason})"
+            print(f"  - [{a.source_id}] {a.title} <{a.url}> {a.language}: {why}")
         if args.near:
             _print_near(store, story)
         return 0
@@ -336,14 +339,14 @@ NEAR_WINDOW = timedelta(days=90)  # stories stored this long before the story ar
 NEAR_SHOWN = 5
 
 
-def _print_near(store: Any, story: Any) -> None:
+def _print_near(store: Store, story: Story) -> None:
     """The closest other stories and why each stayed apart (``story ID --near``)."""
     from monitor.dedup import decide
     from monitor.pipeline import load_index
 
     since = (story.first_seen or datetime.now(UTC)) - NEAR_WINDOW
     index = load_index(store, since)
-    closest: dict[int, Any] = {}
+    closest: dict[int, Comparison] = {}
     dates = index.dates_of(story.id)
     for (fp, province), when in zip(index.articles_of(story.id), dates, strict=True):
         others = [c for c in index.candidates(fp) if c.story_id != story.id]

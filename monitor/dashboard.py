@@ -32,17 +32,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from monitor.clock import CHINA as CST
 from monitor.clock import shown
 from monitor.config import Config
 from monitor.lexicon import province_label
-from monitor.model import CATEGORY_LABELS_ZH, Category
+from monitor.model import CATEGORY_LABELS_ZH, AlertStatus, Category
 from notifiers.redact import redact_url
 from storage.chats import CHAT_PREFIX
-from storage.store import SourceState, Store, StoryFilter, StoryRow
+from storage.store import Schedule, SourceState, Store, StoryFilter, StoryRow
 
 PAGE_SIZE = 50
 MAX_QUERY = 200  # characters of the search box; past that the query is cut (and said so)
@@ -278,17 +277,17 @@ class Dashboard:
         alerts = self.store.story_alerts([story_id]).get(story_id, [])
         rows = []
         for a in articles:
-            if a["match_level"] is None:
+            if a.match_level is None:
                 why = w("lead")
             else:
-                score = f" {a['match_score']:.2f}" if a["match_score"] is not None else ""
-                why = f"<b>{_e(a['match_level'])}</b>{score}: {_e(a['match_reason'] or '')}"
+                score = f" {a.match_score:.2f}" if a.match_score is not None else ""
+                why = f"<b>{_e(a.match_level)}</b>{score}: {_e(a.match_reason or '')}"
             rows.append(
                 "<tr>"
-                f"<td><a href='{_e(w.href('/sources/' + a['source_id']))}'>"
-                f"{_e(a['source_name'])}</a></td>"
-                f"<td>{_link(a['title'], a['url'])}</td>"
-                f"<td>{_e(a['language'])}</td>"
+                f"<td><a href='{_e(w.href('/sources/' + a.source_id))}'>"
+                f"{_e(a.source_name)}</a></td>"
+                f"<td>{_link(a.title, a.url)}</td>"
+                f"<td>{_e(a.language)}</td>"
                 f"<td class=why>{why}</td>"
                 "</tr>"
             )
@@ -327,11 +326,11 @@ class Dashboard:
         schedule = self.store.schedules().get(source_id)
         now = self.clock()
         rows = "".join(
-            "<tr" + (" class=failing" if p["status"] == "error" else "") + ">"
-            f"<td>{_time(p['started_at'])}</td><td>{_e(p['status'])}</td>"
-            f"<td>{p['seconds']:.1f}s</td><td>{p['entries']}</td><td>{p['new']}</td>"
-            f"<td>{p['articles']}</td><td>{p['stories']}</td>"
-            f"<td>{_e(p['replica'] or '')}</td><td>{_e(redact_url(p['error'] or ''))}</td></tr>"
+            "<tr" + (" class=failing" if p.status == "error" else "") + ">"
+            f"<td>{_time(p.started_at)}</td><td>{_e(p.status)}</td>"
+            f"<td>{p.seconds:.1f}s</td><td>{p.entries}</td><td>{p.new}</td>"
+            f"<td>{p.articles}</td><td>{p.stories}</td>"
+            f"<td>{_e(p.replica or '')}</td><td>{_e(redact_url(p.error or ''))}</td></tr>"
             for p in polls
         )
         name = source.name if source is not None else source_id
@@ -643,7 +642,7 @@ def _failing_line(config: Config, states: dict[str, SourceState], w: Words) -> s
     )
 
 
-def _story_item(story: StoryRow, alerts: list[dict[str, Any]], w: Words) -> str:
+def _story_item(story: StoryRow, alerts: list[AlertStatus], w: Words) -> str:
     sources = "".join(f"<span class=source>{_e(name)}</span>" for name in story.sources)
     more = f" · {_e(w('articles_n', n=story.articles))}" if story.articles > 1 else ""
     return f"""<li class=story data-id="{story.id}" data-province="{_e(story.province or "")}"
@@ -659,7 +658,7 @@ def _story_item(story: StoryRow, alerts: list[dict[str, Any]], w: Words) -> str:
 def _sources_table(
     config: Config,
     states: dict[str, SourceState],
-    schedules: dict[str, Any],
+    schedules: dict[str, Schedule],
     now: datetime,
     w: Words,
     *,
@@ -734,21 +733,21 @@ def _sources_table(
 <p class=note>{_e(w("times_note", now=_time(now)))}</p>"""
 
 
-def _alerts(alerts: list[dict[str, Any]], w: Words) -> str:
+def _alerts(alerts: list[AlertStatus], w: Words) -> str:
     """Each channel's post and its status; subscribers' chats counted together."""
     out = []
     subscribers: Counter[str] = Counter()
     for a in alerts:
-        if a["kind"] != "post":
+        if a.kind != "post":
             continue
-        if str(a["channel_id"]).startswith(CHAT_PREFIX):
-            subscribers[a["status"]] += 1
+        if a.channel_id.startswith(CHAT_PREFIX):
+            subscribers[a.status] += 1
             continue
-        sent = w("sent_at", time=_time(a["sent_at"])) if a["sent_at"] else ""
-        title = _e(redact_url(a["last_error"] or "") or sent)
+        sent = w("sent_at", time=_time(a.sent_at)) if a.sent_at else ""
+        title = _e(redact_url(a.last_error or "") or sent)
         out.append(
-            f"<span class='alert {_e(a['status'])}' title='{title}'>"
-            f"{_e(a['channel_id'])}: {_e(w.status(a['status']))}</span>"
+            f"<span class='alert {_e(a.status)}' title='{title}'>"
+            f"{_e(a.channel_id)}: {_e(w.status(a.status))}</span>"
         )
     for status, n in sorted(subscribers.items()):
         out.append(

@@ -9,6 +9,10 @@ and what one poll leaves behind: its :class:`PollReport`, the line of the
 fetch log it writes (:class:`PollLine`) and what it taught about the
 source's health (:class:`HealthRecord`).
 
+What the dashboard, ``story ID`` and the bot read back about a story: its
+articles and why each joined (:class:`StoryArticle`), and its outbox rows
+(:class:`AlertStatus`).
+
 ORM rows never travel through the pipeline: ``storage`` turns rows into these
 types and back.
 """
@@ -285,3 +289,35 @@ class HealthRecord:
     flags: Iterable[str] = ()  # stale | failing | selectors
     note: str | None = None
     changed_at: datetime | None = None
+
+
+# ── what is read back about a story ──────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class StoryArticle:
+    """One article of a story, as the story's page lists it: ``match_level``
+    is None for the story's lead, else how it joined (``match_score``,
+    ``match_reason``)."""
+
+    id: int
+    source_id: str
+    source_name: str
+    url: str
+    title: str
+    language: str
+    match_level: str | None = None
+    match_score: float | None = None
+    match_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStatus:
+    """One outbox row of a story: a post or an edit to one channel, and how it went."""
+
+    story_id: int
+    channel_id: str
+    kind: str  # post | edit
+    status: str  # pending | sent | failed | … (notifiers/outbox)
+    sent_at: datetime | None = None
+    last_error: str | None = None

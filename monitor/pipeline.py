@@ -387,7 +387,6 @@ async def _poll(
         seen,
         processed,
         ctx.channels,
-        ctx.concepts,
         ctx.clock(),
         len(entries),
         ctx.index,
@@ -550,7 +549,6 @@ def commit(
     seen: list[tuple[str, str | None]],  # (canonical URL, GUID) of every entry now seen
     processed: list[Processed],
     channels: list[tuple[str, ChannelFilter]],
-    concepts: Concepts,
     now: datetime,
     entries_found: int,
     index: StoryIndex | None = None,

@@ -36,7 +36,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.clock import iso
 from monitor.clock import shown as shown_time
 from monitor.errors import StoreError
-from monitor.pipeline import Context, PollReport, Source, poll
+from monitor.model import PollReport
+from monitor.pipeline import Context, Source, poll
 from monitor.retention import CHECK_EVERY, apply_retention
 from notifiers.deliver import Deliverer
 from storage.replicas import LocalLocks, SourceOwnership

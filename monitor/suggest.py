@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
@@ -53,18 +53,40 @@ _ID_JUNK = re.compile(r"[^a-z0-9_.-]+")
 _SOURCE = TypeAdapter(SourceConfig)
 
 
+SourceEntry = dict[str, str | dict[str, str]]
+"""A ``sources.yaml`` entry as suggested: scalars, and one level of mappings
+(``list:``'s selectors, ``article:``'s content)."""
+
+
+class PreviewItem(TypedDict):
+    title: str
+    url: str
+    published: str | None  # the day in China, ISO
+
+
+class SuggestionJson(TypedDict):
+    """``suggest --json``'s answer."""
+
+    url: str
+    source: SourceEntry
+    found_by: str
+    family: str | None
+    preview: list[PreviewItem]
+    notes: list[str]
+
+
 @dataclass
 class Suggestion:
     """A source entry for ``sources.yaml`` and what backs it."""
 
     url: str  # the page asked about
-    source: dict[str, Any] = field(default_factory=dict)  # the entry, ready for YAML
+    source: SourceEntry = field(default_factory=dict)  # the entry, ready for YAML
     preview: list[Entry] = field(default_factory=list)
     found_by: str = ""  # feed | jcms | jpaas | gkmlpt | selectors | detection
     family: str | None = None  # the CMS family the page betrays, if any
     notes: list[str] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> SuggestionJson:
         return {
             "url": self.url,
             "source": self.source,
@@ -125,10 +147,10 @@ async def suggest(url: str, fetcher: Fetcher, *, timeout: float = 20.0) -> Sugge
     return found
 
 
-def _candidates(page: FetchResult) -> list[tuple[str, dict[str, Any]]]:
+def _candidates(page: FetchResult) -> list[tuple[str, SourceEntry]]:
     """The ways to read the page, in the order they are tried."""
     text, base = page.text, page.final_url
-    found: list[tuple[str, dict[str, Any]]] = []
+    found: list[tuple[str, SourceEntry]] = []
     if looks_like_feed(text):
         return [("rss", {"url": base})]
     found += [("rss", {"url": feed}) for feed in advertised_feeds(text, base)[:1]]
@@ -198,7 +220,7 @@ def render_yaml(found: Suggestion) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: str | dict[str, str]) -> str:
     """A YAML scalar: double-quoted as JSON writes it (valid YAML, never read as a
     number, date or boolean), the kind bare."""
     if isinstance(value, str) and value in sources.PARSERS:

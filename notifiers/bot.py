@@ -48,10 +48,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
@@ -107,6 +108,9 @@ from storage.chats import ALL_CHANNELS, ANY, CHAT_PREFIX, ChatStore
 from storage.rows import story_of
 from storage.runner import DbRunner
 from storage.store import Store, StoryFilter, utcnow
+
+if TYPE_CHECKING:
+    from monitor.config import BotSettings, Config
 
 __all__ = [
     "LEASE",
@@ -218,8 +222,8 @@ class BotService:
     def __init__(
         self,
         *,
-        settings: Any,  # monitor.config.BotSettings
-        config: Any,  # monitor.config.Config
+        settings: BotSettings,
+        config: Config,
         token: str,
         api_url: str,
         store: Store,
@@ -454,7 +458,7 @@ class BotService:
             user.username is not None and f"@{user.username.lower()}" in self.operators
         )
 
-    async def _may_change_subscriptions(self, update: Update, bot: Any) -> bool:
+    async def _may_change_subscriptions(self, update: Update, bot: Bot) -> bool:
         """Whether whoever sent ``update`` may change its chat's subscriptions: in a
         private chat its user; in a group or channel only an administrator. One
         ``getChatMember`` per change (changes are rare; a cache would outlive a
@@ -550,12 +554,12 @@ class BotService:
         text = render_story_list_telegram([story_of(r) for r in rows], title, start=offset + 1)
         return text, self._page_markup(page, total)
 
-    async def _latest_page(self, page: LatestPage) -> tuple[str, Any]:
+    async def _latest_page(self, page: LatestPage) -> tuple[str, InlineKeyboardMarkup | None]:
         label = province_label_zh(page.province) if page.province else None
         heading = f"最新报道 · {label}" if label else "最新报道"
         return await self._page(StoryFilter(province=page.province, relevant=True), heading, page)
 
-    async def _search_page(self, page: SearchPage) -> tuple[str, Any]:
+    async def _search_page(self, page: SearchPage) -> tuple[str, InlineKeyboardMarkup | None]:
         where = StoryFilter(query=page.term, relevant=True)
         return await self._page(where, f"搜索：{page.term}", page)
 
@@ -714,7 +718,9 @@ class BotService:
             text, markup = await self._list_subscriptions(chat.id)
             await self._reply(update, "没有这项订阅。\n\n" + text, markup)
 
-    async def _unsubscribe_button(self, update: Update, button: Unsubscribe) -> tuple[str, Any]:
+    async def _unsubscribe_button(
+        self, update: Update, button: Unsubscribe
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
         chat = update.effective_chat
         if chat is None:
             raise ValueError(button.data)
@@ -864,7 +870,7 @@ class BotService:
             return
         if not wanted:
             alerts = (await self.db(self.store.story_alerts, [story_id])).get(story_id, [])
-            posted = {a["channel_id"] for a in alerts if a["kind"] == "post"}
+            posted = {a.channel_id for a in alerts if a.kind == "post"}
             wanted = sorted(posted & known) or sorted(known)
         done = await self.db(self.chats.resend, story_id, wanted, self.clock())
         log.warning("bot: %s resent story %d to %s", self._who(update), story_id, ", ".join(done))

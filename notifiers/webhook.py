@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA",
+    "AlertPayload",
+    "DigestPayload",
+    "MentionPayload",
+    "StoryPayload",
     "WebhookNotifier",
     "alert_payload",
     "digest_payload",
@@ -70,7 +74,53 @@ def _iso(when: datetime | None) -> str | None:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def story_payload(story: Story) -> dict[str, Any]:
+class MentionPayload(TypedDict):
+    source: str
+    url: str
+    language: str
+
+
+class StoryPayload(TypedDict):
+    id: int
+    title: str
+    url: str
+    summary: str
+    province: str | None
+    province_name: str | None
+    category: str
+    category_name: str
+    language: str
+    source: str
+    published: str | None
+    first_seen: str | None
+    score: float
+    also: list[MentionPayload]
+
+
+class AlertPayload(TypedDict):
+    """The body of a ``story.new`` or ``story.updated`` request."""
+
+    schema: str
+    event: str
+    channel: str
+    delivery: str
+    sent_at: str | None
+    story: StoryPayload
+
+
+class DigestPayload(TypedDict):
+    """The body of a ``digest`` request."""
+
+    schema: str
+    event: str
+    channel: str
+    delivery: str
+    sent_at: str | None
+    heading: str
+    stories: list[StoryPayload]
+
+
+def story_payload(story: Story) -> StoryPayload:
     """A story as the webhook JSON carries it."""
     return {
         "id": story.id,
@@ -92,7 +142,7 @@ def story_payload(story: Story) -> dict[str, Any]:
     }
 
 
-def alert_payload(alert: Alert, *, event: str, now: datetime) -> dict[str, Any]:
+def alert_payload(alert: Alert, *, event: str, now: datetime) -> AlertPayload:
     """The body of a ``story.new`` or ``story.updated`` request."""
     return {
         "schema": SCHEMA,
@@ -104,7 +154,7 @@ def alert_payload(alert: Alert, *, event: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def digest_payload(digest: Digest, *, now: datetime) -> dict[str, Any]:
+def digest_payload(digest: Digest, *, now: datetime) -> DigestPayload:
     """The body of a ``digest`` request: every story of the digest, in one request."""
     first = digest.stories[0].id if digest.stories else 0
     return {
@@ -222,11 +272,11 @@ class WebhookNotifier:
         return [DigestPart(body, tuple(s.id for s in digest.stories))]
 
     async def send_digest_part(self, part: DigestPart) -> str:
-        payload = json.loads(part.text)
+        payload: DigestPayload = json.loads(part.text)  # render_digest's JSON, read back
         await self._post(payload)
         return str(payload["delivery"])
 
-    async def _post(self, payload: dict[str, Any]) -> None:
+    async def _post(self, payload: AlertPayload | DigestPayload) -> None:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {

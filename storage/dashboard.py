@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import exists, func, or_, select
 
-from storage.rows import utc, utcnow
+from monitor.model import AlertStatus
+from storage.rows import alert_status_of, utc, utcnow
 from storage.schema import articles, outbox, stories
 from storage.tx import Database
 
@@ -133,9 +134,9 @@ class Dashboard(Database):
                 for column in ("province", "category")
             }
 
-    def story_alerts(self, story_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+    def story_alerts(self, story_ids: Collection[int]) -> dict[int, list[AlertStatus]]:
         """Each story's outbox rows: channel, kind, status, when sent, last error."""
-        found: dict[int, list[dict[str, Any]]] = {i: [] for i in story_ids}
+        found: dict[int, list[AlertStatus]] = {i: [] for i in story_ids}
         if not found:
             return found
         with self.read() as conn:
@@ -150,8 +151,8 @@ class Dashboard(Database):
                 )
                 .where(outbox.c.story_id.in_(list(found)))
                 .order_by(outbox.c.id)
-            ).mappings():
-                found[r["story_id"]].append({**r, "sent_at": utc(r["sent_at"])})
+            ):
+                found[r.story_id].append(alert_status_of(r))
         return found
 
 

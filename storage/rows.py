@@ -12,21 +12,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Connection, select
 
-from monitor.model import Fingerprint, HealthRecord, Mention, PollLine, Processed, Story
+from monitor.model import (
+    AlertStatus,
+    Fingerprint,
+    HealthRecord,
+    Mention,
+    PollLine,
+    Processed,
+    Story,
+    StoryArticle,
+)
 from storage.schema import articles, stories
 
 __all__ = [
     "SourceState",
+    "alert_status_of",
     "article_columns",
     "fingerprint_of",
     "health_columns",
     "log_columns",
+    "poll_line_of",
     "read_story",
     "source_state_of",
+    "story_article_of",
     "story_columns",
     "story_of",
     "utc",
@@ -38,6 +50,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
 def utc(value: datetime | None) -> datetime | None:
     """SQLite hands datetimes back naive; everything we store is UTC."""
     if value is None:
@@ -100,6 +118,34 @@ def read_story(conn: Connection, story_id: int) -> Story | None:
         .order_by(articles.c.id)
     ).all()
     return story_of(row, (mention_of(o) for o in others))
+
+
+def story_article_of(row: Any) -> StoryArticle:
+    """An article of a story, as its page lists it (a row of ``articles``'
+    id, source, URL, title, language and match columns)."""
+    return StoryArticle(
+        id=row.id,
+        source_id=row.source_id,
+        source_name=row.source_name,
+        url=row.url,
+        title=row.title,
+        language=row.language,
+        match_level=row.match_level,
+        match_score=row.match_score,
+        match_reason=row.match_reason,
+    )
+
+
+def alert_status_of(row: Any) -> AlertStatus:
+    """A story's outbox row: channel, kind, status, when sent, last error."""
+    return AlertStatus(
+        story_id=row.story_id,
+        channel_id=row.channel_id,
+        kind=row.kind,
+        status=row.status,
+        sent_at=utc(row.sent_at),
+        last_error=row.last_error,
+    )
 
 
 def story_columns(source_id: str, source_name: str, p: Processed, now: datetime) -> dict[str, Any]:
@@ -248,6 +294,21 @@ def health_columns(health: HealthRecord) -> dict[str, Any]:
         "health_note": health.note[:2000] if health.note else None,
         "health_changed_at": health.changed_at,
     }
+
+
+def poll_line_of(row: Any) -> PollLine:
+    """A line of the fetch log, from its row."""
+    return PollLine(
+        started_at=utc(row.started_at),
+        status=row.status,
+        seconds=row.seconds,
+        replica=row.replica,
+        entries=row.entries,
+        new=row.new,
+        articles=row.articles,
+        stories=row.stories,
+        error=row.error,
+    )
 
 
 def log_columns(source_id: str, line: PollLine) -> dict[str, Any]:

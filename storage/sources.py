@@ -18,6 +18,7 @@ from storage.rows import (
     SourceState,
     health_columns,
     log_columns,
+    poll_line_of,
     source_state_of,
     utc,
     utcnow,
@@ -282,12 +283,13 @@ class Sources(Database):
         with self.write() as conn:
             SourcesTx(conn).log_poll(source_id, line or PollLine(**fields))
 
-    def recent_polls(self, source_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    def recent_polls(self, source_id: str, limit: int = 50) -> list[PollLine]:
+        """The source's last ``limit`` lines of the fetch log, newest first."""
         with self.read() as conn:
             rows = conn.execute(
                 select(fetch_log)
                 .where(fetch_log.c.source_id == source_id)
                 .order_by(fetch_log.c.started_at.desc(), fetch_log.c.id.desc())
                 .limit(limit)
-            ).mappings()
-            return [{**r, "started_at": utc(r["started_at"])} for r in rows]
+            )
+            return [poll_line_of(r) for r in rows]

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from monitor.model import Fingerprint, Story
+from monitor.model import Fingerprint, Story, StoryArticle
 from storage.locks import LOCK_STORIES, schema_key
 from storage.outbox import OutboxTx
-from storage.rows import fingerprint_of, read_story, utc
+from storage.rows import fingerprint_of, read_story, story_article_of, utc
 from storage.schema import articles, outbox, stories
 from storage.tx import Database
 
@@ -202,28 +202,24 @@ class Stories(Database):
             )
             return [s for i in ids if (s := read_story(conn, i)) is not None]
 
-    def story_articles(self, story_id: int) -> list[dict[str, Any]]:
+    def story_articles(self, story_id: int) -> list[StoryArticle]:
         with self.read() as conn:
-            rows = (
-                conn.execute(
-                    select(
-                        articles.c.id,
-                        articles.c.source_id,
-                        articles.c.source_name,
-                        articles.c.url,
-                        articles.c.title,
-                        articles.c.language,
-                        articles.c.match_level,
-                        articles.c.match_score,
-                        articles.c.match_reason,
-                    )
-                    .where(articles.c.story_id == story_id)
-                    .order_by(articles.c.id)
+            rows = conn.execute(
+                select(
+                    articles.c.id,
+                    articles.c.source_id,
+                    articles.c.source_name,
+                    articles.c.url,
+                    articles.c.title,
+                    articles.c.language,
+                    articles.c.match_level,
+                    articles.c.match_score,
+                    articles.c.match_reason,
                 )
-                .mappings()
-                .all()
-            )
-        return [dict(r) for r in rows]
+                .where(articles.c.story_id == story_id)
+                .order_by(articles.c.id)
+            ).all()
+        return [story_article_of(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         with self.read() as conn:

@@ -28,7 +28,7 @@ from monitor.normalize import normalize_article, text_hash
 from storage.store import Store
 
 if TYPE_CHECKING:
-    from monitor.pipeline import Processed
+    from monitor.model import Processed
 
 DAY = datetime(2025, 9, 11, 2, 0, tzinfo=UTC)
 
@@ -167,7 +167,6 @@ def test_pipeline_commit_keeps_two_processes_in_step(
     from monitor.config import RssSource
     from monitor.pipeline import commit, load_index
 
-    _lexicon, concepts = tools
     source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
 
     def processed(text: str, url: str) -> Processed:
@@ -185,7 +184,6 @@ def test_pipeline_commit_keeps_two_processes_in_step(
         [],
         [processed(PRESS_ZH, "https://a.example/1")],
         [],
-        concepts,
         DAY,
         1,
         first_process,
@@ -198,13 +196,12 @@ def test_pipeline_commit_keeps_two_processes_in_step(
         [],
         [processed(PRESS_EN, "https://b.example/2")],
         [],
-        concepts,
         DAY,
         1,
         second_process,
     )
     rows = store.story_articles(1)
-    assert [r["match_level"] for r in rows] == [None, "event"]
+    assert [r.match_level for r in rows] == [None, "event"]
     assert len(first_process) == 1 and len(second_process) == 2  # the second caught up
 
 
@@ -218,7 +215,6 @@ def test_an_article_bridging_two_posted_stories_merges_them_and_edits_the_post(
     from monitor.pipeline import commit
     from storage.store import Cached
 
-    _lexicon, concepts = tools
     source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
     launch = (
         "9月11日,四川省质量强省推进会在成都召开,会议部署质量提升行动,"
@@ -248,16 +244,15 @@ def test_an_article_bridging_two_posted_stories_merges_them_and_edits_the_post(
             [],
             [processed(text, f"https://a.example/{n}")],
             channels,
-            concepts,
             DAY,
             1,
             index,
         )
     kept = store.story_articles(1)
-    assert [r["url"] for r in kept] == [f"https://a.example/{n}" for n in range(3)]
+    assert [r.url for r in kept] == [f"https://a.example/{n}" for n in range(3)]
     assert store.story_articles(2) == []
-    assert "document" in {r["match_level"] for r in kept} or "near_duplicate" in {
-        r["match_level"] for r in kept
+    assert "document" in {r.match_level for r in kept} or "near_duplicate" in {
+        r.match_level for r in kept
     }
     assert index.stories == 1
     due = {(r.story_id, r.kind) for r in store.claim_outbox("t", DAY, 10)}
@@ -386,7 +381,7 @@ def _processed(
     with_province: bool = True,
 ) -> Processed:
     """One article of source ``s`` as the pipeline hands it to the commit step."""
-    from monitor.pipeline import Processed
+    from monitor.model import Processed
 
     lexicon, concepts = tools
     normal = normalize_article("", text)
@@ -424,7 +419,6 @@ def test_a_restarted_index_dates_each_article_by_its_own_date(
     from monitor.pipeline import commit, load_index
     from storage.store import Cached
 
-    _lexicon, concepts = tools
     source = RssSource(id="s", name="S", kind="rss", url="https://example.com/feed")
     first = _processed(PRESS_ZH, "https://a.example/1", tools, with_province=False)
     later = _processed(PRESS_EN, "https://b.example/2", tools, with_province=False)
@@ -441,12 +435,11 @@ def test_a_restarted_index_dates_each_article_by_its_own_date(
             [],
             [p],
             [],
-            concepts,
             DAY,
             1,
             running,
         )
-    assert [r["match_level"] for r in store.story_articles(1)] == [None, "event"]
+    assert [r.match_level for r in store.story_articles(1)] == [None, "event"]
 
     def dates(index: StoryIndex) -> list[object]:
         (candidate,) = index.candidates(later.fingerprint)

@@ -21,7 +21,8 @@ import pytest
 
 from monitor.app import build_context, build_fetcher
 from monitor.config import parse_config
-from monitor.pipeline import PollReport, poll_all
+from monitor.model import PollReport
+from monitor.pipeline import poll_all
 from storage.runner import DbRunner
 from storage.store import Store
 from tests.servers.newssite import NewsSite

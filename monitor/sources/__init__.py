@@ -47,7 +47,7 @@ import json
 import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_args
+from typing import TypeVar, get_args
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from monitor.config.sources import SourceBase
@@ -279,7 +279,7 @@ def _fetchable(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def json_request(url: str, source: SourceBase, body: Any) -> Request:
+def json_request(url: str, source: SourceBase, body: object) -> Request:
     """A POST with a JSON body (compact, keys in order: the same body, the same key)."""
     return Request(
         url,

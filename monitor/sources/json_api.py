@@ -17,7 +17,7 @@ import html as html_lib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -59,13 +59,15 @@ class JsonSource(SourceBase):
 
     kind: Literal["json"]
     method: Literal["GET", "POST"] = "GET"
-    body: dict[str, Any] | None = Field(None, description="POST: a JSON body")
+    body: dict[str, object] | None = Field(None, description="POST: a JSON body")
     form: dict[str, str] | None = Field(None, description="POST: a form body")
     fields: JsonFields
 
 
-def load_json(result: FetchResult, source_id: str) -> Any:
-    """The answer as JSON (JSONP unwrapped); ParseError naming the source otherwise."""
+def load_json(result: FetchResult, source_id: str) -> object:
+    """The answer as JSON (JSONP unwrapped); ParseError naming the source otherwise.
+
+    What the wire says is ``object``: narrowed with ``isinstance`` where read."""
     text = result.text.lstrip("\ufeff")
     try:
         return json.loads(text)
@@ -80,11 +82,11 @@ def load_json(result: FetchResult, source_id: str) -> Any:
         raise ParseError(source_id, f"not JSON ({first.msg}); starts {snippet!r}") from first
 
 
-def walk(data: Any, path: str) -> list[Any]:
+def walk(data: object, path: str) -> list[object]:
     """Every value at a dotted path; ``*`` fans out, lists on the way are flattened."""
     current = [data]
     for part in path.split("."):
-        following: list[Any] = []
+        following: list[object] = []
         for value in current:
             if part == "*":
                 if isinstance(value, dict):
@@ -96,20 +98,20 @@ def walk(data: Any, path: str) -> list[Any]:
             elif isinstance(value, list):  # a list before a key: the key of each element
                 following.extend(v[part] for v in value if isinstance(v, dict) and part in v)
         current = following
-    flat: list[Any] = []
+    flat: list[object] = []
     for value in current:
         flat.extend(value if isinstance(value, list) else [value])
     return flat
 
 
-def field(item: Any, path: str | None) -> Any:
+def field(item: object, path: str | None) -> object:
     if not path:
         return None
     found = walk(item, path)
     return found[0] if found else None
 
 
-def clean_text(value: Any) -> str:
+def clean_text(value: object) -> str:
     """Plain one-line text: HTML tags dropped, entities decoded, spaces collapsed."""
     if value is None:
         return ""
@@ -117,7 +119,7 @@ def clean_text(value: Any) -> str:
     return " ".join(text.split())
 
 
-def to_datetime(value: Any, now: datetime | None = None) -> datetime | None:
+def to_datetime(value: object, now: datetime | None = None) -> datetime | None:
     """Epoch seconds or milliseconds, or a date in text."""
     if isinstance(value, bool) or value is None:
         return None
@@ -188,7 +190,7 @@ def parse_json(result: FetchResult, source: JsonSource) -> list[Entry]:
     return entries
 
 
-def _fill(template: str, item: dict[str, Any]) -> str:
+def _fill(template: str, item: dict[str, object]) -> str:
     """``https://x/detail/{contId}`` with the item's fields; empty when one is missing."""
     values = {m: field(item, m) for m in _FIELD.findall(template)}
     if any(v in (None, "") for v in values.values()):
@@ -196,7 +198,7 @@ def _fill(template: str, item: dict[str, Any]) -> str:
     return _FIELD.sub(lambda m: str(values[m.group(1)]), template)
 
 
-def _path_exists(data: Any, path: str) -> bool:
+def _path_exists(data: object, path: str) -> bool:
     """An empty list at the path is a search without hits, not a wrong path."""
     head, _, last = path.rpartition(".")
     parents = walk(data, head) if head else [data]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal, Protocol, TypedDict
 
 import feedparser
 from feedparser.datetimes import _parse_date  # the same date rules on both paths
@@ -30,15 +31,49 @@ _FEED_ROOT = re.compile(r"<(?:[A-Za-z][\w.-]*:)?(?:rss|feed|RDF|rdf)[\s>/]")
 _SNIFF = 65536  # characters in which a feed's root element must appear
 
 
-def _when(entry: Any) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
-        if value:
-            return _utc(value)
-    return None
+# ── what we read of feedparser's answer (feedparser ships no types) ─────────
 
 
-def _utc(value: Any) -> datetime | None:
+class _FeedLink(TypedDict, total=False):
+    href: str
+    rel: str
+
+
+class _FeedContent(TypedDict, total=False):
+    value: str
+
+
+class _FeedEntry(TypedDict, total=False):
+    """One of ``feedparser.parse(...).entries``: the keys we read."""
+
+    link: str
+    links: list[_FeedLink]
+    title: str
+    id: str
+    summary: str
+    content: list[_FeedContent]
+    published_parsed: time.struct_time | None
+    updated_parsed: time.struct_time | None
+    created_parsed: time.struct_time | None
+
+
+class _Feed(Protocol):
+    """What ``feedparser.parse`` returns, as far as we read it."""
+
+    bozo: int  # true: the XML was broken (``bozo_exception`` says how)
+    entries: list[_FeedEntry]
+
+    def get(self, key: str) -> object: ...
+
+
+def _when(entry: _FeedEntry) -> datetime | None:
+    value = (
+        entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
+    )
+    return _utc(value) if value else None
+
+
+def _utc(value: time.struct_time) -> datetime | None:
     """A parsed UTC time tuple as a datetime; None past year 1–9999 (0001-01-01+14:00)."""
     try:
         return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
@@ -83,7 +118,7 @@ def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
     # Sanitising HTML and resolving links inside it cost a third of the parse; the
     # pipeline only ever takes the text of a feed's HTML (monitor.extract.html_to_text).
     try:
-        feed = feedparser.parse(
+        feed: _Feed = feedparser.parse(
             result.content,
             response_headers=headers,
             sanitize_html=False,
@@ -239,14 +274,14 @@ def _text(element: etree._Element, tag: str) -> str | None:
 
 def _dates(item: etree._Element, kinds: dict[str, str]) -> datetime | None:
     """The entry's date as feedparser gives it (see ``_DATES``)."""
-    found: dict[str, Any] = {}
+    found: dict[str, time.struct_time | None] = {}
     for child in item:
         kind = kinds.get(child.tag) if isinstance(child.tag, str) else None
         if kind is not None:
             found[kind] = _parse_date((child.text or "").strip())
     for kind in ("published", "updated", "created"):
-        if found.get(kind):
-            return _utc(found[kind])
+        if value := found.get(kind):
+            return _utc(value)
     return None
 
 
