@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.classify import Lexicon, classify
+from monitor.classify import Lexicon
 from monitor.config import ChannelFilter
 from monitor.decide import JOIN, NEW, SAME_TEXT, SKIP, decide_article
-from monitor.dedup import Candidate, Concepts, Rarity, fingerprint
-from monitor.model import Article, Entry, Known, Processed
-from monitor.normalize import normalize_article, text_hash
+from monitor.dedup import Candidate, Concepts, Rarity
+from monitor.model import Known, Processed
+from tests import articles
 
 WHEN = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
 # Short texts written for this test: one event, told twice with a line more,
@@ -34,22 +34,7 @@ def tools() -> tuple[Lexicon, Concepts]:
 
 
 def processed(text: str, url: str, tools: tuple[Lexicon, Concepts]) -> Processed:
-    """One article through the pure steps, as the pipeline hands it to the commit."""
-    lexicon, concepts = tools
-    normal = normalize_article("", text)
-    verdict = classify(normal.title, normal.text, lexicon)
-    article = Article(
-        source_id="s",
-        url=url,
-        canonical_url=url,
-        title=normal.text[:20],
-        text=normal.text,
-        language=normal.language,
-        text_hash=text_hash(normal.text),
-        published=WHEN,
-    )
-    fp = fingerprint(article.title, article.text, article.language, article.text_hash, concepts)
-    return Processed(Entry("s", url, article.title), article, verdict, "", fp)
+    return articles.processed(text, url, tools, published=WHEN)
 
 
 def candidate(story_id: int, p: Processed) -> Candidate:

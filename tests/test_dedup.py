@@ -23,9 +23,9 @@ from monitor.dedup import (
     similarity,
     veto,
 )
-from monitor.model import Article, Entry
 from monitor.normalize import normalize_article, text_hash
 from storage.store import Store
+from tests import articles
 
 if TYPE_CHECKING:
     from monitor.model import Processed
@@ -380,32 +380,14 @@ def _processed(
     source_province: str | None = None,
     with_province: bool = True,
 ) -> Processed:
-    """One article of source ``s`` as the pipeline hands it to the commit step."""
-    from monitor.model import Processed
-
-    lexicon, concepts = tools
-    normal = normalize_article("", text)
-    verdict = classify(normal.title, normal.text, lexicon, source_province=source_province)
-    article = Article(
-        source_id="s",
-        url=url,
-        canonical_url=url,
-        title=normal.text[:20],
-        text=normal.text,
-        language=normal.language,
-        text_hash=text_hash(normal.text),
+    return articles.processed(
+        text,
+        url,
+        tools,
         published=DAY,
+        source_province=source_province,
+        with_province=with_province,
     )
-    fp = fingerprint(
-        article.title,
-        article.text,
-        article.language,
-        article.text_hash,
-        concepts,
-        doc_titles=verdict.facts.titles,
-        province=verdict.province if with_province else None,
-    )
-    return Processed(Entry("s", url, article.title), article, verdict, "", fp)
 
 
 def test_a_restarted_index_dates_each_article_by_its_own_date(
