@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.classify import Lexicon
 from monitor.config import Config, HttpSettings, Settings, SourceBase
@@ -29,7 +29,6 @@ from monitor.fetch import Fetcher
 from monitor.metrics import MeasuredFetcher, Metrics
 from monitor.pipeline import INDEX_WINDOW, Context, load_index, poll_all
 from monitor.retention import apply_retention
-from monitor.web import Status, WebApp, WebServer
 from notifiers.base import Notifier
 from notifiers.builtin import Shared
 from notifiers.deliver import Deliverer
@@ -38,6 +37,9 @@ from notifiers.outlets import build_notifiers as _build_notifiers
 from storage.replicas import ownership_for
 from storage.runner import DbRunner
 from storage.store import Store, utcnow
+
+if TYPE_CHECKING:  # the web server (uvicorn) is imported when one is started
+    from monitor.web import Status, WebServer
 
 log = logging.getLogger("monitor")
 
@@ -125,6 +127,8 @@ def start_web(
 
     ``chosen_by`` names where the port came from (file and field of the
     error): the environment, ``serve --port`` or ``serve``'s default."""
+    from monitor.web import WebApp, WebServer
+
     try:
         server = WebServer(WebApp(store, config, status, metrics), settings.http_host, port)
     except OSError as exc:
@@ -171,13 +175,18 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
         metrics=metrics,
         bot=not once,
     )
-    status = Status(mode="run", replica=replica)
+    # `run --once` serves nothing: no status, no web server (nor their imports).
+    status: Status | None = None
+    if not once:
+        from monitor.web import Status
+
+        status = Status(mode="run", replica=replica)
     web: WebServer | None = None
     # One replica of several polls each source (PostgreSQL advisory locks); `run --once`
     # takes what no running replica holds and is no member of the group.
     ownership = ownership_for(store, replica=replica, member=not once)
     try:
-        if settings.http_port is not None and not once:
+        if settings.http_port is not None and status is not None:
             web = start_web(store, config, settings, status, metrics, settings.http_port)
         async with AsyncExitStack() as stack:
             fetcher = await stack.enter_async_context(
@@ -242,6 +251,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                     log.warning("%s", hint)
                 return 0
 
+            assert status is not None  # made above for `run`
             runner = Runner(
                 ctx,
                 deliverer,
@@ -259,7 +269,8 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
             await runner.run()
             return 0
     finally:
-        status.set_not_ready("stopped")
+        if status is not None:
+            status.set_not_ready("stopped")
         if web is not None:
             web.stop()
         await db(ownership.close)  # a replica that stops hands its sources over at once
@@ -277,6 +288,8 @@ def serve(config: Config, settings: Settings, *, host: str | None, port: int | N
     store = Store(settings.db_url)
     try:
         store.migrate()
+        from monitor.web import Status
+
         metrics = Metrics(replica=replica, mode="serve")
         metrics.watch(store)
         status = Status(mode="serve", replica=replica)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from monitor import sources
 from monitor.classify import Lexicon, classify
@@ -73,16 +74,75 @@ class Context:
     index: StoryIndex = field(default_factory=StoryIndex)  # recent stories, kept in step
     replica: str | None = None  # named in the fetch log
     last_writes: GroupCommit = field(init=False)
+    # The reads every poll makes, many polls to a visit of the database thread.
+    first_reads: Batched[tuple[str, str | None], tuple[SourceState | None, Cached]] = field(
+        init=False
+    )
+    entry_reads: Batched[tuple[str, list[tuple[str, str | None]]], tuple[set[str], set[str]]] = (
+        field(init=False)
+    )
     # When each source this process polled may be tried again (monitor/health.py's
     # backoff), as its last poll recorded it: `run` checks it before each poll.
     backoff_until: dict[str, datetime | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_writes = GroupCommit(self.db, self.store)
+        self.first_reads = Batched(self.db, self.store.poll_states)
+        self.entry_reads = Batched(self.db, self.store.new_entries)
 
     def canonical(self, url: str) -> str:
         """The canonical form of an entry's URL under this configuration."""
         return canonical_url(url, mobile_hosts=self.config.dedup.mobile_hosts)
+
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+class Batched(Generic[A, R]):
+    """One read of many polls, made for all of those waiting in one call in the
+    database thread (``read`` takes their arguments, gives their results in
+    order). The calls that arrive while a batch is read go in the next one.
+
+    A visit of the database thread per read cost its hand-off (a wake-up of
+    the event loop for each result) and a connection checkout; at the start of
+    a pass every poll reads at once, so one visit serves hundreds. An error
+    fails every call of its batch (a StoreError: the database is down).
+    """
+
+    BATCH = 1000
+
+    def __init__(self, db: DbRunner, read: Callable[[list[A]], list[R]]) -> None:
+        self._db, self._read = db, read
+        self._queue: list[tuple[A, asyncio.Future[R]]] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __call__(self, argument: A) -> R:
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append((argument, done))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.ensure_future(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.BATCH], self._queue[self.BATCH :]
+            try:
+                results = await self._db(self._read, [argument for argument, _ in batch])
+            except BaseException as exc:
+                for _, done in batch:
+                    if done.done():  # its poll was cancelled meanwhile
+                        continue
+                    if isinstance(exc, Exception):
+                        done.set_exception(exc)
+                    else:
+                        done.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for (_, done), result in zip(batch, results, strict=True):
+                    if not done.done():
+                        done.set_result(result)
 
 
 class GroupCommit:
@@ -146,7 +206,7 @@ async def poll(
         first = None
     key = first.key if first is not None else None
     # A StoreError here (and in the last write) is the caller's: the database is down.
-    state, known = await ctx.db(ctx.store.poll_state, source.id, key)
+    state, known = await ctx.first_reads((source.id, key))
     quiet: _Quiet | None = None
     try:
         quiet = await _poll(source, ctx, report, state, (key, known))
@@ -169,12 +229,15 @@ async def poll(
 
 @dataclass(frozen=True)
 class _Quiet:
-    """A poll that found nothing new: what it leaves for the last write to record
-    (one transaction instead of two). ``validators`` is None for an unchanged list."""
+    """A poll that stored no article: what it leaves for the last write to record
+    (one transaction instead of two, and that one shared by many polls): when it
+    polled, the entries it found, the list's validators (None for an unchanged
+    list) and the entries it now counts as seen (a first poll's backlog)."""
 
     at: datetime
     entries: int | None = None
     validators: tuple[str, Cached] | None = None
+    seen: tuple[tuple[str, str | None], ...] = ()  # entries now seen (none stored)
 
 
 async def _finish(
@@ -251,6 +314,7 @@ async def _finish(
         polled_at=quiet.at if quiet is not None else None,
         entries_found=quiet.entries if quiet is not None else None,
         validators=quiet.validators if quiet is not None else None,
+        seen=quiet.seen if quiet is not None else (),
         has_state=state is not None,
         schedule=schedule,
     )
@@ -328,20 +392,25 @@ async def _poll(
     keyed: dict[str, Entry] = {}
     for entry in entries:
         keyed.setdefault(ctx.canonical(entry.url), entry)  # the first listing wins
-    unseen = await ctx.db(ctx.store.unseen, source.id, keyed)
+    canonical = {id(e): key for key, e in keyed.items()}  # computed once an entry
+    # What the source has not listed before, and of that, the same feed item under
+    # a new link (a site moved its pages): known by its GUID. One read.
+    unseen, guids = await ctx.entry_reads((source.id, [(k, e.guid) for k, e in keyed.items()]))
     new = [e for key, e in keyed.items() if key in unseen]
     if not new:  # the list changed (a date, a counter) but lists nothing new
         return _Quiet(ctx.clock(), len(entries), (listing.key, listing.validators))
-    # The same feed item under a new link (a site moved its pages): known by its GUID.
-    guids = await ctx.db(ctx.store.seen_guids, source.id, [e.guid for e in new if e.guid])
     moved = [e for e in new if e.guid in guids]
     new = [e for e in new if e.guid not in guids]
     report.new = len(new)
     to_read = _newest(new, config.backlog(source)) if first_poll else new
     backlog_only = [e for e in new if e not in to_read]  # seen, never posted
-    known = await ctx.db(ctx.store.known_urls, [ctx.canonical(e.url) for e in to_read])
-    to_read = [e for e in to_read if ctx.canonical(e.url) not in known]
-    skipped = [*moved, *(e for e in new if ctx.canonical(e.url) in known)]
+    known = (
+        await ctx.db(ctx.store.known_urls, [canonical[id(e)] for e in to_read])
+        if to_read
+        else set()
+    )
+    to_read = [e for e in to_read if canonical[id(e)] not in known]
+    skipped = [*moved, *(e for e in new if canonical[id(e)] in known)]
     waiting = _over_cap(to_read, config.max_articles(source))
     if waiting:
         to_read = [e for e in to_read if e not in waiting]
@@ -371,13 +440,18 @@ async def _poll(
             report.warnings.append(message)
             log.error("source %s: %s", source.id, message, exc_info=outcome)
 
-    seen = [(ctx.canonical(e.url), e.guid) for e in (*backlog_only, *skipped, *settled)]
+    seen = [(canonical[id(e)], e.guid) for e in (*backlog_only, *skipped, *settled)]
     seen += [(p.article.canonical_url, p.entry.guid) for p in processed]
     # An article that could not be read is retried by the next poll, and so are those
     # past the cap: keep no validators then, or a 304 (or the same bytes) would hide
     # them until the list changes.
     complete = not waiting and len(processed) + len(settled) == len(to_read)
     validators = listing.validators if complete else Cached()
+    if not processed and not overran:
+        # Nothing to store but what is now seen (a first poll's backlog, links
+        # stored already): the poll's last write records it, many polls to a
+        # transaction, instead of a transaction of its own.
+        return _Quiet(ctx.clock(), len(entries), (listing.key, validators), tuple(seen))
     stories, alerts = await ctx.db(
         commit,
         ctx.store,

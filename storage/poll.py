@@ -1,6 +1,8 @@
 """The writes of one poll: the article its decision placed (``monitor/decide.py``
 gives the :class:`~monitor.decide.Intent`, :meth:`Tx.write` maps it to rows),
-and what polls write last, many to a transaction (:class:`PollEnd`). [IO]"""
+and what polls write last, many to a transaction (:class:`PollEnd`); and the
+reads of many polls at once (:meth:`PollWrites.poll_states`,
+:meth:`PollWrites.new_entries`: one visit to the database for a batch). [IO]"""
 
 from __future__ import annotations
 
@@ -10,12 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import HealthRecord, Known, PollLine, Processed
-from storage.rows import article_columns, health_columns, log_columns, story_columns, utcnow
-from storage.schema import fetch_log
+from storage.rows import (
+    SourceState,
+    article_columns,
+    health_columns,
+    log_columns,
+    source_state_of,
+    story_columns,
+    utcnow,
+)
+from storage.schema import entries, fetch_log, http_cache, source_state
 from storage.sources import UPDATE_STATE, Cached, SourcesTx
 from storage.stories import StoriesTx
 from storage.tx import Database, short_error
@@ -24,6 +35,24 @@ if TYPE_CHECKING:
     from monitor.decide import Intent
 
 __all__ = ["PollEnd", "PollWrites", "Tx"]
+
+CHUNK = 500  # values bound in one statement (a driver's limit is far above)
+_STATES_OF = select(source_state).where(
+    source_state.c.source_id.in_(bindparam("b_values", expanding=True))
+)
+_CACHES_OF = select(
+    http_cache.c.url, http_cache.c.etag, http_cache.c.last_modified, http_cache.c.content_hash
+).where(http_cache.c.url.in_(bindparam("b_values", expanding=True)))
+# The entries of these sources among these keys (or GUIDs): a source's keys are
+# matched against every source of the chunk, and the pairs kept in Python.
+_LISTED_KEYS_OF = select(entries.c.source_id, entries.c.key).where(
+    entries.c.source_id.in_(bindparam("b_ids", expanding=True)),
+    entries.c.key.in_(bindparam("b_values", expanding=True)),
+)
+_LISTED_GUIDS_OF = select(entries.c.source_id, entries.c.guid).where(
+    entries.c.source_id.in_(bindparam("b_ids", expanding=True)),
+    entries.c.guid.in_(bindparam("b_values", expanding=True)),
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,9 @@ class PollEnd:
     polled_at: datetime | None = None
     entries_found: int | None = None
     validators: tuple[str, Cached] | None = None
+    # (canonical URL, GUID) of the entries now seen, for a poll that stored no
+    # article (a first poll's backlog, skipped links): marked with polled_at.
+    seen: tuple[tuple[str, str | None], ...] = ()
     has_state: bool = True  # the source's state row exists (it has been polled before)
     schedule: tuple[str, datetime | None] | None = None  # (owner, next poll) for `run`
 
@@ -104,6 +136,8 @@ class Tx(SourcesTx, StoriesTx):
             if end.polled_at is not None:
                 if not end.has_state:
                     self.source_polled(end.source_id, end.polled_at, end.entries_found)
+                if end.seen:
+                    self.mark_seen(end.source_id, end.seen, end.polled_at)
                 values |= {
                     "last_polled_at": end.polled_at,
                     "last_success_at": end.polled_at,
@@ -145,3 +179,76 @@ class PollWrites(Database):
         commit: one transaction per poll cost more than its statements)."""
         with self.transaction() as tx:
             tx.finish_polls(ends)
+
+    def poll_states(
+        self, wanted: list[tuple[str, str | None]]
+    ) -> list[tuple[SourceState | None, Cached]]:
+        """What polls read first, for many at once: for each (source, key of its
+        list's first request), the source's state and what is stored for the key
+        (one statement per 500 sources and one per 500 keys, instead of two a poll)."""
+        ids = list(dict.fromkeys(source_id for source_id, _ in wanted))
+        keys = list(dict.fromkeys(key for _, key in wanted if key is not None))
+        states: dict[str, SourceState] = {}
+        cached: dict[str, Cached] = {}
+        with self.read() as conn:
+            for i in range(0, len(ids), CHUNK):
+                for row in conn.execute(_STATES_OF, {"b_values": ids[i : i + CHUNK]}):
+                    states[row.source_id] = source_state_of(row)
+            for i in range(0, len(keys), CHUNK):
+                for hit in conn.execute(_CACHES_OF, {"b_values": keys[i : i + CHUNK]}):
+                    cached[hit.url] = Cached(hit.etag, hit.last_modified, hit.content_hash)
+        none = Cached()
+        return [
+            (states.get(source_id), cached.get(key, none) if key is not None else none)
+            for source_id, key in wanted
+        ]
+
+    def new_entries(
+        self, lists: list[tuple[str, list[tuple[str, str | None]]]]
+    ) -> list[tuple[set[str], set[str]]]:
+        """For each (source, its list's (key, GUID) pairs): the keys the source has
+        not listed before, and the GUIDs of those unlisted entries that it has
+        listed under another key (a moved page). Many lists, one visit."""
+        unlisted = self._absent(_LISTED_KEYS_OF, [(s, [k for k, _ in pairs]) for s, pairs in lists])
+        guids = [
+            (source_id, [g for k, g in pairs if g and k in new])
+            for (source_id, pairs), new in zip(lists, unlisted, strict=True)
+        ]
+        found = self._found(_LISTED_GUIDS_OF, guids)
+        return list(zip(unlisted, found, strict=True))
+
+    def _absent(self, query: Any, wanted: list[tuple[str, list[str]]]) -> list[set[str]]:
+        found = self._found(query, wanted)
+        return [set(values) - hits for (_, values), hits in zip(wanted, found, strict=True)]
+
+    def _found(self, query: Any, wanted: list[tuple[str, list[str]]]) -> list[set[str]]:
+        """For each (source, values): which values ``query`` finds for that source.
+        Sources go together until their values fill a statement."""
+        hits: dict[str, set[str]] = {source_id: set() for source_id, _ in wanted}
+        chunks: list[tuple[list[str], list[str]]] = []
+        ids: list[str] = []
+        values: list[str] = []
+        for source_id, mine in wanted:
+            mine = [v for v in dict.fromkeys(mine) if v]
+            if not mine:
+                continue
+            if values and len(values) + len(mine) > CHUNK:
+                chunks.append((ids, values))
+                ids, values = [], []
+            ids.append(source_id)
+            values.extend(mine)
+        if values:
+            chunks.append((ids, values))
+        if not chunks:
+            return [set() for _ in wanted]
+        asked: dict[str, set[str]] = {}
+        for source_id, mine in wanted:
+            asked.setdefault(source_id, set()).update(mine)
+        with self.read() as conn:
+            for chunk_ids, chunk_values in chunks:
+                for i in range(0, len(chunk_values), CHUNK):  # one source's list may be long
+                    params = {"b_ids": chunk_ids, "b_values": chunk_values[i : i + CHUNK]}
+                    for source_id, value in conn.execute(query, params):
+                        if value in asked[source_id]:
+                            hits[source_id].add(value)
+        return [hits[source_id].intersection(mine) for source_id, mine in wanted]
