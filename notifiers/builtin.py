@@ -9,12 +9,14 @@ those modules, in the order kinds are named in messages and docs.
 from __future__ import annotations
 
 import importlib
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from monitor.config.settings import Settings
 from notifiers import base
 from notifiers.ratelimit import RateLimiter
-from notifiers.telegram import TelegramClient
+
+if TYPE_CHECKING:  # python-telegram-bot is imported when a client is made
+    from notifiers.telegram_api import TelegramClient
 
 BUILTIN = ("telegram", "console", "webhook", "apprise")
 
@@ -31,6 +33,8 @@ class Shared:
     def telegram(self) -> TelegramClient | None:
         """The bot's client, made on first use; None without a token."""
         if self._telegram is None and self.settings.telegram_token is not None:
+            from notifiers.telegram_api import TelegramClient
+
             self._telegram = TelegramClient(
                 token=self.settings.telegram_token.get_secret_value(),
                 api_url=self.settings.telegram_api_url,
