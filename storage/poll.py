@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PollEnd", "PollWrites", "Tx"]
 
+_UPSERT: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 CHUNK = 500  # values bound in one statement (a driver's limit is far above)
 _STATES_OF = select(source_state).where(
     source_state.c.source_id.in_(bindparam("b_values", expanding=True))
@@ -129,15 +132,37 @@ class Tx(SourcesTx, StoriesTx):
         one executemany each (per set of columns)."""
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         lines: list[dict[str, Any]] = []
+        upsert = _UPSERT.get(self.conn.dialect.name)
+        # With an upsert (SQLite, PostgreSQL), the first polls' new state rows, the
+        # entries seen and the validators go as one executemany each for the batch;
+        # otherwise row by row, as a poll alone writes them.
+        new_states: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = []
+        cached: list[dict[str, Any]] = []
         for end in ends:
             values: dict[str, object] = {"b_source_id": end.source_id}
             if end.health is not None:
                 values |= health_columns(end.health)
             if end.polled_at is not None:
                 if not end.has_state:
-                    self.source_polled(end.source_id, end.polled_at, end.entries_found)
-                if end.seen:
+                    if upsert is None:
+                        self.source_polled(end.source_id, end.polled_at, end.entries_found)
+                    else:  # inserted unless a row is there; the UPDATE below fills it
+                        new_states.append(
+                            {"source_id": end.source_id, "first_polled_at": end.polled_at}
+                        )
+                if end.seen and upsert is None:
                     self.mark_seen(end.source_id, end.seen, end.polled_at)
+                elif end.seen:
+                    seen.extend(
+                        {
+                            "source_id": end.source_id,
+                            "key": k,
+                            "guid": g,
+                            "first_seen": end.polled_at,
+                        }
+                        for k, g in end.seen
+                    )
                 values |= {
                     "last_polled_at": end.polled_at,
                     "last_success_at": end.polled_at,
@@ -145,10 +170,21 @@ class Tx(SourcesTx, StoriesTx):
                 }
                 if end.entries_found is not None:
                     values["entries_last_poll"] = end.entries_found
-                if end.validators is not None:
+                if end.validators is not None and upsert is None:
                     key, new = end.validators
                     self.save_validators(
                         key, new.etag, new.last_modified, end.polled_at, new.content_hash
+                    )
+                elif end.validators is not None:
+                    key, new = end.validators
+                    cached.append(
+                        {
+                            "url": key,
+                            "etag": new.etag,
+                            "last_modified": new.last_modified,
+                            "updated_at": end.polled_at,
+                            "content_hash": new.content_hash,
+                        }
                     )
             if len(values) > 1:
                 updates.setdefault(tuple(sorted(values)), []).append(values)
@@ -157,6 +193,23 @@ class Tx(SourcesTx, StoriesTx):
             if end.schedule is not None:
                 owner, next_poll_at = end.schedule
                 self.set_schedule(end.source_id, owner, next_poll_at, utcnow())
+        if upsert is not None:
+            if new_states:
+                self.conn.execute(upsert(source_state).on_conflict_do_nothing(), new_states)
+            if seen:  # an entry a concurrent poll listed first is simply not inserted again
+                self.conn.execute(upsert(entries).on_conflict_do_nothing(), seen)
+            if cached:
+                insert = upsert(http_cache)
+                self.conn.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=[http_cache.c.url],
+                        set_={
+                            name: insert.excluded[name]
+                            for name in ("etag", "last_modified", "updated_at", "content_hash")
+                        },
+                    ),
+                    cached,
+                )
         for rows in updates.values():
             self.conn.execute(UPDATE_STATE, rows)
         if lines:
