@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import StoreError
-from storage.store import Store
+from storage.store import Cached, PollEnd, Store
 
 NOW = datetime(2025, 9, 10, 8, 0, tzinfo=UTC)
 
@@ -88,6 +88,53 @@ def test_entries_seen_are_per_source(store: Store) -> None:
         tx.mark_seen("a", [("k1", None), ("k2", "g2"), ("k1", None)], NOW)
     assert store.unseen("a", ["k1", "k2", "k3"]) == {"k3"}
     assert store.unseen("b", ["k1"]) == {"k1"}
+
+
+def test_the_reads_of_many_polls_at_once(store: Store) -> None:
+    """poll_states and new_entries answer for each poll of a batch what the
+    one-poll reads answer: state and validators; new keys and moved GUIDs."""
+    store.finish_polls(
+        [
+            PollEnd(
+                "a",
+                None,
+                polled_at=NOW,
+                entries_found=2,
+                validators=("https://e/a", Cached('"e1"', None, "h1")),
+                has_state=False,
+                seen=(("k1", "g1"), ("k2", None)),
+            ),
+            PollEnd("b", None, polled_at=NOW, entries_found=0, has_state=False),
+        ]
+    )
+    states = store.poll_states([("a", "https://e/a"), ("b", "https://e/b"), ("c", None)])
+    (a, a_cached), (b, b_cached), (c, c_cached) = states
+    assert a is not None and a.first_polled_at == NOW and a.entries_last_poll == 2
+    assert a_cached == Cached('"e1"', None, "h1") == store.cached("https://e/a")
+    assert b is not None and b_cached == Cached() and c is None and c_cached == Cached()
+    assert store.unseen("a", ["k1", "k2", "k3"]) == {"k3"}
+    # k3 is new to a; k9 is new to a under the GUID g1 a listed as k1 (a moved page);
+    # b listed nothing, and a's keys are not b's.
+    found = store.new_entries(
+        [("a", [("k1", "g1"), ("k3", None), ("k9", "g1")]), ("b", [("k1", "g1")])]
+    )
+    assert found == [({"k3", "k9"}, {"g1"}), ({"k1"}, set())]
+    # A second write of the same seen entries and new validators: no duplicate, updated.
+    store.finish_polls(
+        [
+            PollEnd(
+                "a",
+                None,
+                polled_at=NOW + timedelta(minutes=5),
+                validators=("https://e/a", Cached('"e2"', "lm", None)),
+                seen=(("k1", "g1"), ("k3", None)),
+            )
+        ]
+    )
+    assert store.cached("https://e/a") == Cached('"e2"', "lm", None)
+    assert store.unseen("a", ["k1", "k2", "k3"]) == set()
+    state = store.source_state("a")
+    assert state is not None and state.first_polled_at == NOW
 
 
 def test_source_state_counts_failures_and_resets_on_success(store: Store) -> None:
