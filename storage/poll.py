@@ -29,7 +29,7 @@ from storage.rows import (
     utcnow,
 )
 from storage.schema import entries, fetch_log, http_cache, source_state
-from storage.sources import UPDATE_STATE, Cached, SourcesTx
+from storage.sources import UPDATE_STATE, UPDATE_SUCCESS, Cached, SourcesTx
 from storage.stories import StoriesTx
 from storage.tx import Database, short_error
 
@@ -164,6 +164,7 @@ class Tx(SourcesTx, StoriesTx):
                         for k, g in end.seen
                     )
                 values |= {
+                    "b_first_polled": end.polled_at,
                     "last_polled_at": end.polled_at,
                     "last_success_at": end.polled_at,
                     "consecutive_failures": 0,
@@ -210,8 +211,8 @@ class Tx(SourcesTx, StoriesTx):
                     ),
                     cached,
                 )
-        for rows in updates.values():
-            self.conn.execute(UPDATE_STATE, rows)
+        for keys, rows in updates.items():
+            self.conn.execute(UPDATE_SUCCESS if "b_first_polled" in keys else UPDATE_STATE, rows)
         if lines:
             self.conn.execute(fetch_log.insert(), lines)
 

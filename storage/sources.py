@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,11 @@ CACHED_OF = select(http_cache.c.etag, http_cache.c.last_modified, http_cache.c.c
     http_cache.c.url == bindparam("b_url")
 )
 UPDATE_STATE = update(source_state).where(source_state.c.source_id == bindparam("b_source_id"))
+# A success after failures that made the row: the first success is the first poll
+# (the backlog rule applied to it), so first_polled_at is set now if still empty.
+UPDATE_SUCCESS = UPDATE_STATE.values(
+    first_polled_at=func.coalesce(source_state.c.first_polled_at, bindparam("b_first_polled"))
+)
 _UPDATE_SCHEDULE = update(source_schedule).where(
     source_schedule.c.source_id == bindparam("b_source_id")
 )
@@ -102,7 +107,9 @@ class SourcesTx(TxBase):
         }
         if entries_found is not None:
             values["entries_last_poll"] = entries_found
-        done = self.conn.execute(UPDATE_STATE, {"b_source_id": source_id, **values})
+        done = self.conn.execute(
+            UPDATE_SUCCESS, {"b_source_id": source_id, "b_first_polled": now, **values}
+        )
         if done.rowcount == 0:
             self.conn.execute(
                 source_state.insert(), {"source_id": source_id, "first_polled_at": now, **values}

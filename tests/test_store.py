@@ -150,6 +150,27 @@ def test_source_state_counts_failures_and_resets_on_success(store: Store) -> Non
     assert state is not None
     assert state.consecutive_failures == 0 and state.entries_last_poll == 12
     assert state.last_success_at == NOW + timedelta(minutes=2)
+    # The first success ends the first-poll backlog rule, even after failures made the row.
+    assert state.first_polled_at == NOW + timedelta(minutes=2)
+    with store.transaction() as tx:
+        tx.source_polled("a", NOW + timedelta(minutes=3), 12)
+    state = store.source_state("a")
+    assert state is not None and state.first_polled_at == NOW + timedelta(minutes=2)
+
+
+def test_a_group_committed_success_after_failures_ends_the_first_poll(store: Store) -> None:
+    """A source whose first polls failed has a state row without first_polled_at;
+    its first success through the group commit sets it (else every later poll
+    would be read as a first one, and all but the backlog marked seen unread)."""
+    store.record_failure("a", "HTTP 500", NOW)
+    end = PollEnd("a", None, polled_at=NOW + timedelta(minutes=1), entries_found=3)
+    store.finish_polls([end])
+    state = store.source_state("a")
+    assert state is not None and state.consecutive_failures == 0
+    assert state.first_polled_at == NOW + timedelta(minutes=1)
+    store.finish_polls([PollEnd("a", None, polled_at=NOW + timedelta(minutes=2))])
+    state = store.source_state("a")
+    assert state is not None and state.first_polled_at == NOW + timedelta(minutes=1)
 
 
 def test_one_post_per_story_and_channel(store: Store) -> None:
