@@ -1,7 +1,7 @@
 """Peak memory of ``quality-monitor run`` with 2,000 sources and 100,000 stored articles.
 
     .venv/bin/python -m bench.memory [--sources 2000] [--articles 100000] [--rounds 2]
-                                                              (also: make bench-memory)
+                                     [--database-copy PATH]   (also: make bench-memory)
 
 1. A SQLite database is filled with ``--articles`` stored articles (each its
    own story, with text, summary and a fingerprint, first seen over the last
@@ -16,8 +16,11 @@
    resident memory is sampled twice a second from /proc; the peak is the
    kernel's high-water mark (VmHWM) just before SIGTERM.
 
-Prints one JSON object: the peak, the memory once the index is loaded, and
-after each round.
+Prints one JSON object: the peak, the memory when the first poll is logged
+(start-up done: imports, configuration, the index loaded), after each round,
+and a timeline (resident memory every 5 s and the polls logged by then).
+``--database-copy PATH``: keep the filled database there and start from a
+copy of it next time (filling 100,000 articles takes a minute or two).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,6 +147,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--database-copy", type=Path, default=None)
     args = parser.parse_args()
     result: dict[str, Any] = {
         "benchmark": "memory",
@@ -154,7 +159,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         db_url = f"sqlite:///{folder / 'monitor.db'}"
-        result["fill_seconds"] = round(fill(db_url, args.articles), 1)
+        kept = args.database_copy
+        if kept and kept.exists():
+            shutil.copyfile(kept, folder / "monitor.db")
+            result["fill_seconds"] = 0.0
+        else:
+            result["fill_seconds"] = round(fill(db_url, args.articles), 1)
+            if kept:
+                shutil.copyfile(folder / "monitor.db", kept)
         farm = start_farm(args.sources, latency=args.latency, hosts=50)
         try:
             config = folder / "sources.yaml"
@@ -185,6 +197,8 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
             samples: list[tuple[float, int]] = []
+            timeline: list[dict[str, float]] = []
+            first_poll_kb = 0
             rounds: list[dict[str, Any]] = []
             try:
                 target = args.sources
@@ -196,8 +210,20 @@ def main() -> None:
                     while time.monotonic() < deadline and process.poll() is None:
                         now = status(process.pid)
                         samples.append((time.monotonic() - started, now.get("VmRSS", 0)))
-                        if len(samples) % 10 == 0 and polls(db_url) >= target:
-                            break
+                        if not first_poll_kb or len(samples) % 10 == 0:
+                            logged = polls(db_url)
+                            if logged and not first_poll_kb:
+                                first_poll_kb = now.get("VmRSS", 0)
+                            if len(samples) % 10 == 0:
+                                timeline.append(
+                                    {
+                                        "s": round(samples[-1][0], 1),
+                                        "rss_mb": round(samples[-1][1] / 1024, 1),
+                                        "polls": logged,
+                                    }
+                                )
+                            if logged >= target:
+                                break
                         time.sleep(0.5)
                     now = status(process.pid)
                     rounds.append(
@@ -222,9 +248,11 @@ def main() -> None:
                 {
                     "peak_rss_mb": round(peak / 1024, 1),
                     "rss_after_start_mb": round(startup / 1024, 1),
+                    "rss_at_first_poll_mb": round(first_poll_kb / 1024, 1),
                     "rounds": rounds,
                     "goal_under_150_mb": peak / 1024 < 150,
                     "exit_status": process.returncode,
+                    "timeline": timeline,
                 }
             )
         finally:

@@ -44,12 +44,12 @@ what the story index stores and looks up, and what ``story ID`` shows.
 
 Cost: about 2.5 ms for a 750-character article (segmenting 1.2 ms, the rest
 regular expressions); the segmenter's dictionary loads once per process
-(about 0.7 s, cached by jieba on disk).
+(monitor/segment.py: 3 MB, read from its cache in the temporary directory
+in milliseconds; built there from jieba's ``dict.txt`` the first time).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import unicodedata
@@ -325,25 +325,13 @@ def _lower(name: str) -> str:
     return " ".join(name.lower().split()) if name.isascii() else name
 
 
-@lru_cache(maxsize=1)
-def _jieba() -> Any:  # jieba has no types
-    import jieba  # a 0.7 s dictionary load: only processes that group stories pay it
+def _tokenizer() -> Any:  # jieba has no types
+    """jieba's tokenizer over its dictionary held compactly (monitor/segment.py:
+    3 MB instead of jieba's 50 MB dict, the same words). Loaded on first use:
+    only processes that group stories pay it."""
+    from monitor.segment import shared_tokenizer
 
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba
-
-
-@lru_cache(maxsize=1)
-def _names() -> frozenset[str]:
-    """The words jieba's dictionary tags ``nr`` (a person's name): 73,000 of its
-    349,000. Read from the dictionary file itself rather than through
-    ``jieba.posseg``, whose table of every word's tag costs about 54 MB."""
-    import jieba
-
-    with jieba.get_dict_file() as lines:  # an open binary file, "word freq tag" a line
-        rows = (line.split() for line in lines)
-        return frozenset(row[0].decode() for row in rows if len(row) == 3 and row[2] == b"nr")
+    return shared_tokenizer()
 
 
 def _segment(text: str) -> list[tuple[str, str]]:
@@ -352,13 +340,9 @@ def _segment(text: str) -> list[tuple[str, str]]:
     outside the dictionary (most names: 张国清), ``w`` for any other word.
     jieba's own tagger finds a few more names but costs seventeen times as much
     (20 ms for 750 characters against 1.2 ms)."""
-    jieba = _jieba()
-    names = _names()
-    known = jieba.dt.FREQ  # every dictionary word, with its prefixes at 0
-    return [
-        (word, "nr" if word in names else "w" if known.get(word, 0) > 0 else "new")
-        for word in jieba.cut(text)
-    ]
+    tokenizer = _tokenizer()
+    tag = tokenizer.words.tag
+    return [(word, tag(word)) for word in tokenizer.cut(text)]
 
 
 @lru_cache(maxsize=1)

@@ -51,7 +51,6 @@ class Listing:
     pages: int = 0
     requests: int = 0
     warnings: list[str] = field(default_factory=list)
-    result: FetchResult | None = None  # page 1's final answer
     origin: str | None = None  # html: selectors | detection | feed (see sources.Parsed)
     notice: str | None = None  # html: configured selectors gave nothing; what to update
 
@@ -85,7 +84,10 @@ async def read_listing(
     if first is None:  # a kind always plans page 1; this is a bug in the kind
         raise ParseError(source.id, f"kind {source.kind!r} planned no request")
     result, key, requests, previous = await _fetch_final(source, fetcher, first, timeout, cached)
-    listing = Listing(key=key, requests=requests, pages=1, result=result)
+    # The answer itself (its bytes and their decoded text) is not kept on the
+    # listing: a poll can wait a long time for its turn at the database after
+    # this, and in a first pass of 2,000 sources most of them wait at once.
+    listing = Listing(key=key, requests=requests, pages=1)
     listing.etag, listing.last_modified = result.etag, result.last_modified
     if result.not_modified:
         listing.unchanged = True
