@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import regex
 
@@ -28,8 +28,14 @@ from monitor.normalize import to_simplified
 __all__ = ["REGEX_TIMEOUT", "Terms", "TimedRegex", "compile_terms", "story_text"]
 
 log = logging.getLogger("monitor.filters")
+_T = TypeVar("_T")
 
 REGEX_TIMEOUT = 0.05  # seconds one regular expression may spend on one story
+# The limit is wall time (the engine reads the clock), so on a busy machine a
+# search that needs a millisecond of CPU can be preempted past it: a search cut
+# off is tried once more with this limit before it counts as not found, and a
+# pattern cut off on both tries keeps the first limit alone from then on.
+REGEX_RETRY_TIMEOUT = 0.25
 
 
 class TimedRegex:
@@ -40,7 +46,7 @@ class TimedRegex:
     The cost is the ``regex`` engine's check of the clock as it backtracks.
     """
 
-    __slots__ = ("_reported", "pattern", "timeout", "what")
+    __slots__ = ("_reported", "_slow", "pattern", "retry_timeout", "timeout", "what")
 
     def __init__(
         self,
@@ -48,43 +54,51 @@ class TimedRegex:
         *,
         what: str,
         timeout: float = REGEX_TIMEOUT,
+        retry_timeout: float = REGEX_RETRY_TIMEOUT,
         flags: int = regex.IGNORECASE,
     ) -> None:
         self.pattern = regex.compile(pattern, flags)
         self.what = what
         self.timeout = timeout
+        self.retry_timeout = max(retry_timeout, timeout)
+        self._slow = False  # cut off on both tries once: no second try any more
         self._reported = False
 
     def search(self, text: str) -> regex.Match[str] | None:
-        try:
-            return self.pattern.search(text, timeout=self.timeout)
-        except TimeoutError:
-            self._gave_up(text)
-            return None
+        return self._timed(lambda limit: self.pattern.search(text, timeout=limit), text, None)
 
     def findall(self, text: str) -> list[Any]:
-        try:
-            return self.pattern.findall(text, timeout=self.timeout)
-        except TimeoutError:
-            self._gave_up(text)
-            return []
+        return self._timed(lambda limit: self.pattern.findall(text, timeout=limit), text, [])
 
     def sub(self, repl: str, text: str) -> str:
         """``text`` with every match replaced; unchanged when time runs out."""
+        return self._timed(
+            lambda limit: str(self.pattern.sub(repl, text, timeout=limit)), text, text
+        )
+
+    def _timed(self, run: Callable[[float], _T], text: str, not_found: _T) -> _T:
         try:
-            return str(self.pattern.sub(repl, text, timeout=self.timeout))
+            return run(self.timeout)
         except TimeoutError:
-            self._gave_up(text)
-            return text
+            pass
+        if not self._slow:
+            try:
+                return run(self.retry_timeout)
+            except TimeoutError:
+                self._slow = True
+        self._gave_up(text)
+        return not_found
 
     def _gave_up(self, text: str) -> None:
         if self._reported:
             return
         self._reported = True
         log.warning(
-            "%s gave up after %.0f ms on %r…; it counts as not found (simplify the pattern)",
+            "%s gave up after %.0f ms (and %.0f ms on a second try) on %r…; "
+            "it counts as not found (simplify the pattern)",
             self.what,
             self.timeout * 1000,
+            self.retry_timeout * 1000,
             text[:60],
         )
 
