@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import re
 import sys
 import zlib
@@ -192,6 +193,8 @@ def similarity(a: tuple[int, ...] | np.ndarray, b: tuple[int, ...] | np.ndarray)
     """Estimated Jaccard similarity of two MinHash signatures."""
     if len(a) == 0 or len(a) != len(b):
         return 0.0
+    if isinstance(a, tuple) and isinstance(b, tuple):  # stored and computed: Python ints
+        return sum(map(operator.eq, a, b)) / len(a)  # 64 values: faster than numpy's calls
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
 
 
@@ -437,15 +440,60 @@ def _of(keys: frozenset[str], prefix: str) -> frozenset[str]:
 _NONE: frozenset[str] = frozenset()
 
 
-@lru_cache(maxsize=65_536)
 def _by_kind(keys: frozenset[str]) -> dict[str, frozenset[str]]:
-    """An article's keys by kind, words left out: the vetoes look at these for
-    every candidate, and one article is compared with many (cached)."""
-    kinds: dict[str, set[str]] = {}
+    """An article's keys by kind, words left out (see :func:`_side`)."""
+    return _side(keys).kinds
+
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """One article's keys as the vetoes read them, worked out once (cached by
+    :func:`_side`): a check compares one article with dozens, and each of
+    those is compared again by the next checks."""
+
+    kinds: dict[str, frozenset[str]]  # the keys by kind, words left out
+    title_years: frozenset[str]  # the years in the headline, prefix removed
+    years: frozenset[str]  # the years named, prefix removed
+    preview: bool
+    scopes: frozenset[str]
+    types: frozenset[str]  # the kinds of event in the headline, prefix removed
+    statistics: bool
+    has_verdict: bool  # the classifier's province is in the keys (判:)
+    verdict: str | None  # that province (None: unknown)
+    provinces: frozenset[str]  # the provinces it names, itself or by a place
+
+
+@lru_cache(maxsize=65_536)
+def _side(keys: frozenset[str]) -> _Side:
+    """An article's keys by kind, words left out, and what the vetoes read
+    of them: the vetoes look at these for every candidate, and one article
+    is compared with many (cached)."""
+    found: dict[str, set[str]] = {}
     for key in keys:
         if not key.startswith(anchors_.WORD):
-            kinds.setdefault(_kind(key), set()).add(key)
-    return {kind: frozenset(found) for kind, found in kinds.items()}
+            found.setdefault(_kind(key), set()).add(key)
+    kinds = {kind: frozenset(keys_) for kind, keys_ in found.items()}
+    has_verdict, verdict = False, None
+    for key in kinds.get(VERDICT_PROVINCE, _NONE):  # one, the first met
+        value = key.removeprefix(VERDICT_PROVINCE)
+        has_verdict, verdict = True, None if value == UNKNOWN else value
+        break
+    return _Side(
+        kinds=kinds,
+        title_years=_stripped(kinds, anchors_.TITLE_YEAR),
+        years=_stripped(kinds, anchors_.YEAR),
+        preview=bool(kinds.get(_PREVIEW_KIND)),
+        scopes=kinds.get(anchors_.SCOPE, _NONE),
+        types=_stripped(kinds, anchors_.EVENT_TYPE),
+        statistics=STATISTICS in kinds.get(anchors_.EVENT_TYPE, _NONE),
+        has_verdict=has_verdict,
+        verdict=verdict,
+        provinces=frozenset(anchors_.provinces_named(_places(kinds))) or _NONE,
+    )
+
+
+def _stripped(kinds: dict[str, frozenset[str]], prefix: str) -> frozenset[str]:
+    return frozenset(k.removeprefix(prefix) for k in kinds.get(prefix, _NONE)) or _NONE
 
 
 def veto(
@@ -475,7 +523,7 @@ def veto(
     year's (a statistics headline naming a month against one naming its
     year alone).
     """
-    return _veto(_by_kind(a.concepts), province_a, _by_kind(b.concepts), province_b, days_apart)
+    return _veto(_side(a.concepts), province_a, _side(b.concepts), province_b, days_apart)
 
 
 # Reports of one event come out within days, a late one within weeks or a few
@@ -483,6 +531,7 @@ def veto(
 # a recurring item published more than half a year apart are two editions.
 FAR_APART_DAYS = 183
 STATISTICS = anchors_.EVENT_TYPE + "statistics"
+_PREVIEW_KIND = anchors_.PREVIEW[: anchors_.PREVIEW.index(":") + 1]
 
 
 def days_between(a: date | None, b: date | None) -> int | None:
@@ -534,79 +583,76 @@ def _month_and_year(ka: dict[str, frozenset[str]], kb: dict[str, frozenset[str]]
 
 
 def _veto(
-    ka: dict[str, frozenset[str]],
+    a: _Side,
     province_a: str | None,
-    kb: dict[str, frozenset[str]],
+    b: _Side,
     province_b: str | None,
     days_apart: int | None = None,
 ) -> str | None:
-    """:func:`veto` on two articles' keys by kind."""
+    """:func:`veto` on two articles' keys as :func:`_side` reads them."""
+    ka, kb = a.kinds, b.kinds
     if days_apart is not None and days_apart > FAR_APART_DAYS and (what := _recurring(ka, kb)):
         return f"published {days_apart} days apart: two editions of a recurring item ({what})"
-    if reason := _month_and_year(ka, kb):
+    if (a.statistics or b.statistics) and (reason := _month_and_year(ka, kb)):
         return reason
-    checks = (
-        (anchors_.TITLE_YEAR, "different years in the headlines"),
-        (anchors_.MONTH, "different months in the headlines"),
-        (anchors_.ORDINAL, "different editions"),
-        (anchors_.SERIES, "different programmes"),
-    )
-    for prefix, reason in checks:
-        xa, xb = ka.get(prefix, _NONE), kb.get(prefix, _NONE)
-        if xa and xb and not xa & xb:
+    for prefix, reason in _CHECKS:
+        xa, xb = ka.get(prefix), kb.get(prefix)
+        if xa and xb and xa.isdisjoint(xb):
             return f"{reason}: {', '.join(sorted(xa))} / {', '.join(sorted(xb))}"
-    for x, y in ((ka, kb), (kb, ka)):
-        named = {k.removeprefix(anchors_.TITLE_YEAR) for k in x.get(anchors_.TITLE_YEAR, _NONE)}
-        years = {k.removeprefix(anchors_.YEAR) for k in y.get(anchors_.YEAR, _NONE)}
-        if named and years and not named & years:
+    for x, y in ((a, b), (b, a)):
+        named = x.title_years
+        if named and y.years and named.isdisjoint(y.years):
             return f"the headline's year {min(named)} is not among the other's years"
-    preview = _kind(anchors_.PREVIEW)
-    if bool(ka.get(preview)) != bool(kb.get(preview)):
+    if a.preview != b.preview:
         return "one announces the event, the other reports it"
-    scopes = ka.get(anchors_.SCOPE, _NONE) | kb.get(anchors_.SCOPE, _NONE)
-    if len(scopes) == 2 and ka.get(anchors_.SCOPE, _NONE) != kb.get(anchors_.SCOPE, _NONE):
+    if a.scopes != b.scopes and len(a.scopes | b.scopes) == 2:
         return "a national headline and a local one (a local edition of a national campaign)"
-    ta = {k.removeprefix(anchors_.EVENT_TYPE) for k in ka.get(anchors_.EVENT_TYPE, _NONE)}
-    tb = {k.removeprefix(anchors_.EVENT_TYPE) for k in kb.get(anchors_.EVENT_TYPE, _NONE)}
-    # One edition in one place is one event, whatever each headline calls it
-    # (a forum's ninth edition opening with a Quality Month launch); not a
-    # press conference, which names the edition and the place it announces.
-    same_edition = (
-        "press" not in ta | tb
-        and ka.get(anchors_.ORDINAL, _NONE) & kb.get(anchors_.ORDINAL, _NONE)
-        and ka.get(anchors_.PLACE, _NONE) & kb.get(anchors_.PLACE, _NONE)
-    )
-    if ta and tb and not ta & tb and not same_edition:
-        clash = sorted(
-            f"{x} / {y}" for x in ta for y in tb if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
+    ta, tb = a.types, b.types
+    if ta and tb and ta.isdisjoint(tb):
+        # One edition in one place is one event, whatever each headline calls it
+        # (a forum's ninth edition opening with a Quality Month launch); not a
+        # press conference, which names the edition and the place it announces.
+        same_edition = (
+            "press" not in ta | tb
+            and ka.get(anchors_.ORDINAL, _NONE) & kb.get(anchors_.ORDINAL, _NONE)
+            and ka.get(anchors_.PLACE, _NONE) & kb.get(anchors_.PLACE, _NONE)
         )
-        if clash:
-            return f"different kinds of event in the headlines: {clash[0]}"
-    province_a = _province(ka, province_a)
-    province_b = _province(kb, province_b)
-    places_a = ka.get(anchors_.PLACE, _NONE) | ka.get(anchors_.PROVINCE, _NONE)
-    places_b = kb.get(anchors_.PLACE, _NONE) | kb.get(anchors_.PROVINCE, _NONE)
+        if not same_edition:
+            clash = sorted(
+                f"{x} / {y}"
+                for x in ta
+                for y in tb
+                if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
+            )
+            if clash:
+                return f"different kinds of event in the headlines: {clash[0]}"
+    province_a = a.verdict if a.has_verdict else province_a
+    province_b = b.verdict if b.has_verdict else province_b
     if (
         province_a
         and province_b
         and "CN" not in (province_a, province_b)
         and province_a != province_b
-        and province_b not in anchors_.provinces_named(places_a)
-        and province_a not in anchors_.provinces_named(places_b)
+        and province_b not in a.provinces
+        and province_a not in b.provinces
         # Two provinces' news of an event held in a third (their winners at a
         # national award ceremony) name that third place both.
-        and not anchors_.provinces_named(places_a & places_b) - {province_a, province_b}
+        and not anchors_.provinces_named(_places(ka) & _places(kb)) - {province_a, province_b}
     ):
         return f"different provinces: {province_a} / {province_b}"
     return None
 
 
-def _province(keys: dict[str, frozenset[str]], otherwise: str | None) -> str | None:
-    """The article's own province; the story's for fingerprints stored without one."""
-    for key in keys.get(VERDICT_PROVINCE, _NONE):
-        value = key.removeprefix(VERDICT_PROVINCE)
-        return None if value == UNKNOWN else value
-    return otherwise
+def _places(kinds: dict[str, frozenset[str]]) -> frozenset[str]:
+    return kinds.get(anchors_.PLACE, _NONE) | kinds.get(anchors_.PROVINCE, _NONE)
+
+
+_CHECKS = (
+    (anchors_.TITLE_YEAR, "different years in the headlines"),
+    (anchors_.MONTH, "different months in the headlines"),
+    (anchors_.ORDINAL, "different editions"),
+    (anchors_.SERIES, "different programmes"),
+)
 
 
 def compare(
@@ -622,16 +668,16 @@ def compare(
     """One article against one stored article of a story, ``days_apart``
     their publication dates when both are known. Pure."""
     ka, kb = fp.concepts, other.concepts
-    kinds_a, kinds_b = _by_kind(ka), _by_kind(kb)
+    side_a, side_b = _side(ka), _side(kb)
+    kinds_b = side_b.kinds
     same_script = fp.language.startswith("zh") == other.language.startswith("zh")
     sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
-    shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
-    anchors_shared = [k for keys in shared.values() for k in keys]
-    if reason := _veto(kinds_a, province, kinds_b, other_province, days_apart):
+    shared = {kind: keys & kinds_b[kind] for kind, keys in side_a.kinds.items() if kind in kinds_b}
+    if reason := _veto(side_a, province, side_b, other_province, days_apart):
         # Between similar texts too: two provinces' documents from one
         # template, each year's notice in the same words.
-        shown = tuple(sorted((k for k in anchors_shared if k[:2] != VERDICT_PROVINCE), key=_order))
-        return Comparison(story_id, None, round(sim, 3), shown[:12], reason)
+        shown = _shown(ka, kb, VERDICT_PROVINCE)
+        return Comparison(story_id, None, round(sim, 3), shown, reason)
     numbers = sorted(
         k
         for k in shared.get(anchors_.DOC_NUMBER, _NONE)
@@ -646,7 +692,7 @@ def compare(
     if numbers:
         return Comparison(story_id, "document", 1.0, tuple(numbers + titles))
     if sim >= NEAR_DUPLICATE:
-        shown = tuple(sorted(anchors_shared, key=_order)[:12])
+        shown = _shown(ka, kb)
         return Comparison(story_id, "near_duplicate", round(sim, 3), shown)
     if titles:
         return Comparison(story_id, "document", 1.0, tuple(titles))
@@ -715,12 +761,32 @@ def _concept_share(key: str) -> float:
     return GENERIC_CONCEPT_SHARE
 
 
+_KIND_ORDER = {kind: n for n, kind in enumerate(ANCHOR_WEIGHTS)}
+
+
 def _order(key: str) -> tuple[int, str]:
     kind = _kind(key)
     return (_KIND_ORDER.get(kind, len(_KIND_ORDER)), key)
 
 
-_KIND_ORDER = {kind: n for n, kind in enumerate(ANCHOR_WEIGHTS)}
+@lru_cache(maxsize=8192)
+def _ordered(keys: frozenset[str]) -> tuple[str, ...]:
+    """An article's keys, words left out, in the order the evidence shows them
+    (by kind in :data:`ANCHOR_WEIGHTS`' order, then by key): cached, so that
+    showing what two articles share sorts nothing."""
+    return tuple(sorted((k for k in keys if not k.startswith(anchors_.WORD)), key=_order))
+
+
+def _shown(a: frozenset[str], b: frozenset[str], skip: str | None = None) -> tuple[str, ...]:
+    """The first dozen keys (words left out, a kind ``skip`` too) that both
+    articles carry, in the order the evidence shows them."""
+    shown: list[str] = []
+    for key in _ordered(a):
+        if key in b and not (skip and key.startswith(skip)):
+            shown.append(key)
+            if len(shown) == 12:
+                break
+    return tuple(shown)
 
 
 @lru_cache(maxsize=65_536)
@@ -954,6 +1020,7 @@ class StoryIndex:
         self.rarity = Rarity() if rarity is None else rarity
         self.last_article_id = 0  # the newest stored article the index has seen
         self._recent_ids: set[int] = set()  # ids near the top, for catching up
+        self._retrieval_memo: tuple[frozenset[str], list[str]] = (frozenset(), [])
 
     def __len__(self) -> int:
         return self._size
@@ -998,7 +1065,7 @@ class StoryIndex:
         self._numbers.append(fp.doc_numbers)
         for key in sorted(fp.concepts):
             self._key_ids.append(self._key_id(key))
-        for key in retrieval_keys(fp.concepts):
+        for key in self._retrieval_keys(fp.concepts):
             self._postings[self._key_id(key)].append(position)
         self._size += 1
         self._key_start[self._size] = len(self._key_ids)
@@ -1103,31 +1170,36 @@ class StoryIndex:
             language=self._languages[self._language[position]],
         )
 
-    def _similar(self, fp: Fingerprint) -> set[int]:
-        """Positions of articles sharing an LSH band with ``fp`` and similar enough."""
+    def _similar(self, fp: Fingerprint) -> np.ndarray:
+        """Positions of articles sharing an LSH band with ``fp`` and similar
+        enough, sorted."""
         keys = band_keys(fp.minhash)
-        found: set[int] = set()
-        for band in range(BANDS):
-            sorted_keys = self._keys[band]
-            lo = np.searchsorted(sorted_keys, keys[band], side="left")
-            hi = np.searchsorted(sorted_keys, keys[band], side="right")
-            found.update(self._pos[band][lo:hi].tolist())
+        found = [
+            self._pos[band][
+                np.searchsorted(self._keys[band], keys[band], side="left") : np.searchsorted(
+                    self._keys[band], keys[band], side="right"
+                )
+            ]
+            for band in range(BANDS)
+        ]
         if self._buffered:
             hits = (self._buf_keys[: self._buffered] == keys).any(axis=1)
-            found.update(self._buf_pos[: self._buffered][hits].tolist())
-        if not found:
-            return found
-        positions = np.fromiter(found, dtype=np.int64, count=len(found))
+            found.append(self._buf_pos[: self._buffered][hits])
+        positions = np.unique(np.concatenate(found)).astype(np.int64)
+        if not len(positions):
+            return positions
         signature = np.asarray(fp.minhash, dtype=np.uint32)
         scores = (self._sigs[positions] == signature).mean(axis=1)
-        return set(positions[scores >= NEAR_DUPLICATE].tolist())
+        similar: np.ndarray = positions[scores >= NEAR_DUPLICATE]
+        return similar
 
-    def _sharing(self, fp: Fingerprint) -> dict[int, float]:
-        """Stored articles sharing rare anchors with ``fp``, with the anchors' weight
-        summed (numpy: postings of a large store run to thousands of entries)."""
+    def _sharing(self, fp: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
+        """Stored articles sharing rare anchors with ``fp`` (positions, sorted),
+        with the anchors' weight summed (numpy: postings of a large store run to
+        thousands of entries)."""
         lists: list[np.ndarray] = []
         weights: list[float] = []
-        for key in retrieval_keys(fp.concepts):
+        for key in self._retrieval_keys(fp.concepts):
             key_id = self._vocabulary.get(key)
             if key_id is None:
                 continue
@@ -1137,13 +1209,41 @@ class StoryIndex:
             lists.append(np.frombuffer(posting, dtype=np.int32))
             weights.append(self.rarity.weight(key) if "+" not in key else 1.0)
         if not lists:
-            return {}
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         positions = np.concatenate(lists)
         each = np.repeat(np.asarray(weights), [len(x) for x in lists])
         unique, inverse = np.unique(positions, return_inverse=True)
         sums = np.bincount(inverse, weights=each)
         keep = sums >= MIN_SHARED_RARITY
-        return dict(zip(unique[keep].tolist(), sums[keep].tolist(), strict=True))
+        return unique[keep].astype(np.int64), sums[keep]
+
+    def _ranked(self, fp: Fingerprint) -> list[int]:
+        """The :data:`MAX_COMPARED` stored articles sharing the most with ``fp``:
+        the anchors' weight, and 1 more for a near-duplicate; by position on a tie."""
+        positions, scores = self._sharing(fp)
+        similar = self._similar(fp)
+        if len(similar):
+            at = np.searchsorted(positions, similar)
+            there = at < len(positions)
+            there[there] = positions[at[there]] == similar[there]
+            scores = scores.copy()
+            scores[at[there]] += 1.0
+            missing = similar[~there]
+            positions = np.concatenate([positions, missing])
+            scores = np.concatenate([scores, np.ones(len(missing))])
+        if len(positions) > MAX_COMPARED:  # those scoring at least the MAX_COMPARED-th best
+            least = np.partition(scores, len(scores) - MAX_COMPARED)[len(scores) - MAX_COMPARED]
+            best = scores >= least
+            positions, scores = positions[best], scores[best]
+        order = np.lexsort((positions, -scores))[:MAX_COMPARED]
+        ranked: list[int] = positions[order].tolist()
+        return ranked
+
+    def _retrieval_keys(self, keys: frozenset[str]) -> list[str]:
+        """:func:`retrieval_keys`, kept for the same keys' insert after their check."""
+        if self._retrieval_memo[0] is not keys:
+            self._retrieval_memo = (keys, retrieval_keys(keys))
+        return self._retrieval_memo[1]
 
     def candidates(
         self, fp: Fingerprint, province: str | None = None, when: datetime | None = None
@@ -1156,10 +1256,7 @@ class StoryIndex:
         stories earlier arrivals formed, and the grouping on no order.
         """
         del province, when  # the decision's rules, not the lookup's
-        found = self._sharing(fp)
-        for position in self._similar(fp):
-            found[position] = found.get(position, 0.0) + 1.0
-        ranked = sorted(found, key=lambda p: (-found[p], p))[:MAX_COMPARED]
+        ranked = self._ranked(fp)
         by_story: dict[int, list[int]] = {}
         for position in ranked:
             by_story.setdefault(int(self._story_of[position]), []).append(position)
