@@ -194,7 +194,8 @@ def similarity(a: tuple[int, ...] | np.ndarray, b: tuple[int, ...] | np.ndarray)
     if len(a) == 0 or len(a) != len(b):
         return 0.0
     if isinstance(a, tuple) and isinstance(b, tuple):  # stored and computed: Python ints
-        return sum(map(operator.eq, a, b)) / len(a)  # 64 values: faster than numpy's calls
+        same: int = sum(map(operator.eq, a, b))  # 64 values: faster than numpy's calls
+        return same / len(a)
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
 
 
