@@ -908,7 +908,21 @@ def match_story(
 # Fixed odd multipliers: a band of 3 MinHash values → one 64-bit key.
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
 _PRINT_CACHE = 4096  # fingerprints rebuilt from the arrays, kept for the next checks
-_BUFFER = 4096  # band keys appended here; merged into the sorted arrays when full
+_BUFFER = 256  # band keys appended here (scanned at each check); merged when full
+_LATEST = 8192  # band keys merged from the buffer, before they are merged into the large arrays
+_MAX64 = (1 << 64) - 1
+
+
+def _merged(
+    keys: np.ndarray, positions: np.ndarray, more_keys: np.ndarray, more_positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two runs of band keys and their positions as one, sorted by key (stable)."""
+    keys = np.concatenate([keys, more_keys])
+    positions = np.concatenate([positions, more_positions])
+    order = np.argsort(keys, kind="stable")  # two sorted runs: linear time
+    return keys[order], positions[order]
+
+
 # Anchors that find candidates are those carried by at most this many stored
 # articles: a commoner one finds nothing worth comparing, and summing its
 # posting was what a check at a million articles spent its time on.
@@ -944,26 +958,41 @@ def retrieval_keys(keys: frozenset[str]) -> list[str]:
     in a handful, and so is a year of Quality Month. The joined keys are hashed into
     :data:`_JOINED_BUCKETS` buckets (``日+:123``), so that their number, and the
     index's memory, stay bounded; a collision only adds a candidate."""
-    found = [k for k in keys if k.startswith(_RETRIEVAL_KINDS)]
-    dates = [k for k in keys if k.startswith(anchors_.DATE)]
-    if dates:
-        for k in keys:
-            if k.startswith((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE)):
-                found.extend(
-                    f"日+:{zlib.crc32(f'{d}|{k}'.encode()) % _JOINED_BUCKETS}" for d in dates
-                )
+    # One pass, the words (most keys) passed over first; the keys come out in
+    # the order of the former passes: the anchors, then each date joined with
+    # each place or programme, then each year with each recurring programme.
+    found: list[str] = []
+    dates: list[str] = []
+    joinable: list[str] = []
+    years: list[str] = []
+    series: list[str] = []
+    for key in keys:
+        if key.startswith(anchors_.WORD):
+            continue
+        kind = key[: key.find(":") + 1]
+        if kind in _RETRIEVAL_KIND_SET:
+            found.append(key)
+        if kind == anchors_.DATE:
+            dates.append(key)
+        elif kind in _JOINABLE:
+            joinable.append(key)
+        elif kind == anchors_.YEAR:
+            years.append(key)
+        elif kind == anchors_.SERIES:
+            series.append(key)
+    for k in joinable if dates else ():
+        found.extend(f"日+:{zlib.crc32(f'{d}|{k}'.encode()) % _JOINED_BUCKETS}" for d in dates)
     # A recurring programme's year (each year's Quality Month): reports that
     # name no date share that.
-    series = [k for k in keys if k.startswith(anchors_.SERIES)]
-    if series:
-        for y in keys:
-            if y.startswith(anchors_.YEAR):
-                found.extend(
-                    f"日+:{zlib.crc32(f'{y}|{k}'.encode()) % _JOINED_BUCKETS}" for k in series
-                )
+    for y in years if series else ():
+        found.extend(f"日+:{zlib.crc32(f'{y}|{k}'.encode()) % _JOINED_BUCKETS}" for k in series)
     return found
 
 
+# Every prefix ends in its only colon: a key starts with one when its kind
+# (up to its first colon) is that prefix.
+_RETRIEVAL_KIND_SET = frozenset(_RETRIEVAL_KINDS)
+_JOINABLE = frozenset((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE))
 _JOINED_BUCKETS = 1 << 18
 _NO_DAY = -1  # an article whose date the index was not given
 
@@ -999,6 +1028,8 @@ class StoryIndex:
         default the index counts the articles it holds."""
         self._keys = [np.empty(0, dtype=np.uint64) for _ in range(BANDS)]
         self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
+        self._mid_keys = [np.empty(0, dtype=np.uint64) for _ in range(BANDS)]  # the latest
+        self._mid_pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
         self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint64)
         self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
         self._buffered = 0
@@ -1022,6 +1053,7 @@ class StoryIndex:
         self.last_article_id = 0  # the newest stored article the index has seen
         self._recent_ids: set[int] = set()  # ids near the top, for catching up
         self._retrieval_memo: tuple[frozenset[str], list[str]] = (frozenset(), [])
+        self._band_memo: tuple[tuple[int, ...], np.ndarray] = ((), band_keys((0,) * NUM_PERM))
 
     def __len__(self) -> int:
         return self._size
@@ -1035,7 +1067,8 @@ class StoryIndex:
 
     def nbytes(self) -> int:
         """Bytes held in arrays (the bulk of the index)."""
-        arrays: list[np.ndarray] = [*self._keys, *self._pos, self._buf_keys, self._buf_pos]
+        arrays: list[np.ndarray] = [*self._keys, *self._pos, *self._mid_keys, *self._mid_pos]
+        arrays += [self._buf_keys, self._buf_pos]
         arrays.append(self._sigs)
         arrays += [self._story_of, self._day, self._hashes, self._language, self._key_start]
         postings = sum(p.itemsize * len(p) for p in self._postings)
@@ -1064,15 +1097,15 @@ class StoryIndex:
             self._languages.append(fp.language)
         self._language[position] = self._languages.index(fp.language)
         self._numbers.append(fp.doc_numbers)
-        for key in sorted(fp.concepts):
-            self._key_ids.append(self._key_id(key))
+        vocabulary, key_id = self._vocabulary, self._key_id
+        self._key_ids.extend([vocabulary.get(k) or key_id(k) for k in sorted(fp.concepts)])
         for key in self._retrieval_keys(fp.concepts):
             self._postings[self._key_id(key)].append(position)
         self._size += 1
         self._key_start[self._size] = len(self._key_ids)
         if self._learns:
             self.rarity.learn(fp.concepts)
-        self._buf_keys[self._buffered] = band_keys(fp.minhash)
+        self._buf_keys[self._buffered] = self._band_keys(fp.minhash)
         self._buf_pos[self._buffered] = position
         self._buffered += 1
         if self._buffered == _BUFFER:
@@ -1126,13 +1159,26 @@ class StoryIndex:
         return article_id in self._recent_ids
 
     def _merge(self) -> None:
+        """The buffer into the latest sorted arrays, and those, when they have
+        grown to :data:`_LATEST`, into the large ones: a merge sorts the large
+        arrays once in :data:`_LATEST` inserts, a buffer stays quick to scan."""
         n = self._buffered
         for band in range(BANDS):
-            keys = np.concatenate([self._keys[band], self._buf_keys[:n, band]])
-            pos = np.concatenate([self._pos[band], self._buf_pos[:n]])
-            order = np.argsort(keys, kind="stable")  # two sorted runs: linear time
-            self._keys[band], self._pos[band] = keys[order], pos[order]
+            self._mid_keys[band], self._mid_pos[band] = _merged(
+                self._mid_keys[band],
+                self._mid_pos[band],
+                self._buf_keys[:n, band],
+                self._buf_pos[:n],
+            )
         self._buffered = 0
+        if len(self._mid_keys[0]) < _LATEST:
+            return
+        for band in range(BANDS):
+            self._keys[band], self._pos[band] = _merged(
+                self._keys[band], self._pos[band], self._mid_keys[band], self._mid_pos[band]
+            )
+            self._mid_keys[band] = self._mid_keys[band][:0]
+            self._mid_pos[band] = self._mid_pos[band][:0]
 
     def _grow(self) -> None:
         """Room for more articles: a quarter more (doubling left half of it unused)."""
@@ -1174,18 +1220,24 @@ class StoryIndex:
     def _similar(self, fp: Fingerprint) -> np.ndarray:
         """Positions of articles sharing an LSH band with ``fp`` and similar
         enough, sorted."""
-        keys = band_keys(fp.minhash)
-        found = [
-            self._pos[band][
-                np.searchsorted(self._keys[band], keys[band], side="left") : np.searchsorted(
-                    self._keys[band], keys[band], side="right"
-                )
-            ]
-            for band in range(BANDS)
-        ]
+        keys = self._band_keys(fp.minhash)
+        # Each band's key and the next: one binary search finds where both go.
+        with np.errstate(over="ignore"):
+            bounds = np.stack([keys, keys + np.uint64(1)], axis=1)
+        largest = [k == _MAX64 for k in keys.tolist()]  # whose next wraps around to 0
+        found: list[np.ndarray] = []
+        for sorted_keys, positions_ in ((self._keys, self._pos), (self._mid_keys, self._mid_pos)):
+            for band in range(BANDS):
+                lo, hi = sorted_keys[band].searchsorted(bounds[band]).tolist()
+                if largest[band]:
+                    hi = len(sorted_keys[band])
+                if hi > lo:
+                    found.append(positions_[band][lo:hi])
         if self._buffered:
             hits = (self._buf_keys[: self._buffered] == keys).any(axis=1)
             found.append(self._buf_pos[: self._buffered][hits])
+        if not found:
+            return np.empty(0, dtype=np.int64)
         positions = np.unique(np.concatenate(found)).astype(np.int64)
         if not len(positions):
             return positions
@@ -1239,6 +1291,12 @@ class StoryIndex:
         order = np.lexsort((positions, -scores))[:MAX_COMPARED]
         ranked: list[int] = positions[order].tolist()
         return ranked
+
+    def _band_keys(self, signature: tuple[int, ...]) -> np.ndarray:
+        """:func:`band_keys`, kept for the same signature's insert after its check."""
+        if self._band_memo[0] is not signature:
+            self._band_memo = (signature, band_keys(signature))
+        return self._band_memo[1]
 
     def _retrieval_keys(self, keys: frozenset[str]) -> list[str]:
         """:func:`retrieval_keys`, kept for the same keys' insert after their check."""
