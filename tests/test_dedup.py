@@ -143,10 +143,12 @@ def test_lsh_finds_near_duplicates_across_buffer_merges() -> None:
     rng = random.Random(7)
     index = StoryIndex()
     kept: list[tuple[int, tuple[int, ...]]] = []
-    for i in range(10_000):  # more than two merges of the insertion buffer
+    # Past a merge into the large sorted arrays (8,192), with some in the latest
+    # arrays and the last in the insertion buffer: each level is searched.
+    for i in range(10_000):
         sig = random_signature(rng)
         index.add(i + 1, None, None, Fingerprint("h", sig, frozenset(), frozenset(), "zh-Hans"))
-        if i % 1000 == 0:
+        if i % 1000 == 0 or i == 9_999:
             kept.append((i + 1, sig))
     for story_id, sig in kept:
         noisy = list(sig)
