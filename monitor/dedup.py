@@ -673,20 +673,20 @@ def compare(
     kinds_b = side_b.kinds
     same_script = fp.language.startswith("zh") == other.language.startswith("zh")
     sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
-    shared = {kind: keys & kinds_b[kind] for kind, keys in side_a.kinds.items() if kind in kinds_b}
     if reason := _veto(side_a, province, side_b, other_province, days_apart):
         # Between similar texts too: two provinces' documents from one
         # template, each year's notice in the same words.
         shown = _shown(ka, kb, VERDICT_PROVINCE)
         return Comparison(story_id, None, round(sim, 3), shown, reason)
+    kinds_a = side_a.kinds
     numbers = sorted(
         k
-        for k in shared.get(anchors_.DOC_NUMBER, _NONE)
+        for k in kinds_a.get(anchors_.DOC_NUMBER, _NONE) & kinds_b.get(anchors_.DOC_NUMBER, _NONE)
         if rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
     )
     titles = sorted(
         k
-        for k in shared.get(anchors_.DOC_TITLE, _NONE)
+        for k in kinds_a.get(anchors_.DOC_TITLE, _NONE) & kinds_b.get(anchors_.DOC_TITLE, _NONE)
         if len(k) >= len(anchors_.DOC_TITLE) + 10
         and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
     )
@@ -697,6 +697,7 @@ def compare(
         return Comparison(story_id, "near_duplicate", round(sim, 3), shown)
     if titles:
         return Comparison(story_id, "document", 1.0, tuple(titles))
+    shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
     words = _cosine(ka, kb, rarity) if same_script else 0.0
     used = []
     evidence = 0.0
