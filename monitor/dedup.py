@@ -85,6 +85,13 @@ BANDS, ROWS = 21, 3
 # 0.48 and up; different articles on the same topic at most 0.08.
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
+# What the matcher works out of an article's keys (by kind, its words, their
+# order) is cached for this many articles: those the checks meet again (the
+# recent stories' articles). An entry costs about 8 KB with its key set
+# (tracemalloc on the dev corpus): caches of 65,536 could hold ~500 MB in a
+# long-running process; this many is the index's own cache of rebuilt
+# fingerprints (_PRINT_CACHE).
+_ARTICLES_CACHED = 4096
 _WORD = re.compile(r"[a-z0-9]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 DOC_NUMBER_PREFIX = anchors_.DOC_NUMBER
@@ -464,7 +471,7 @@ class _Side:
     provinces: frozenset[str]  # the provinces it names, itself or by a place
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_ARTICLES_CACHED)
 def _side(keys: frozenset[str]) -> _Side:
     """An article's keys by kind, words left out, and what the vetoes read
     of them: the vetoes look at these for every candidate, and one article
@@ -771,7 +778,7 @@ def _order(key: str) -> tuple[int, str]:
     return (_KIND_ORDER.get(kind, len(_KIND_ORDER)), key)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=_ARTICLES_CACHED)
 def _ordered(keys: frozenset[str]) -> tuple[str, ...]:
     """An article's keys, words left out, in the order the evidence shows them
     (by kind in :data:`ANCHOR_WEIGHTS`' order, then by key): cached, so that
@@ -791,7 +798,7 @@ def _shown(a: frozenset[str], b: frozenset[str], skip: str | None = None) -> tup
     return tuple(shown)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_ARTICLES_CACHED)
 def _words(keys: frozenset[str]) -> frozenset[str]:
     return frozenset(k for k in keys if k.startswith(anchors_.WORD))
 
@@ -1329,12 +1336,15 @@ class StoryIndex:
             members = members + [p for p in by_story[story_id] if p not in members]
             fps = [self._fingerprint(p) for p in members]
             hits = tuple(n for n, p in enumerate(members) if p in by_story[story_id])
-            days = tuple(self._date(p) for p in members)
+            days = tuple(_day(d) for d in self._day[members].tolist())
             result.append(
                 Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:]), hits, days)
             )
         return result
 
     def _date(self, position: int) -> date | None:
-        day = int(self._day[position])
-        return None if day == _NO_DAY else date.fromordinal(day)
+        return _day(int(self._day[position]))
+
+
+def _day(ordinal: int) -> date | None:
+    return None if ordinal == _NO_DAY else date.fromordinal(ordinal)
