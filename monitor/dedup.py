@@ -1051,7 +1051,9 @@ class StoryIndex:
         self._languages: list[str] = []
         self._vocabulary: dict[str, int] = {}
         self._words: list[str] = []
-        self._postings: list[array[int]] = []
+        # Key id → the positions of the articles found by that key; None for
+        # the keys nothing is found by (words, years …: most of the vocabulary).
+        self._postings: list[array[int] | None] = []
         self._numbers: list[frozenset[str]] = []
         self._size = 0
         self._stories: dict[int, _Story] = {}
@@ -1079,7 +1081,7 @@ class StoryIndex:
         arrays += [self._buf_keys, self._buf_pos]
         arrays.append(self._sigs)
         arrays += [self._story_of, self._day, self._hashes, self._language, self._key_start]
-        postings = sum(p.itemsize * len(p) for p in self._postings)
+        postings = sum(p.itemsize * len(p) for p in self._postings if p is not None)
         return (
             sum(a.nbytes for a in arrays) + postings + self._key_ids.itemsize * len(self._key_ids)
         )
@@ -1105,10 +1107,15 @@ class StoryIndex:
             self._languages.append(fp.language)
         self._language[position] = self._languages.index(fp.language)
         self._numbers.append(fp.doc_numbers)
-        vocabulary, key_id = self._vocabulary, self._key_id
-        self._key_ids.extend([vocabulary.get(k) or key_id(k) for k in sorted(fp.concepts)])
+        vocabulary, id_of = self._vocabulary, self._key_id
+        self._key_ids.extend([vocabulary.get(k) or id_of(k) for k in sorted(fp.concepts)])
+        postings = self._postings
         for key in self._retrieval_keys(fp.concepts):
-            self._postings[self._key_id(key)].append(position)
+            key_id = self._key_id(key)
+            posting = postings[key_id]
+            if posting is None:
+                posting = postings[key_id] = array("i")
+            posting.append(position)
         self._size += 1
         self._key_start[self._size] = len(self._key_ids)
         if self._learns:
@@ -1146,8 +1153,8 @@ class StoryIndex:
         key_id = self._vocabulary.get(key)
         if key_id is None:
             key_id = self._vocabulary[key] = len(self._words)
-            self._words.append(sys.intern(key))
-            self._postings.append(array("i"))
+            self._words.append(key)
+            self._postings.append(None)
         return key_id
 
     def articles_of(self, story_id: int) -> list[tuple[Fingerprint, str | None]]:
