@@ -918,7 +918,7 @@ _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F
 _PRINT_CACHE = 4096  # fingerprints rebuilt from the arrays, kept for the next checks
 _BUFFER = 256  # band keys appended here (scanned at each check); merged when full
 _LATEST = 8192  # band keys merged from the buffer, before they are merged into the large arrays
-_MAX64 = (1 << 64) - 1
+_LARGEST_KEY = (1 << 32) - 1
 
 
 def _merged(
@@ -1006,10 +1006,14 @@ _NO_DAY = -1  # an article whose date the index was not given
 
 
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
-    """The LSH keys of one signature: one uint64 per band."""
+    """The LSH keys of one signature: one uint32 per band (the 64-bit hash of
+    its three values, folded). At a million articles a band's key is shared by
+    chance in one check of about 200; such an article is then dropped by the
+    similarity check, as any that shares a band and is not similar enough."""
     values = np.asarray(signature, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
     with np.errstate(over="ignore"):
-        keys: np.ndarray = (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+        hashed = (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+    keys: np.ndarray = (hashed ^ (hashed >> np.uint64(32))).astype(np.uint32)
     return keys
 
 
@@ -1034,11 +1038,11 @@ class StoryIndex:
     def __init__(self, rarity: Rarity | None = None) -> None:
         """``rarity``: fixed key counts to weigh by (eval's whole corpus); by
         default the index counts the articles it holds."""
-        self._keys = [np.empty(0, dtype=np.uint64) for _ in range(BANDS)]
+        self._keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]
         self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
-        self._mid_keys = [np.empty(0, dtype=np.uint64) for _ in range(BANDS)]  # the latest
+        self._mid_keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]  # the latest
         self._mid_pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
-        self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint64)
+        self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint32)
         self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
         self._buffered = 0
         self._sigs = np.empty((1024, NUM_PERM), dtype=np.uint32)
@@ -1238,8 +1242,8 @@ class StoryIndex:
         keys = self._band_keys(fp.minhash)
         # Each band's key and the next: one binary search finds where both go.
         with np.errstate(over="ignore"):
-            bounds = np.stack([keys, keys + np.uint64(1)], axis=1)
-        largest = [k == _MAX64 for k in keys.tolist()]  # whose next wraps around to 0
+            bounds = np.stack([keys, keys + np.uint32(1)], axis=1)
+        largest = [k == _LARGEST_KEY for k in keys.tolist()]  # whose next wraps around to 0
         found: list[np.ndarray] = []
         for sorted_keys, positions_ in ((self._keys, self._pos), (self._mid_keys, self._mid_pos)):
             for band in range(BANDS):
