@@ -1067,7 +1067,11 @@ class StoryIndex:
         self.last_article_id = 0  # the newest stored article the index has seen
         self._recent_ids: set[int] = set()  # ids near the top, for catching up
         self._retrieval_memo: tuple[frozenset[str], list[str]] = (frozenset(), [])
-        self._band_memo: tuple[tuple[int, ...], np.ndarray] = ((), band_keys((0,) * NUM_PERM))
+        self._band_memo: tuple[tuple[int, ...], np.ndarray, np.ndarray] = (
+            (),
+            np.zeros(NUM_PERM, dtype=np.uint32),
+            band_keys((0,) * NUM_PERM),
+        )
 
     def __len__(self) -> int:
         return self._size
@@ -1103,7 +1107,8 @@ class StoryIndex:
         position = self._size
         if position == len(self._sigs):
             self._grow()
-        self._sigs[position] = np.asarray(fp.minhash, dtype=np.uint32)
+        signature, keys = self._band_keys(fp.minhash)
+        self._sigs[position] = signature
         self._story_of[position] = story_id
         self._day[position] = _NO_DAY if when is None else day_of(when).toordinal()
         self._hashes[position] = fp.text_hash.encode("utf-8")
@@ -1124,7 +1129,7 @@ class StoryIndex:
         self._key_start[self._size] = len(self._key_ids)
         if self._learns:
             self.rarity.learn(fp.concepts)
-        self._buf_keys[self._buffered] = self._band_keys(fp.minhash)
+        self._buf_keys[self._buffered] = keys
         self._buf_pos[self._buffered] = position
         self._buffered += 1
         if self._buffered == _BUFFER:
@@ -1239,10 +1244,12 @@ class StoryIndex:
     def _similar(self, fp: Fingerprint) -> np.ndarray:
         """Positions of articles sharing an LSH band with ``fp`` and similar
         enough, sorted."""
-        keys = self._band_keys(fp.minhash)
+        signature, keys = self._band_keys(fp.minhash)
         # Each band's key and the next: one binary search finds where both go.
+        bounds = np.empty((BANDS, 2), dtype=np.uint32)
+        bounds[:, 0] = keys
         with np.errstate(over="ignore"):
-            bounds = np.stack([keys, keys + np.uint32(1)], axis=1)
+            bounds[:, 1] = keys + np.uint32(1)
         largest = [k == _LARGEST_KEY for k in keys.tolist()]  # whose next wraps around to 0
         found: list[np.ndarray] = []
         for sorted_keys, positions_ in ((self._keys, self._pos), (self._mid_keys, self._mid_pos)):
@@ -1260,8 +1267,7 @@ class StoryIndex:
         positions = np.unique(np.concatenate(found)).astype(np.int64)
         if not len(positions):
             return positions
-        signature = np.asarray(fp.minhash, dtype=np.uint32)
-        scores = (self._sigs[positions] == signature).mean(axis=1)
+        scores = np.count_nonzero(self._sigs[positions] == signature, axis=1) / NUM_PERM
         similar: np.ndarray = positions[scores >= NEAR_DUPLICATE]
         return similar
 
@@ -1311,11 +1317,13 @@ class StoryIndex:
         ranked: list[int] = positions[order].tolist()
         return ranked
 
-    def _band_keys(self, signature: tuple[int, ...]) -> np.ndarray:
-        """:func:`band_keys`, kept for the same signature's insert after its check."""
+    def _band_keys(self, signature: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The signature as uint32 and its :func:`band_keys`, kept for the same
+        signature's insert after its check."""
         if self._band_memo[0] is not signature:
-            self._band_memo = (signature, band_keys(signature))
-        return self._band_memo[1]
+            values = np.asarray(signature, dtype=np.uint32)
+            self._band_memo = (signature, values, band_keys(values))
+        return self._band_memo[1], self._band_memo[2]
 
     def _retrieval_keys(self, keys: frozenset[str]) -> list[str]:
         """:func:`retrieval_keys`, kept for the same keys' insert after their check."""
