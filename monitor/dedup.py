@@ -1027,9 +1027,11 @@ class _Story:
 class StoryIndex:
     """Recent articles and their stories, for fast candidate lookup.
 
-    Two ways in: MinHash bands (near-duplicates, 21 binary searches) and an
-    inverted index of anchors and words (key id → positions, ``array('i')``:
-    4 bytes an entry). An article's keys are kept as ids in one int32 array
+    Two ways in: MinHash bands (near-duplicates: a 32-bit key a band, in
+    large sorted arrays, latest sorted arrays and a short buffer; a binary
+    search a band and level) and an inverted index of the anchors articles
+    are found by (key id → positions, ``array('i')``: 4 bytes an entry). An
+    article's keys are kept as ids in one int32 array
     (with offsets), not as Python strings; the vocabulary is one dict. The
     index also counts how many articles carry each key: the :class:`Rarity`
     the matcher weighs keys by.
@@ -1320,16 +1322,18 @@ class StoryIndex:
     def _band_keys(self, signature: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """The signature as uint32 and its :func:`band_keys`, kept for the same
         signature's insert after its check."""
-        if self._band_memo[0] is not signature:
+        memo = self._band_memo
+        if memo[0] is not signature:
             values = np.asarray(signature, dtype=np.uint32)
-            self._band_memo = (signature, values, band_keys(values))
-        return self._band_memo[1], self._band_memo[2]
+            memo = self._band_memo = (signature, values, band_keys(values))
+        return memo[1], memo[2]
 
     def _retrieval_keys(self, keys: frozenset[str]) -> list[str]:
         """:func:`retrieval_keys`, kept for the same keys' insert after their check."""
-        if self._retrieval_memo[0] is not keys:
-            self._retrieval_memo = (keys, retrieval_keys(keys))
-        return self._retrieval_memo[1]
+        memo = self._retrieval_memo
+        if memo[0] is not keys:
+            memo = self._retrieval_memo = (keys, retrieval_keys(keys))
+        return memo[1]
 
     def candidates(
         self, fp: Fingerprint, province: str | None = None, when: datetime | None = None
