@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import re
 import sys
 import zlib
@@ -84,6 +85,13 @@ BANDS, ROWS = 21, 3
 # 0.48 and up; different articles on the same topic at most 0.08.
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
+# What the matcher works out of an article's keys (by kind, its words, their
+# order) is cached for this many articles: those the checks meet again (the
+# recent stories' articles). An entry costs about 8 KB with its key set
+# (tracemalloc on the dev corpus): caches of 65,536 could hold ~500 MB in a
+# long-running process; this many is the index's own cache of rebuilt
+# fingerprints (_PRINT_CACHE).
+_ARTICLES_CACHED = 4096
 _WORD = re.compile(r"[a-z0-9]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 DOC_NUMBER_PREFIX = anchors_.DOC_NUMBER
@@ -192,6 +200,9 @@ def similarity(a: tuple[int, ...] | np.ndarray, b: tuple[int, ...] | np.ndarray)
     """Estimated Jaccard similarity of two MinHash signatures."""
     if len(a) == 0 or len(a) != len(b):
         return 0.0
+    if isinstance(a, tuple) and isinstance(b, tuple):  # stored and computed: Python ints
+        same: int = sum(map(operator.eq, a, b))  # 64 values: faster than numpy's calls
+        return same / len(a)
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
 
 
@@ -437,15 +448,60 @@ def _of(keys: frozenset[str], prefix: str) -> frozenset[str]:
 _NONE: frozenset[str] = frozenset()
 
 
-@lru_cache(maxsize=65_536)
 def _by_kind(keys: frozenset[str]) -> dict[str, frozenset[str]]:
-    """An article's keys by kind, words left out: the vetoes look at these for
-    every candidate, and one article is compared with many (cached)."""
-    kinds: dict[str, set[str]] = {}
+    """An article's keys by kind, words left out (see :func:`_side`)."""
+    return _side(keys).kinds
+
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """One article's keys as the vetoes read them, worked out once (cached by
+    :func:`_side`): a check compares one article with dozens, and each of
+    those is compared again by the next checks."""
+
+    kinds: dict[str, frozenset[str]]  # the keys by kind, words left out
+    title_years: frozenset[str]  # the years in the headline, prefix removed
+    years: frozenset[str]  # the years named, prefix removed
+    preview: bool
+    scopes: frozenset[str]
+    types: frozenset[str]  # the kinds of event in the headline, prefix removed
+    statistics: bool
+    has_verdict: bool  # the classifier's province is in the keys (判:)
+    verdict: str | None  # that province (None: unknown)
+    provinces: frozenset[str]  # the provinces it names, itself or by a place
+
+
+@lru_cache(maxsize=_ARTICLES_CACHED)
+def _side(keys: frozenset[str]) -> _Side:
+    """An article's keys by kind, words left out, and what the vetoes read
+    of them: the vetoes look at these for every candidate, and one article
+    is compared with many (cached)."""
+    found: dict[str, set[str]] = {}
     for key in keys:
         if not key.startswith(anchors_.WORD):
-            kinds.setdefault(_kind(key), set()).add(key)
-    return {kind: frozenset(found) for kind, found in kinds.items()}
+            found.setdefault(_kind(key), set()).add(key)
+    kinds = {kind: frozenset(keys_) for kind, keys_ in found.items()}
+    has_verdict, verdict = False, None
+    for key in kinds.get(VERDICT_PROVINCE, _NONE):  # one, the first met
+        value = key.removeprefix(VERDICT_PROVINCE)
+        has_verdict, verdict = True, None if value == UNKNOWN else value
+        break
+    return _Side(
+        kinds=kinds,
+        title_years=_stripped(kinds, anchors_.TITLE_YEAR),
+        years=_stripped(kinds, anchors_.YEAR),
+        preview=bool(kinds.get(_PREVIEW_KIND)),
+        scopes=kinds.get(anchors_.SCOPE, _NONE),
+        types=_stripped(kinds, anchors_.EVENT_TYPE),
+        statistics=STATISTICS in kinds.get(anchors_.EVENT_TYPE, _NONE),
+        has_verdict=has_verdict,
+        verdict=verdict,
+        provinces=frozenset(anchors_.provinces_named(_places(kinds))) or _NONE,
+    )
+
+
+def _stripped(kinds: dict[str, frozenset[str]], prefix: str) -> frozenset[str]:
+    return frozenset(k.removeprefix(prefix) for k in kinds.get(prefix, _NONE)) or _NONE
 
 
 def veto(
@@ -475,7 +531,7 @@ def veto(
     year's (a statistics headline naming a month against one naming its
     year alone).
     """
-    return _veto(_by_kind(a.concepts), province_a, _by_kind(b.concepts), province_b, days_apart)
+    return _veto(_side(a.concepts), province_a, _side(b.concepts), province_b, days_apart)
 
 
 # Reports of one event come out within days, a late one within weeks or a few
@@ -483,6 +539,7 @@ def veto(
 # a recurring item published more than half a year apart are two editions.
 FAR_APART_DAYS = 183
 STATISTICS = anchors_.EVENT_TYPE + "statistics"
+_PREVIEW_KIND = anchors_.PREVIEW[: anchors_.PREVIEW.index(":") + 1]
 
 
 def days_between(a: date | None, b: date | None) -> int | None:
@@ -534,79 +591,76 @@ def _month_and_year(ka: dict[str, frozenset[str]], kb: dict[str, frozenset[str]]
 
 
 def _veto(
-    ka: dict[str, frozenset[str]],
+    a: _Side,
     province_a: str | None,
-    kb: dict[str, frozenset[str]],
+    b: _Side,
     province_b: str | None,
     days_apart: int | None = None,
 ) -> str | None:
-    """:func:`veto` on two articles' keys by kind."""
+    """:func:`veto` on two articles' keys as :func:`_side` reads them."""
+    ka, kb = a.kinds, b.kinds
     if days_apart is not None and days_apart > FAR_APART_DAYS and (what := _recurring(ka, kb)):
         return f"published {days_apart} days apart: two editions of a recurring item ({what})"
-    if reason := _month_and_year(ka, kb):
+    if (a.statistics or b.statistics) and (reason := _month_and_year(ka, kb)):
         return reason
-    checks = (
-        (anchors_.TITLE_YEAR, "different years in the headlines"),
-        (anchors_.MONTH, "different months in the headlines"),
-        (anchors_.ORDINAL, "different editions"),
-        (anchors_.SERIES, "different programmes"),
-    )
-    for prefix, reason in checks:
-        xa, xb = ka.get(prefix, _NONE), kb.get(prefix, _NONE)
-        if xa and xb and not xa & xb:
+    for prefix, reason in _CHECKS:
+        xa, xb = ka.get(prefix), kb.get(prefix)
+        if xa and xb and xa.isdisjoint(xb):
             return f"{reason}: {', '.join(sorted(xa))} / {', '.join(sorted(xb))}"
-    for x, y in ((ka, kb), (kb, ka)):
-        named = {k.removeprefix(anchors_.TITLE_YEAR) for k in x.get(anchors_.TITLE_YEAR, _NONE)}
-        years = {k.removeprefix(anchors_.YEAR) for k in y.get(anchors_.YEAR, _NONE)}
-        if named and years and not named & years:
+    for x, y in ((a, b), (b, a)):
+        named = x.title_years
+        if named and y.years and named.isdisjoint(y.years):
             return f"the headline's year {min(named)} is not among the other's years"
-    preview = _kind(anchors_.PREVIEW)
-    if bool(ka.get(preview)) != bool(kb.get(preview)):
+    if a.preview != b.preview:
         return "one announces the event, the other reports it"
-    scopes = ka.get(anchors_.SCOPE, _NONE) | kb.get(anchors_.SCOPE, _NONE)
-    if len(scopes) == 2 and ka.get(anchors_.SCOPE, _NONE) != kb.get(anchors_.SCOPE, _NONE):
+    if a.scopes != b.scopes and len(a.scopes | b.scopes) == 2:
         return "a national headline and a local one (a local edition of a national campaign)"
-    ta = {k.removeprefix(anchors_.EVENT_TYPE) for k in ka.get(anchors_.EVENT_TYPE, _NONE)}
-    tb = {k.removeprefix(anchors_.EVENT_TYPE) for k in kb.get(anchors_.EVENT_TYPE, _NONE)}
-    # One edition in one place is one event, whatever each headline calls it
-    # (a forum's ninth edition opening with a Quality Month launch); not a
-    # press conference, which names the edition and the place it announces.
-    same_edition = (
-        "press" not in ta | tb
-        and ka.get(anchors_.ORDINAL, _NONE) & kb.get(anchors_.ORDINAL, _NONE)
-        and ka.get(anchors_.PLACE, _NONE) & kb.get(anchors_.PLACE, _NONE)
-    )
-    if ta and tb and not ta & tb and not same_edition:
-        clash = sorted(
-            f"{x} / {y}" for x in ta for y in tb if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
+    ta, tb = a.types, b.types
+    if ta and tb and ta.isdisjoint(tb):
+        # One edition in one place is one event, whatever each headline calls it
+        # (a forum's ninth edition opening with a Quality Month launch); not a
+        # press conference, which names the edition and the place it announces.
+        same_edition = (
+            "press" not in ta | tb
+            and ka.get(anchors_.ORDINAL, _NONE) & kb.get(anchors_.ORDINAL, _NONE)
+            and ka.get(anchors_.PLACE, _NONE) & kb.get(anchors_.PLACE, _NONE)
         )
-        if clash:
-            return f"different kinds of event in the headlines: {clash[0]}"
-    province_a = _province(ka, province_a)
-    province_b = _province(kb, province_b)
-    places_a = ka.get(anchors_.PLACE, _NONE) | ka.get(anchors_.PROVINCE, _NONE)
-    places_b = kb.get(anchors_.PLACE, _NONE) | kb.get(anchors_.PROVINCE, _NONE)
+        if not same_edition:
+            clash = sorted(
+                f"{x} / {y}"
+                for x in ta
+                for y in tb
+                if frozenset((x, y)) in anchors_.INCOMPATIBLE_TYPES
+            )
+            if clash:
+                return f"different kinds of event in the headlines: {clash[0]}"
+    province_a = a.verdict if a.has_verdict else province_a
+    province_b = b.verdict if b.has_verdict else province_b
     if (
         province_a
         and province_b
         and "CN" not in (province_a, province_b)
         and province_a != province_b
-        and province_b not in anchors_.provinces_named(places_a)
-        and province_a not in anchors_.provinces_named(places_b)
+        and province_b not in a.provinces
+        and province_a not in b.provinces
         # Two provinces' news of an event held in a third (their winners at a
         # national award ceremony) name that third place both.
-        and not anchors_.provinces_named(places_a & places_b) - {province_a, province_b}
+        and not anchors_.provinces_named(_places(ka) & _places(kb)) - {province_a, province_b}
     ):
         return f"different provinces: {province_a} / {province_b}"
     return None
 
 
-def _province(keys: dict[str, frozenset[str]], otherwise: str | None) -> str | None:
-    """The article's own province; the story's for fingerprints stored without one."""
-    for key in keys.get(VERDICT_PROVINCE, _NONE):
-        value = key.removeprefix(VERDICT_PROVINCE)
-        return None if value == UNKNOWN else value
-    return otherwise
+def _places(kinds: dict[str, frozenset[str]]) -> frozenset[str]:
+    return kinds.get(anchors_.PLACE, _NONE) | kinds.get(anchors_.PROVINCE, _NONE)
+
+
+_CHECKS = (
+    (anchors_.TITLE_YEAR, "different years in the headlines"),
+    (anchors_.MONTH, "different months in the headlines"),
+    (anchors_.ORDINAL, "different editions"),
+    (anchors_.SERIES, "different programmes"),
+)
 
 
 def compare(
@@ -622,34 +676,35 @@ def compare(
     """One article against one stored article of a story, ``days_apart``
     their publication dates when both are known. Pure."""
     ka, kb = fp.concepts, other.concepts
-    kinds_a, kinds_b = _by_kind(ka), _by_kind(kb)
+    side_a, side_b = _side(ka), _side(kb)
+    kinds_b = side_b.kinds
     same_script = fp.language.startswith("zh") == other.language.startswith("zh")
     sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
-    shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
-    anchors_shared = [k for keys in shared.values() for k in keys]
-    if reason := _veto(kinds_a, province, kinds_b, other_province, days_apart):
+    if reason := _veto(side_a, province, side_b, other_province, days_apart):
         # Between similar texts too: two provinces' documents from one
         # template, each year's notice in the same words.
-        shown = tuple(sorted((k for k in anchors_shared if k[:2] != VERDICT_PROVINCE), key=_order))
-        return Comparison(story_id, None, round(sim, 3), shown[:12], reason)
+        shown = _shown(ka, kb, VERDICT_PROVINCE)
+        return Comparison(story_id, None, round(sim, 3), shown, reason)
+    kinds_a = side_a.kinds
     numbers = sorted(
         k
-        for k in shared.get(anchors_.DOC_NUMBER, _NONE)
+        for k in kinds_a.get(anchors_.DOC_NUMBER, _NONE) & kinds_b.get(anchors_.DOC_NUMBER, _NONE)
         if rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
     )
     titles = sorted(
         k
-        for k in shared.get(anchors_.DOC_TITLE, _NONE)
+        for k in kinds_a.get(anchors_.DOC_TITLE, _NONE) & kinds_b.get(anchors_.DOC_TITLE, _NONE)
         if len(k) >= len(anchors_.DOC_TITLE) + 10
         and rarity.counts.get(k, 0) <= DOCUMENT_MAX_ARTICLES
     )
     if numbers:
         return Comparison(story_id, "document", 1.0, tuple(numbers + titles))
     if sim >= NEAR_DUPLICATE:
-        shown = tuple(sorted(anchors_shared, key=_order)[:12])
+        shown = _shown(ka, kb)
         return Comparison(story_id, "near_duplicate", round(sim, 3), shown)
     if titles:
         return Comparison(story_id, "document", 1.0, tuple(titles))
+    shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
     words = _cosine(ka, kb, rarity) if same_script else 0.0
     used = []
     evidence = 0.0
@@ -715,15 +770,35 @@ def _concept_share(key: str) -> float:
     return GENERIC_CONCEPT_SHARE
 
 
+_KIND_ORDER = {kind: n for n, kind in enumerate(ANCHOR_WEIGHTS)}
+
+
 def _order(key: str) -> tuple[int, str]:
     kind = _kind(key)
     return (_KIND_ORDER.get(kind, len(_KIND_ORDER)), key)
 
 
-_KIND_ORDER = {kind: n for n, kind in enumerate(ANCHOR_WEIGHTS)}
+@lru_cache(maxsize=_ARTICLES_CACHED)
+def _ordered(keys: frozenset[str]) -> tuple[str, ...]:
+    """An article's keys, words left out, in the order the evidence shows them
+    (by kind in :data:`ANCHOR_WEIGHTS`' order, then by key): cached, so that
+    showing what two articles share sorts nothing."""
+    return tuple(sorted((k for k in keys if not k.startswith(anchors_.WORD)), key=_order))
 
 
-@lru_cache(maxsize=65_536)
+def _shown(a: frozenset[str], b: frozenset[str], skip: str | None = None) -> tuple[str, ...]:
+    """The first dozen keys (words left out, a kind ``skip`` too) that both
+    articles carry, in the order the evidence shows them."""
+    shown: list[str] = []
+    for key in _ordered(a):
+        if key in b and not (skip and key.startswith(skip)):
+            shown.append(key)
+            if len(shown) == 12:
+                break
+    return tuple(shown)
+
+
+@lru_cache(maxsize=_ARTICLES_CACHED)
 def _words(keys: frozenset[str]) -> frozenset[str]:
     return frozenset(k for k in keys if k.startswith(anchors_.WORD))
 
@@ -841,7 +916,21 @@ def match_story(
 # Fixed odd multipliers: a band of 3 MinHash values → one 64-bit key.
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
 _PRINT_CACHE = 4096  # fingerprints rebuilt from the arrays, kept for the next checks
-_BUFFER = 4096  # band keys appended here; merged into the sorted arrays when full
+_BUFFER = 256  # band keys appended here (scanned at each check); merged when full
+_LATEST = 8192  # band keys merged from the buffer, before they are merged into the large arrays
+_LARGEST_KEY = (1 << 32) - 1
+
+
+def _merged(
+    keys: np.ndarray, positions: np.ndarray, more_keys: np.ndarray, more_positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two runs of band keys and their positions as one, sorted by key (stable)."""
+    keys = np.concatenate([keys, more_keys])
+    positions = np.concatenate([positions, more_positions])
+    order = np.argsort(keys, kind="stable")  # two sorted runs: linear time
+    return keys[order], positions[order]
+
+
 # Anchors that find candidates are those carried by at most this many stored
 # articles: a commoner one finds nothing worth comparing, and summing its
 # posting was what a check at a million articles spent its time on.
@@ -877,35 +966,54 @@ def retrieval_keys(keys: frozenset[str]) -> list[str]:
     in a handful, and so is a year of Quality Month. The joined keys are hashed into
     :data:`_JOINED_BUCKETS` buckets (``日+:123``), so that their number, and the
     index's memory, stay bounded; a collision only adds a candidate."""
-    found = [k for k in keys if k.startswith(_RETRIEVAL_KINDS)]
-    dates = [k for k in keys if k.startswith(anchors_.DATE)]
-    if dates:
-        for k in keys:
-            if k.startswith((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE)):
-                found.extend(
-                    f"日+:{zlib.crc32(f'{d}|{k}'.encode()) % _JOINED_BUCKETS}" for d in dates
-                )
+    # One pass, the words (most keys) passed over first; the keys come out in
+    # the order of the former passes: the anchors, then each date joined with
+    # each place or programme, then each year with each recurring programme.
+    found: list[str] = []
+    dates: list[str] = []
+    joinable: list[str] = []
+    years: list[str] = []
+    series: list[str] = []
+    for key in keys:
+        if key.startswith(anchors_.WORD):
+            continue
+        kind = key[: key.find(":") + 1]
+        if kind in _RETRIEVAL_KIND_SET:
+            found.append(key)
+        if kind == anchors_.DATE:
+            dates.append(key)
+        elif kind in _JOINABLE:
+            joinable.append(key)
+        elif kind == anchors_.YEAR:
+            years.append(key)
+        elif kind == anchors_.SERIES:
+            series.append(key)
+    for k in joinable if dates else ():
+        found.extend(f"日+:{zlib.crc32(f'{d}|{k}'.encode()) % _JOINED_BUCKETS}" for d in dates)
     # A recurring programme's year (each year's Quality Month): reports that
     # name no date share that.
-    series = [k for k in keys if k.startswith(anchors_.SERIES)]
-    if series:
-        for y in keys:
-            if y.startswith(anchors_.YEAR):
-                found.extend(
-                    f"日+:{zlib.crc32(f'{y}|{k}'.encode()) % _JOINED_BUCKETS}" for k in series
-                )
+    for y in years if series else ():
+        found.extend(f"日+:{zlib.crc32(f'{y}|{k}'.encode()) % _JOINED_BUCKETS}" for k in series)
     return found
 
 
+# Every prefix ends in its only colon: a key starts with one when its kind
+# (up to its first colon) is that prefix.
+_RETRIEVAL_KIND_SET = frozenset(_RETRIEVAL_KINDS)
+_JOINABLE = frozenset((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE))
 _JOINED_BUCKETS = 1 << 18
 _NO_DAY = -1  # an article whose date the index was not given
 
 
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
-    """The LSH keys of one signature: one uint64 per band."""
+    """The LSH keys of one signature: one uint32 per band (the 64-bit hash of
+    its three values, folded). At a million articles a band's key is shared by
+    chance in one check of about 200; such an article is then dropped by the
+    similarity check, as any that shares a band and is not similar enough."""
     values = np.asarray(signature, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
     with np.errstate(over="ignore"):
-        keys: np.ndarray = (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+        hashed = (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+    keys: np.ndarray = (hashed ^ (hashed >> np.uint64(32))).astype(np.uint32)
     return keys
 
 
@@ -919,9 +1027,11 @@ class _Story:
 class StoryIndex:
     """Recent articles and their stories, for fast candidate lookup.
 
-    Two ways in: MinHash bands (near-duplicates, 21 binary searches) and an
-    inverted index of anchors and words (key id → positions, ``array('i')``:
-    4 bytes an entry). An article's keys are kept as ids in one int32 array
+    Two ways in: MinHash bands (near-duplicates: a 32-bit key a band, in
+    large sorted arrays, latest sorted arrays and a short buffer; a binary
+    search a band and level) and an inverted index of the anchors articles
+    are found by (key id → positions, ``array('i')``: 4 bytes an entry). An
+    article's keys are kept as ids in one int32 array
     (with offsets), not as Python strings; the vocabulary is one dict. The
     index also counts how many articles carry each key: the :class:`Rarity`
     the matcher weighs keys by.
@@ -930,9 +1040,11 @@ class StoryIndex:
     def __init__(self, rarity: Rarity | None = None) -> None:
         """``rarity``: fixed key counts to weigh by (eval's whole corpus); by
         default the index counts the articles it holds."""
-        self._keys = [np.empty(0, dtype=np.uint64) for _ in range(BANDS)]
+        self._keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]
         self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
-        self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint64)
+        self._mid_keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]  # the latest
+        self._mid_pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
+        self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint32)
         self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
         self._buffered = 0
         self._sigs = np.empty((1024, NUM_PERM), dtype=np.uint32)
@@ -945,7 +1057,9 @@ class StoryIndex:
         self._languages: list[str] = []
         self._vocabulary: dict[str, int] = {}
         self._words: list[str] = []
-        self._postings: list[array[int]] = []
+        # Key id → the positions of the articles found by that key; None for
+        # the keys nothing is found by (words, years …: most of the vocabulary).
+        self._postings: list[array[int] | None] = []
         self._numbers: list[frozenset[str]] = []
         self._size = 0
         self._stories: dict[int, _Story] = {}
@@ -954,6 +1068,12 @@ class StoryIndex:
         self.rarity = Rarity() if rarity is None else rarity
         self.last_article_id = 0  # the newest stored article the index has seen
         self._recent_ids: set[int] = set()  # ids near the top, for catching up
+        self._retrieval_memo: tuple[frozenset[str], list[str]] = (frozenset(), [])
+        self._band_memo: tuple[tuple[int, ...], np.ndarray, np.ndarray] = (
+            (),
+            np.zeros(NUM_PERM, dtype=np.uint32),
+            band_keys((0,) * NUM_PERM),
+        )
 
     def __len__(self) -> int:
         return self._size
@@ -967,10 +1087,11 @@ class StoryIndex:
 
     def nbytes(self) -> int:
         """Bytes held in arrays (the bulk of the index)."""
-        arrays: list[np.ndarray] = [*self._keys, *self._pos, self._buf_keys, self._buf_pos]
+        arrays: list[np.ndarray] = [*self._keys, *self._pos, *self._mid_keys, *self._mid_pos]
+        arrays += [self._buf_keys, self._buf_pos]
         arrays.append(self._sigs)
         arrays += [self._story_of, self._day, self._hashes, self._language, self._key_start]
-        postings = sum(p.itemsize * len(p) for p in self._postings)
+        postings = sum(p.itemsize * len(p) for p in self._postings if p is not None)
         return (
             sum(a.nbytes for a in arrays) + postings + self._key_ids.itemsize * len(self._key_ids)
         )
@@ -988,7 +1109,8 @@ class StoryIndex:
         position = self._size
         if position == len(self._sigs):
             self._grow()
-        self._sigs[position] = np.asarray(fp.minhash, dtype=np.uint32)
+        signature, keys = self._band_keys(fp.minhash)
+        self._sigs[position] = signature
         self._story_of[position] = story_id
         self._day[position] = _NO_DAY if when is None else day_of(when).toordinal()
         self._hashes[position] = fp.text_hash.encode("utf-8")
@@ -996,15 +1118,20 @@ class StoryIndex:
             self._languages.append(fp.language)
         self._language[position] = self._languages.index(fp.language)
         self._numbers.append(fp.doc_numbers)
-        for key in sorted(fp.concepts):
-            self._key_ids.append(self._key_id(key))
-        for key in retrieval_keys(fp.concepts):
-            self._postings[self._key_id(key)].append(position)
+        vocabulary, id_of = self._vocabulary, self._key_id
+        self._key_ids.extend([vocabulary.get(k) or id_of(k) for k in sorted(fp.concepts)])
+        postings = self._postings
+        for key in self._retrieval_keys(fp.concepts):
+            key_id = self._key_id(key)
+            posting = postings[key_id]
+            if posting is None:
+                posting = postings[key_id] = array("i")
+            posting.append(position)
         self._size += 1
         self._key_start[self._size] = len(self._key_ids)
         if self._learns:
             self.rarity.learn(fp.concepts)
-        self._buf_keys[self._buffered] = band_keys(fp.minhash)
+        self._buf_keys[self._buffered] = keys
         self._buf_pos[self._buffered] = position
         self._buffered += 1
         if self._buffered == _BUFFER:
@@ -1037,8 +1164,8 @@ class StoryIndex:
         key_id = self._vocabulary.get(key)
         if key_id is None:
             key_id = self._vocabulary[key] = len(self._words)
-            self._words.append(sys.intern(key))
-            self._postings.append(array("i"))
+            self._words.append(key)
+            self._postings.append(None)
         return key_id
 
     def articles_of(self, story_id: int) -> list[tuple[Fingerprint, str | None]]:
@@ -1058,13 +1185,26 @@ class StoryIndex:
         return article_id in self._recent_ids
 
     def _merge(self) -> None:
+        """The buffer into the latest sorted arrays, and those, when they have
+        grown to :data:`_LATEST`, into the large ones: a merge sorts the large
+        arrays once in :data:`_LATEST` inserts, a buffer stays quick to scan."""
         n = self._buffered
         for band in range(BANDS):
-            keys = np.concatenate([self._keys[band], self._buf_keys[:n, band]])
-            pos = np.concatenate([self._pos[band], self._buf_pos[:n]])
-            order = np.argsort(keys, kind="stable")  # two sorted runs: linear time
-            self._keys[band], self._pos[band] = keys[order], pos[order]
+            self._mid_keys[band], self._mid_pos[band] = _merged(
+                self._mid_keys[band],
+                self._mid_pos[band],
+                self._buf_keys[:n, band],
+                self._buf_pos[:n],
+            )
         self._buffered = 0
+        if len(self._mid_keys[0]) < _LATEST:
+            return
+        for band in range(BANDS):
+            self._keys[band], self._pos[band] = _merged(
+                self._keys[band], self._pos[band], self._mid_keys[band], self._mid_pos[band]
+            )
+            self._mid_keys[band] = self._mid_keys[band][:0]
+            self._mid_pos[band] = self._mid_pos[band][:0]
 
     def _grow(self) -> None:
         """Room for more articles: a quarter more (doubling left half of it unused)."""
@@ -1103,31 +1243,43 @@ class StoryIndex:
             language=self._languages[self._language[position]],
         )
 
-    def _similar(self, fp: Fingerprint) -> set[int]:
-        """Positions of articles sharing an LSH band with ``fp`` and similar enough."""
-        keys = band_keys(fp.minhash)
-        found: set[int] = set()
-        for band in range(BANDS):
-            sorted_keys = self._keys[band]
-            lo = np.searchsorted(sorted_keys, keys[band], side="left")
-            hi = np.searchsorted(sorted_keys, keys[band], side="right")
-            found.update(self._pos[band][lo:hi].tolist())
+    def _similar(self, fp: Fingerprint) -> np.ndarray:
+        """Positions of articles sharing an LSH band with ``fp`` and similar
+        enough, sorted."""
+        signature, keys = self._band_keys(fp.minhash)
+        # Each band's key and the next: one binary search finds where both go.
+        bounds = np.empty((BANDS, 2), dtype=np.uint32)
+        bounds[:, 0] = keys
+        with np.errstate(over="ignore"):
+            bounds[:, 1] = keys + np.uint32(1)
+        largest = [k == _LARGEST_KEY for k in keys.tolist()]  # whose next wraps around to 0
+        found: list[np.ndarray] = []
+        for sorted_keys, positions_ in ((self._keys, self._pos), (self._mid_keys, self._mid_pos)):
+            for band in range(BANDS):
+                lo, hi = sorted_keys[band].searchsorted(bounds[band]).tolist()
+                if largest[band]:
+                    hi = len(sorted_keys[band])
+                if hi > lo:
+                    found.append(positions_[band][lo:hi])
         if self._buffered:
             hits = (self._buf_keys[: self._buffered] == keys).any(axis=1)
-            found.update(self._buf_pos[: self._buffered][hits].tolist())
+            found.append(self._buf_pos[: self._buffered][hits])
         if not found:
-            return found
-        positions = np.fromiter(found, dtype=np.int64, count=len(found))
-        signature = np.asarray(fp.minhash, dtype=np.uint32)
-        scores = (self._sigs[positions] == signature).mean(axis=1)
-        return set(positions[scores >= NEAR_DUPLICATE].tolist())
+            return np.empty(0, dtype=np.int64)
+        positions = np.unique(np.concatenate(found)).astype(np.int64)
+        if not len(positions):
+            return positions
+        scores = np.count_nonzero(self._sigs[positions] == signature, axis=1) / NUM_PERM
+        similar: np.ndarray = positions[scores >= NEAR_DUPLICATE]
+        return similar
 
-    def _sharing(self, fp: Fingerprint) -> dict[int, float]:
-        """Stored articles sharing rare anchors with ``fp``, with the anchors' weight
-        summed (numpy: postings of a large store run to thousands of entries)."""
+    def _sharing(self, fp: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
+        """Stored articles sharing rare anchors with ``fp`` (positions, sorted),
+        with the anchors' weight summed (numpy: postings of a large store run to
+        thousands of entries)."""
         lists: list[np.ndarray] = []
         weights: list[float] = []
-        for key in retrieval_keys(fp.concepts):
+        for key in self._retrieval_keys(fp.concepts):
             key_id = self._vocabulary.get(key)
             if key_id is None:
                 continue
@@ -1137,13 +1289,51 @@ class StoryIndex:
             lists.append(np.frombuffer(posting, dtype=np.int32))
             weights.append(self.rarity.weight(key) if "+" not in key else 1.0)
         if not lists:
-            return {}
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         positions = np.concatenate(lists)
         each = np.repeat(np.asarray(weights), [len(x) for x in lists])
         unique, inverse = np.unique(positions, return_inverse=True)
         sums = np.bincount(inverse, weights=each)
         keep = sums >= MIN_SHARED_RARITY
-        return dict(zip(unique[keep].tolist(), sums[keep].tolist(), strict=True))
+        return unique[keep].astype(np.int64), sums[keep]
+
+    def _ranked(self, fp: Fingerprint) -> list[int]:
+        """The :data:`MAX_COMPARED` stored articles sharing the most with ``fp``:
+        the anchors' weight, and 1 more for a near-duplicate; by position on a tie."""
+        positions, scores = self._sharing(fp)
+        similar = self._similar(fp)
+        if len(similar):
+            at = np.searchsorted(positions, similar)
+            there = at < len(positions)
+            there[there] = positions[at[there]] == similar[there]
+            scores = scores.copy()
+            scores[at[there]] += 1.0
+            missing = similar[~there]
+            positions = np.concatenate([positions, missing])
+            scores = np.concatenate([scores, np.ones(len(missing))])
+        if len(positions) > MAX_COMPARED:  # those scoring at least the MAX_COMPARED-th best
+            least = np.partition(scores, len(scores) - MAX_COMPARED)[len(scores) - MAX_COMPARED]
+            best = scores >= least
+            positions, scores = positions[best], scores[best]
+        order = np.lexsort((positions, -scores))[:MAX_COMPARED]
+        ranked: list[int] = positions[order].tolist()
+        return ranked
+
+    def _band_keys(self, signature: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The signature as uint32 and its :func:`band_keys`, kept for the same
+        signature's insert after its check."""
+        memo = self._band_memo
+        if memo[0] is not signature:
+            values = np.asarray(signature, dtype=np.uint32)
+            memo = self._band_memo = (signature, values, band_keys(values))
+        return memo[1], memo[2]
+
+    def _retrieval_keys(self, keys: frozenset[str]) -> list[str]:
+        """:func:`retrieval_keys`, kept for the same keys' insert after their check."""
+        memo = self._retrieval_memo
+        if memo[0] is not keys:
+            memo = self._retrieval_memo = (keys, retrieval_keys(keys))
+        return memo[1]
 
     def candidates(
         self, fp: Fingerprint, province: str | None = None, when: datetime | None = None
@@ -1156,10 +1346,7 @@ class StoryIndex:
         stories earlier arrivals formed, and the grouping on no order.
         """
         del province, when  # the decision's rules, not the lookup's
-        found = self._sharing(fp)
-        for position in self._similar(fp):
-            found[position] = found.get(position, 0.0) + 1.0
-        ranked = sorted(found, key=lambda p: (-found[p], p))[:MAX_COMPARED]
+        ranked = self._ranked(fp)
         by_story: dict[int, list[int]] = {}
         for position in ranked:
             by_story.setdefault(int(self._story_of[position]), []).append(position)
@@ -1172,12 +1359,15 @@ class StoryIndex:
             members = members + [p for p in by_story[story_id] if p not in members]
             fps = [self._fingerprint(p) for p in members]
             hits = tuple(n for n, p in enumerate(members) if p in by_story[story_id])
-            days = tuple(self._date(p) for p in members)
+            days = tuple(_day(d) for d in self._day[members].tolist())
             result.append(
                 Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:]), hits, days)
             )
         return result
 
     def _date(self, position: int) -> date | None:
-        day = int(self._day[position])
-        return None if day == _NO_DAY else date.fromordinal(day)
+        return _day(int(self._day[position]))
+
+
+def _day(ordinal: int) -> date | None:
+    return None if ordinal == _NO_DAY else date.fromordinal(ordinal)

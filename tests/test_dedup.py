@@ -143,10 +143,12 @@ def test_lsh_finds_near_duplicates_across_buffer_merges() -> None:
     rng = random.Random(7)
     index = StoryIndex()
     kept: list[tuple[int, tuple[int, ...]]] = []
-    for i in range(10_000):  # more than two merges of the insertion buffer
+    # Past a merge into the large sorted arrays (8,192), with some in the latest
+    # arrays and the last in the insertion buffer: each level is searched.
+    for i in range(10_000):
         sig = random_signature(rng)
         index.add(i + 1, None, None, Fingerprint("h", sig, frozenset(), frozenset(), "zh-Hans"))
-        if i % 1000 == 0:
+        if i % 1000 == 0 or i == 9_999:
             kept.append((i + 1, sig))
     for story_id, sig in kept:
         noisy = list(sig)
@@ -158,6 +160,33 @@ def test_lsh_finds_near_duplicates_across_buffer_merges() -> None:
         assert len(found) == 1  # random signatures share nothing with the probe
     assert similarity(kept[0][1], kept[0][1]) == 1.0
     assert index.nbytes() > 0 and len(index) == 10_000
+
+
+def test_lsh_finds_an_article_whose_band_keys_are_the_largest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A band's largest key has no successor to search for (it wraps to 0)."""
+    import numpy as np
+
+    from monitor import dedup
+
+    rng = random.Random(3)
+    special = random_signature(rng)
+    real_keys = dedup.band_keys
+
+    def keys(signature: tuple[int, ...]) -> np.ndarray:
+        if tuple(signature) == special:
+            return np.full(dedup.BANDS, (1 << 32) - 1, dtype=np.uint32)
+        return real_keys(signature)
+
+    monkeypatch.setattr(dedup, "band_keys", keys)
+    index = StoryIndex()
+    index.add(1, None, None, Fingerprint("h", special, frozenset(), frozenset(), "zh-Hans"))
+    for i in range(9_000):  # in the large sorted arrays, then
+        sig = random_signature(rng)
+        index.add(i + 2, None, None, Fingerprint("h", sig, frozenset(), frozenset(), "zh-Hans"))
+    probe = Fingerprint("x", special, frozenset(), frozenset(), "zh-Hans")
+    assert [c.story_id for c in index.candidates(probe)] == [1]
 
 
 def test_pipeline_commit_keeps_two_processes_in_step(
