@@ -145,7 +145,7 @@ class Batched(Generic[A, R]):
                         done.set_result(result)
 
 
-class GroupCommit:
+class GroupCommit(Batched[PollEnd, None]):
     """The polls' last writes (health, fetch log; see :class:`PollEnd`), many
     polls to a transaction.
 
@@ -159,36 +159,12 @@ class GroupCommit:
     BATCH = 200
 
     def __init__(self, db: DbRunner, store: Store) -> None:
-        self._db, self._store = db, store
-        self._queue: list[tuple[PollEnd, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        super().__init__(db, self._commit)
+        self._store = store
 
-    async def __call__(self, end: PollEnd) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._queue.append((end, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._drain())
-        await done
-
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self.BATCH], self._queue[self.BATCH :]
-            try:
-                await self._db(self._store.finish_polls, [end for end, _ in batch])
-            except BaseException as exc:
-                for _, done in batch:
-                    if done.done():  # its poll was cancelled meanwhile
-                        continue
-                    if isinstance(exc, Exception):
-                        done.set_exception(exc)
-                    else:
-                        done.cancel()
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+    def _commit(self, ends: list[PollEnd]) -> list[None]:
+        self._store.finish_polls(ends)
+        return [None] * len(ends)
 
 
 async def poll(
