@@ -441,10 +441,6 @@ def _kind(key: str) -> str:
     return key[: key.index(":") + 1] if ":" in key else ""
 
 
-def _of(keys: frozenset[str], prefix: str) -> frozenset[str]:
-    return _by_kind(keys).get(prefix, _NONE)
-
-
 _NONE: frozenset[str] = frozenset()
 
 
