@@ -1,7 +1,9 @@
 """Whole ``run --once`` processes over the feed farm, timed as a user meets them.
 
     .venv/bin/python -m bench.run_once [--sources 2000] [--hosts 200] [--latency 0.2]
-        [--concurrency 100] [--per-host N] [--profile DIR]
+        [--concurrency 100] [--per-host N] [--one-host] [--reader-python PATH]
+        [--profile DIR]
+    make bench-cycle    (= --one-host --reader-python /tmp/reader-venv/bin/python)
 
 The setting of issue 15: ``--sources`` RSS feeds on ``--hosts`` loopback
 addresses (bench/feedfarm.py, in a child process), each answer ``--latency``
@@ -14,12 +16,21 @@ SQLite database in a temporary folder:
 * ``first``: every source new (``backlog: 0``: nothing old is posted);
 * ``unchanged``: the same again, nothing changed: every answer a 304.
 
-The ideal of a pass is N × latency / C. With ``--profile DIR``, each process
-runs under ``py-spy record -f raw`` (the samples go to DIR/<pass>.raw; py-spy
-slows the process a little). Each pass also reports the process's CPU
-(user + system: steadier than wall time on a busy machine) and the peak RSS of
-the largest pass so far (``ru_maxrss`` of the waited-for children). Prints one
-JSON object.
+With ``--one-host``, the same is then done with every feed on one address and
+``per_host: C`` (a portal with many columns). With ``--reader-python``,
+lemon24/reader polls the same farm right after each of our passes, one whole
+process a pass too (bench/reader_once.py in that interpreter: make_reader,
+add_feed each URL, ``update_feeds(workers=C)``), timed the same way, and each
+pass reports ``ours_vs_reader`` (reader's wall time over ours: above 1, ours
+is faster).
+
+The ideal of a pass is N × latency / C. With ``--profile DIR``, each of our
+processes runs under ``py-spy record --gil -f raw`` (only the thread holding
+the GIL is sampled, so the samples say where the CPU went; the samples go to
+DIR/<setting>-<pass>.raw; py-spy slows the process a little). Each process
+reports its own CPU (user + system: steadier than wall time on a busy machine)
+and peak RSS (``wait4``'s ``ru_maxrss``; under ``--profile``, py-spy's).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -28,7 +39,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,13 +46,36 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.feedfarm import start_farm
+from bench.feedfarm import FarmHandle, start_farm
 from bench.poll_cycle import sources_yaml
 
+HERE = Path(__file__).resolve().parent
 
-def one_pass(config: Path, db: Path, profile: Path | None) -> tuple[float, float, int, int]:
-    """Wall seconds, CPU seconds (user + system), peak RSS (kB) and exit status
-    of one process."""
+
+def timed(command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Wall seconds, CPU seconds (user + system), peak RSS and exit status of
+    one child process, run to its end (``wait4``: that child's own figures)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        said, complaint = out.read(), err.read()
+    if child.returncode != 0:
+        print(complaint[-2000:], file=sys.stderr)
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "exit": child.returncode,
+        "stdout": said,
+    }
+
+
+def ours(config: Path, db: Path, profile: Path | None) -> dict[str, Any]:
     env = {
         **os.environ,
         "MONITOR_DB_URL": f"sqlite:///{db}",
@@ -52,16 +85,63 @@ def one_pass(config: Path, db: Path, profile: Path | None) -> tuple[float, float
     command = [sys.executable, "-m", "monitor", "--config", str(config), "run", "--once"]
     if profile is not None:
         spy = Path(sys.executable).with_name("py-spy")
-        command = [str(spy), "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *command]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if done.returncode != 0:
-        print(done.stderr[-2000:], file=sys.stderr)
-    return wall, cpu, after.ru_maxrss, done.returncode
+        command = [str(spy), "record", "--gil", "-r", "100", "-f", "raw", "-o", str(profile)]
+        command += ["--", sys.executable, "-m", "monitor", "--config", str(config)]
+        command += ["run", "--once"]
+    result = timed(command, env)
+    del result["stdout"]
+    return result
+
+
+def reader(python: str, db: Path, urls: Path, workers: int) -> dict[str, Any]:
+    command = [python, str(HERE / "reader_once.py"), str(db), str(urls), str(workers)]
+    result = timed(command, dict(os.environ))
+    said = result.pop("stdout").strip().splitlines()
+    if said:
+        result.update(json.loads(said[-1]))
+    return result
+
+
+def setting(
+    farm: FarmHandle, args: argparse.Namespace, per_host: int | None, name: str
+) -> dict[str, Any]:
+    """Both passes of ours (and reader's) over one farm."""
+    ideal = args.sources * args.latency / args.concurrency
+    passes: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = folder / "sources.yaml"
+        config.write_text(
+            sources_yaml(farm.urls, concurrency=args.concurrency, per_host=per_host, follow=False),
+            encoding="utf-8",
+        )
+        urls = folder / "urls.txt"
+        urls.write_text("\n".join(farm.urls) + "\n", encoding="utf-8")
+        for name_of_pass in ("first", "unchanged"):
+            before = farm.stats()
+            profile = None
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                profile = args.profile / f"{name}-{name_of_pass}.raw"
+            done: dict[str, Any] = {"pass": name_of_pass}
+            done.update(ours(config, folder / "monitor.db", profile))
+            done["ratio_to_ideal"] = round(done["wall_s"] / ideal, 2)
+            done["requests"] = farm.stats()["requests"] - before["requests"]
+            done["connections"] = farm.stats()["connections"] - before["connections"]
+            if args.reader_python:
+                theirs = reader(args.reader_python, folder / "reader.db", urls, args.concurrency)
+                theirs["ratio_to_ideal"] = round(theirs["wall_s"] / ideal, 2)
+                done["reader"] = theirs
+                done["ours_vs_reader"] = round(theirs["wall_s"] / done["wall_s"], 2)
+            passes.append(done)
+            print(json.dumps({"setting": name, **done}), file=sys.stderr, flush=True)
+    return {
+        "setting": name,
+        "hosts": len({url.split("/")[2] for url in farm.urls}),
+        "per_host": per_host or "default",
+        "ideal_s": round(ideal, 2),
+        "passes": passes,
+    }
 
 
 def main() -> None:
@@ -71,42 +151,22 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--per-host", type=int, default=None, help="default: the config's")
+    parser.add_argument(
+        "--one-host", action="store_true", help="then all feeds on one host, per_host: C"
+    )
+    parser.add_argument("--reader-python", help="an interpreter with lemon24/reader installed")
     parser.add_argument("--profile", type=Path, help="a folder for py-spy's raw samples")
     args = parser.parse_args()
-    farm = start_farm(args.sources, items=10, latency=args.latency, hosts=args.hosts, text=True)
-    passes: list[dict[str, Any]] = []
-    ideal = args.sources * args.latency / args.concurrency
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            config = folder / "sources.yaml"
-            config.write_text(
-                sources_yaml(
-                    farm.urls, concurrency=args.concurrency, per_host=args.per_host, follow=False
-                ),
-                encoding="utf-8",
-            )
-            if args.profile is not None:
-                args.profile.mkdir(parents=True, exist_ok=True)
-            for name in ("first", "unchanged"):
-                before = farm.stats()
-                profile = args.profile / f"{name}.raw" if args.profile else None
-                wall, cpu, rss, code = one_pass(config, folder / "monitor.db", profile)
-                passes.append(
-                    {
-                        "pass": name,
-                        "wall_s": round(wall, 2),
-                        "ratio_to_ideal": round(wall / ideal, 2),
-                        "cpu_s": round(cpu, 2),
-                        "peak_rss_mb": round(rss / 1024),
-                        "requests": farm.stats()["requests"] - before["requests"],
-                        "connections": farm.stats()["connections"] - before["connections"],
-                        "exit": code,
-                    }
-                )
-                print(json.dumps(passes[-1]), file=sys.stderr, flush=True)
-    finally:
-        farm.stop()
+    shapes = [(f"{args.hosts} hosts", args.hosts, args.per_host)]
+    if args.one_host:
+        shapes.append(("one host", 1, args.concurrency))
+    settings = []
+    for name, hosts, per_host in shapes:
+        farm = start_farm(args.sources, items=10, latency=args.latency, hosts=hosts, text=True)
+        try:
+            settings.append(setting(farm, args, per_host, name))
+        finally:
+            farm.stop()
     print(
         json.dumps(
             {
@@ -114,13 +174,12 @@ def main() -> None:
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                 f"CPython {platform.python_version()}",
                 "sources": args.sources,
-                "hosts": args.hosts,
                 "latency_s": args.latency,
                 "concurrency": args.concurrency,
-                "per_host": args.per_host or "default",
-                "ideal_s": round(ideal, 2),
                 "profiled": args.profile is not None,
-                "passes": passes,
+                "reader": args.reader_python is not None
+                or "skipped: pass --reader-python PATH (an interpreter with reader installed)",
+                "settings": settings,
             }
         )
     )
