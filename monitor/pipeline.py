@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import random
 import time
@@ -67,8 +68,10 @@ class Context:
     store: Store
     db: DbRunner
     fetcher: Fetcher
-    lexicon: Lexicon
-    concepts: Concepts
+    # The lexicon and the event concepts are built when the first article is read
+    # (:attr:`lexicon`, :attr:`concepts`): a pass that finds nothing new needs neither.
+    make_lexicon: Callable[[], Lexicon]
+    make_concepts: Callable[[], Concepts]
     channels: list[tuple[str, ChannelFilter]]  # the active channels and their filters
     clock: Callable[[], datetime] = utcnow
     index: StoryIndex = field(default_factory=StoryIndex)  # recent stories, kept in step
@@ -89,6 +92,14 @@ class Context:
         self.last_writes = GroupCommit(self.db, self.store)
         self.first_reads = Batched(self.db, self.store.poll_states)
         self.entry_reads = Batched(self.db, self.store.new_entries)
+
+    @functools.cached_property
+    def lexicon(self) -> Lexicon:
+        return self.make_lexicon()
+
+    @functools.cached_property
+    def concepts(self) -> Concepts:
+        return self.make_concepts()
 
     def canonical(self, url: str) -> str:
         """The canonical form of an entry's URL under this configuration."""
