@@ -227,6 +227,20 @@ class _Quiet:
     seen: tuple[tuple[str, str | None], ...] = ()  # entries now seen (none stored)
 
 
+def health_of(state: SourceState) -> Health:
+    """The health a source's state row holds (what :func:`observe` learns from)."""
+    return Health(
+        failing_since=state.failing_since,
+        backoff_until=state.backoff_until,
+        cadence=state.cadence_seconds,
+        usual_entries=state.usual_entries,
+        newest=state.newest_entry_at,
+        flags=frozenset(state.health_flags),
+        note=state.health_note,
+        changed_at=state.health_changed_at,
+    )
+
+
 async def _finish(
     ctx: Context,
     source: Source,
@@ -247,20 +261,7 @@ async def _finish(
     """
     failures = 0 if report.status != "error" else 1 + (state.consecutive_failures if state else 0)
     try:
-        previous = (
-            Health(
-                failing_since=state.failing_since,
-                backoff_until=state.backoff_until,
-                cadence=state.cadence_seconds,
-                usual_entries=state.usual_entries,
-                newest=state.newest_entry_at,
-                flags=frozenset(state.health_flags),
-                note=state.health_note,
-                changed_at=state.health_changed_at,
-            )
-            if state is not None
-            else Health()
-        )
+        previous = health_of(state) if state is not None else Health()
         poll_seen = Poll(
             now=ctx.clock(),
             status=report.status,
@@ -304,6 +305,7 @@ async def _finish(
         seen=quiet.seen if quiet is not None else (),
         has_state=state is not None,
         schedule=schedule,
+        health_unchanged=health is not None and state is not None and health == previous,
     )
     await ctx.last_writes(end)
     if health is not None:

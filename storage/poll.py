@@ -72,6 +72,9 @@ class PollEnd:
     # article (a first poll's backlog, skipped links): marked with polled_at.
     seen: tuple[tuple[str, str | None], ...] = ()
     has_state: bool = True  # the source's state row exists (it has been polled before)
+    # The health learned is what the row holds already (most polls of a healthy
+    # source): only the poll's status and time are written, not the same values again.
+    health_unchanged: bool = False
     schedule: tuple[str, datetime | None] | None = None  # (owner, next poll) for `run`
 
 
@@ -138,7 +141,9 @@ class Tx(SourcesTx, StoriesTx):
         cached: list[dict[str, Any]] = []
         for end in ends:
             values: dict[str, object] = {"b_source_id": end.source_id}
-            if end.health is not None:
+            if end.health is not None and end.health_unchanged:
+                values |= {"last_status": end.health.status, "last_elapsed": end.health.elapsed}
+            elif end.health is not None:
                 values |= health_columns(end.health)
             if end.polled_at is not None:
                 if not end.has_state:
