@@ -92,16 +92,16 @@ def build_context(
     replica: str | None = None,
 ) -> Context:
     """What a poll needs: the configuration's lexicon (the built-in one plus its
-    ``lexicon:`` terms), the concepts, and the channels (id, filter) posts are
-    queued for. ``index``: the recent stories (:func:`~monitor.pipeline.load_index`);
-    none, an empty index."""
+    ``lexicon:`` terms) and the concepts, both loaded at the first article, and
+    the channels (id, filter) posts are queued for. ``index``: the recent stories
+    (:func:`~monitor.pipeline.load_index`); none, an empty index."""
     return Context(
         config=config,
         store=store,
         db=db,
         fetcher=fetcher,
-        lexicon=Lexicon.load().extend(config.lexicon),
-        concepts=Concepts.load(),
+        make_lexicon=lambda: Lexicon.load().extend(config.lexicon),
+        make_concepts=Concepts.load,
         channels=list(channels),
         index=StoryIndex() if index is None else index,
         replica=replica,

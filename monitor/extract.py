@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
-
-from bs4 import BeautifulSoup, Tag
-from bs4.element import NavigableString  # bs4 leaves it out of its __all__
+from typing import TYPE_CHECKING, Any
 
 from monitor.clock import CHINA as CHINA_TZ
+
+# bs4 (with soupsieve and lxml's HTML parser) is imported where a page is parsed,
+# not at start: a pass that finds nothing new parses no HTML.
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup, Tag
 
 _DATE = re.compile(
     r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
@@ -186,6 +188,8 @@ def drop_furniture(element: Tag) -> Tag:
 
 def block_text(element: Tag) -> str:
     """The text of an element with a line break after every block, as a reader sees it."""
+    from bs4.element import NavigableString  # bs4 leaves it out of its __all__
+
     for tag in element.find_all(_JUNK_TAGS):
         tag.decompose()
     for br in element.find_all("br"):
@@ -199,6 +203,8 @@ def block_text(element: Tag) -> str:
 
 def extract_article(html: str, url: str, selectors: Any = None) -> ExtractedPage:
     """Title, date and main text of one article page."""
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(html, "lxml")
     title = _meta(soup, _TITLE_META) or ""
     published = parse_date(_meta(soup, _DATE_META))
@@ -336,6 +342,8 @@ def content_selector(html: str, url: str) -> str | None:
     other element, that holds the main text's first and last lines. For
     ``quality-monitor suggest``'s ``article: {content: …}``.
     """
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(html, "lxml")
     import trafilatura
 
@@ -404,6 +412,8 @@ def _date_after_title(soup: BeautifulSoup, title: str) -> datetime | None:
 
 def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment (a feed's content or summary)."""
+    from bs4 import BeautifulSoup, Tag
+
     soup = BeautifulSoup(fragment, "lxml")
     body = soup.body or soup
     return block_text(body) if isinstance(body, Tag) else soup.get_text("\n")

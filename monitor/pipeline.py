@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import random
 import time
@@ -67,8 +68,10 @@ class Context:
     store: Store
     db: DbRunner
     fetcher: Fetcher
-    lexicon: Lexicon
-    concepts: Concepts
+    # The lexicon and the event concepts are built when the first article is read
+    # (:attr:`lexicon`, :attr:`concepts`): a pass that finds nothing new needs neither.
+    make_lexicon: Callable[[], Lexicon]
+    make_concepts: Callable[[], Concepts]
     channels: list[tuple[str, ChannelFilter]]  # the active channels and their filters
     clock: Callable[[], datetime] = utcnow
     index: StoryIndex = field(default_factory=StoryIndex)  # recent stories, kept in step
@@ -89,6 +92,14 @@ class Context:
         self.last_writes = GroupCommit(self.db, self.store)
         self.first_reads = Batched(self.db, self.store.poll_states)
         self.entry_reads = Batched(self.db, self.store.new_entries)
+
+    @functools.cached_property
+    def lexicon(self) -> Lexicon:
+        return self.make_lexicon()
+
+    @functools.cached_property
+    def concepts(self) -> Concepts:
+        return self.make_concepts()
 
     def canonical(self, url: str) -> str:
         """The canonical form of an entry's URL under this configuration."""
@@ -216,6 +227,20 @@ class _Quiet:
     seen: tuple[tuple[str, str | None], ...] = ()  # entries now seen (none stored)
 
 
+def health_of(state: SourceState) -> Health:
+    """The health a source's state row holds (what :func:`observe` learns from)."""
+    return Health(
+        failing_since=state.failing_since,
+        backoff_until=state.backoff_until,
+        cadence=state.cadence_seconds,
+        usual_entries=state.usual_entries,
+        newest=state.newest_entry_at,
+        flags=frozenset(state.health_flags),
+        note=state.health_note,
+        changed_at=state.health_changed_at,
+    )
+
+
 async def _finish(
     ctx: Context,
     source: Source,
@@ -236,20 +261,7 @@ async def _finish(
     """
     failures = 0 if report.status != "error" else 1 + (state.consecutive_failures if state else 0)
     try:
-        previous = (
-            Health(
-                failing_since=state.failing_since,
-                backoff_until=state.backoff_until,
-                cadence=state.cadence_seconds,
-                usual_entries=state.usual_entries,
-                newest=state.newest_entry_at,
-                flags=frozenset(state.health_flags),
-                note=state.health_note,
-                changed_at=state.health_changed_at,
-            )
-            if state is not None
-            else Health()
-        )
+        previous = health_of(state) if state is not None else Health()
         poll_seen = Poll(
             now=ctx.clock(),
             status=report.status,
@@ -293,6 +305,7 @@ async def _finish(
         seen=quiet.seen if quiet is not None else (),
         has_state=state is not None,
         schedule=schedule,
+        health_unchanged=health is not None and state is not None and health == previous,
     )
     await ctx.last_writes(end)
     if health is not None:

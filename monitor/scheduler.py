@@ -29,10 +29,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from monitor.clock import iso
 from monitor.clock import shown as shown_time
 from monitor.errors import StoreError
@@ -42,7 +38,10 @@ from monitor.retention import CHECK_EVERY, apply_retention
 from notifiers.deliver import Deliverer
 from storage.replicas import LocalLocks, SourceOwnership
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # APScheduler is imported when a Runner runs: `run --once` needs none of it
+    from apscheduler.events import JobSubmissionEvent
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     from monitor.metrics import Metrics
     from monitor.web import Status
     from notifiers.bot import BotService
@@ -259,6 +258,8 @@ class Runner:
             self.metrics.replicas.set(await self.ctx.db(self.ownership.members))
 
     def _add_job(self, scheduler: AsyncIOScheduler, source: Source, first_run: datetime) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
         interval = self.ctx.config.interval(source)
         scheduler.add_job(
             self._poll_job,
@@ -300,6 +301,9 @@ class Runner:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         scheduler.add_listener(_still_running, EVENT_JOB_MAX_INSTANCES)
         self._scheduler = scheduler

@@ -13,8 +13,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
@@ -31,14 +29,13 @@ from storage.rows import (
 from storage.schema import entries, fetch_log, http_cache, source_state
 from storage.sources import UPDATE_STATE, UPDATE_SUCCESS, Cached, SourcesTx
 from storage.stories import StoriesTx
-from storage.tx import Database, short_error
+from storage.tx import Database, short_error, upsert_insert
 
 if TYPE_CHECKING:
     from monitor.decide import Intent
 
 __all__ = ["PollEnd", "PollWrites", "Tx"]
 
-_UPSERT: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 CHUNK = 500  # values bound in one statement (a driver's limit is far above)
 _STATES_OF = select(source_state).where(
     source_state.c.source_id.in_(bindparam("b_values", expanding=True))
@@ -75,6 +72,9 @@ class PollEnd:
     # article (a first poll's backlog, skipped links): marked with polled_at.
     seen: tuple[tuple[str, str | None], ...] = ()
     has_state: bool = True  # the source's state row exists (it has been polled before)
+    # The health learned is what the row holds already (most polls of a healthy
+    # source): only the poll's status and time are written, not the same values again.
+    health_unchanged: bool = False
     schedule: tuple[str, datetime | None] | None = None  # (owner, next poll) for `run`
 
 
@@ -132,7 +132,7 @@ class Tx(SourcesTx, StoriesTx):
         one executemany each (per set of columns)."""
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         lines: list[dict[str, Any]] = []
-        upsert = _UPSERT.get(self.conn.dialect.name)
+        upsert = upsert_insert(self.conn.dialect.name)
         # With an upsert (SQLite, PostgreSQL), the first polls' new state rows, the
         # entries seen and the validators go as one executemany each for the batch;
         # otherwise row by row, as a poll alone writes them.
@@ -141,7 +141,9 @@ class Tx(SourcesTx, StoriesTx):
         cached: list[dict[str, Any]] = []
         for end in ends:
             values: dict[str, object] = {"b_source_id": end.source_id}
-            if end.health is not None:
+            if end.health is not None and end.health_unchanged:
+                values |= {"last_status": end.health.status, "last_elapsed": end.health.elapsed}
+            elif end.health is not None:
                 values |= health_columns(end.health)
             if end.polled_at is not None:
                 if not end.has_state:

@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from monitor.model import HealthRecord, PollLine
@@ -24,11 +22,10 @@ from storage.rows import (
     utcnow,
 )
 from storage.schema import articles, entries, fetch_log, http_cache, source_schedule, source_state
-from storage.tx import Database, TxBase
+from storage.tx import Database, TxBase, upsert_insert
 
 __all__ = ["Cached", "Schedule", "SourceState", "Sources", "SourcesTx"]
 
-_UPSERT: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 
 # Statements run at every poll, built once: building and keying a statement cost
 # more than running it against SQLite. Parameters named b_* are the WHERE's.
@@ -155,11 +152,11 @@ class SourcesTx(TxBase):
         ]
         if not rows:
             return
-        dialect = self.conn.dialect.name
-        if dialect in _UPSERT:
+        upsert = upsert_insert(self.conn.dialect.name)
+        if upsert is not None:
             # One statement for the whole list (a first poll marks every item seen):
             # an entry a concurrent poll listed first is simply not inserted again.
-            self.conn.execute(_UPSERT[dialect](entries).on_conflict_do_nothing(), rows)
+            self.conn.execute(upsert(entries).on_conflict_do_nothing(), rows)
             return
         for key, guid in ((r["key"], r["guid"]) for r in rows):
             try:

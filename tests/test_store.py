@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import StoreError
+from monitor.health import Health
+from monitor.model import HealthRecord
+from monitor.pipeline import health_of
 from storage.store import Cached, PollEnd, Store
 
 NOW = datetime(2025, 9, 10, 8, 0, tzinfo=UTC)
@@ -171,6 +174,46 @@ def test_a_group_committed_success_after_failures_ends_the_first_poll(store: Sto
     store.finish_polls([PollEnd("a", None, polled_at=NOW + timedelta(minutes=2))])
     state = store.source_state("a")
     assert state is not None and state.first_polled_at == NOW + timedelta(minutes=1)
+
+
+def test_a_poll_whose_health_is_unchanged_writes_only_its_status(store: Store) -> None:
+    """A poll that learned nothing new about its source's health (an unchanged
+    list of a healthy source) writes its status, time and log line, not the same
+    health columns again; the row then reads as the health it holds, as a poll
+    (monitor/pipeline.py health_of) compares it."""
+    health = Health(
+        failing_since=NOW - timedelta(hours=3),
+        backoff_until=NOW + timedelta(minutes=30),
+        cadence=5400.5,
+        usual_entries=9.5,
+        newest=NOW - timedelta(days=2, microseconds=7),
+        flags=frozenset({"stale", "selectors"}),
+        note="no new entry for 2 days",
+        changed_at=NOW - timedelta(hours=1),
+    )
+    record = HealthRecord(
+        status="ok",
+        elapsed=0.25,
+        failing_since=health.failing_since,
+        backoff_until=health.backoff_until,
+        cadence_seconds=health.cadence,
+        usual_entries=health.usual_entries,
+        newest_entry_at=health.newest,
+        flags=health.flags,
+        note=health.note,
+        changed_at=health.changed_at,
+    )
+    store.finish_polls([PollEnd("a", record, polled_at=NOW, has_state=False)])
+    state = store.source_state("a")
+    assert state is not None and health_of(state) == health
+    later = NOW + timedelta(minutes=30)
+    quiet = HealthRecord(status="not_modified", elapsed=0.5)  # what it carries is not written
+    store.finish_polls([PollEnd("a", quiet, polled_at=later, health_unchanged=True)])
+    state = store.source_state("a")
+    assert state is not None and health_of(state) == health
+    assert (state.last_status, state.last_elapsed) == ("not_modified", 0.5)
+    assert state.last_polled_at == state.last_success_at == later
+    assert state.first_polled_at == NOW and state.consecutive_failures == 0
 
 
 def test_one_post_per_story_and_channel(store: Store) -> None:

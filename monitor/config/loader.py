@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from monitor.config import cache as _cache
 from monitor.config.words import PATTERN_WORDS, did_you_mean, yaml_in_words
 from monitor.errors import ConfigError, ConfigProblem
 
@@ -55,9 +56,18 @@ def compose(text: str) -> yaml.Node | None:
     stack, and 100,000 nested brackets crash the process instead of raising
     RecursionError. The depth is counted first on libyaml's event stream
     (flat, no recursion; ~2 % of the Python composer's time)."""
+    return _compose(text)[0]
+
+
+def _compose(text: str) -> tuple[yaml.Node | None, bool]:
+    """:func:`compose`, and whether the tree is plainly safe: composed by libyaml
+    from events with no alias and no more than ``MAX_DEPTH`` levels, so that
+    :func:`_shape_problem` has nothing to find (no loop, nothing expanded, no
+    deeper nesting) and need not walk the tree."""
     if _C_LOADER is not None:
         try:
             depth = 0
+            aliases = False
             for event in yaml.parse(text, Loader=_C_LOADER):
                 if isinstance(event, _COLLECTION_START):
                     depth += 1
@@ -65,12 +75,14 @@ def compose(text: str) -> yaml.Node | None:
                         break
                 elif isinstance(event, _COLLECTION_END):
                     depth -= 1
+                elif isinstance(event, yaml.AliasEvent):
+                    aliases = True
             else:
                 node: yaml.Node | None = yaml.compose(text, Loader=_C_LOADER)
-                return node
+                return node, not aliases
         except yaml.YAMLError:
             pass  # the Python composer below raises its own words for it
-    return yaml.compose(text, Loader=_UniqueKeyLoader)
+    return yaml.compose(text, Loader=_UniqueKeyLoader), False
 
 
 def construct(node: yaml.Node) -> Any:
@@ -227,6 +239,8 @@ def _substitute_env(
     value: Any, path: YamlPath, env: Mapping[str, str], missing: list[tuple[YamlPath, str]]
 ) -> Any:
     if isinstance(value, str):
+        if "$" not in value:  # most values: nothing to expand (the loop below is per character)
+            return value
         names: list[str] = []
         expanded = expand_env(value, env, names)
         missing += [(path, name) for name in dict.fromkeys(names)]
@@ -255,7 +269,9 @@ def _line_for(loc: YamlPath, lines: dict[YamlPath, int]) -> tuple[int | None, st
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate ``sources.yaml``; raise ConfigError listing every problem."""
+    """Read and validate ``sources.yaml``; raise ConfigError listing every problem.
+
+    A big file's YAML is read once per change of its text (monitor/config/cache.py)."""
     path = Path(path)
     env = os.environ if env is None else env
     name = str(path)
@@ -265,34 +281,20 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError([ConfigProblem(name, None, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigProblem(name, None, "", f"cannot read: {exc}")]) from None
-    return parse_config(text, name=name, env=env)
+    return parse_config(text, name=name, env=env, cache=_cache.cache_dir())
 
 
-def parse_config(text: str, *, name: str = "sources.yaml", env: Mapping[str, str]) -> Config:
-    try:
-        node = compose(text)
-        if node is not None and (shape := _shape_problem(node)) is not None:
-            raise ConfigError([ConfigProblem(name, shape[0], "", shape[1])])
-        data = construct(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        message = f"not valid YAML: {yaml_in_words(problem)}"
-        raise ConfigError([ConfigProblem(name, line, "", message)]) from None
-    except RecursionError:  # the YAML parser itself recurses per level of nesting
-        raise ConfigError(
-            [ConfigProblem(name, None, "", f"not valid YAML: nested more than {MAX_DEPTH} deep")]
-        ) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError([ConfigProblem(name, 1, "", "the file must be a mapping of keys")])
-
-    lines: dict[YamlPath, int] = {}
-    raw_problems: list[str] = []
-    if node is not None:
-        _walk(node, (), lines, raw_problems)
+def parse_config(
+    text: str, *, name: str = "sources.yaml", env: Mapping[str, str], cache: Path | None = None
+) -> Config:
+    """Validate the text of a ``sources.yaml``; raise ConfigError listing every
+    problem. ``cache``: a folder where the YAML stage of a big file is kept."""
+    tree = _cache.load(text, name, cache)
+    if tree is None:
+        tree = _read_tree(text, name)
+        if not tree[2]:  # a file with duplicate keys is refused: not worth keeping
+            _cache.store(text, name, cache, tree)
+    data, lines, raw_problems = tree
     problems = [
         ConfigProblem(name, int(line), key, message)
         for line, key, message in (p.split("\x00") for p in raw_problems)
@@ -349,6 +351,37 @@ def parse_config(text: str, *, name: str = "sources.yaml", env: Mapping[str, str
             return config
     problems.sort(key=lambda p: (p.line or 0, p.field))
     raise ConfigError(problems)
+
+
+def _read_tree(text: str, name: str) -> _cache.Tree:
+    """The YAML stage: the data of ``text``, the line of each value (by path) and
+    the duplicate keys (raw problems); raises ConfigError for a file that is no
+    readable YAML mapping."""
+    try:
+        node, plain = _compose(text)
+        if node is not None and not plain and (shape := _shape_problem(node)) is not None:
+            raise ConfigError([ConfigProblem(name, shape[0], "", shape[1])])
+        data = construct(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        message = f"not valid YAML: {yaml_in_words(problem)}"
+        raise ConfigError([ConfigProblem(name, line, "", message)]) from None
+    except RecursionError:  # the YAML parser itself recurses per level of nesting
+        raise ConfigError(
+            [ConfigProblem(name, None, "", f"not valid YAML: nested more than {MAX_DEPTH} deep")]
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigProblem(name, 1, "", "the file must be a mapping of keys")])
+
+    lines: dict[YamlPath, int] = {}
+    raw_problems: list[str] = []
+    if node is not None:
+        _walk(node, (), lines, raw_problems)
+    return data, lines, raw_problems
 
 
 def _duplicate_ids(

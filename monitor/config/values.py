@@ -14,7 +14,6 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
-import soupsieve
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -81,6 +80,10 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 def _css_selector(value: str) -> str:
+    # soupsieve (and bs4, which it imports) only when a configuration has selectors:
+    # a list of feeds has none, and its process then parses no HTML at all.
+    import soupsieve
+
     try:
         soupsieve.compile(value)
     except (soupsieve.SelectorSyntaxError, ValueError) as exc:

@@ -67,6 +67,9 @@ STEPPERS: dict[str, Stepper[SourceBase]] = {}
 # The built-in kinds' modules, in the order kinds are named in messages and docs;
 # any other module here is loaded after them.
 BUILTIN = ("rss", "html", "jcms", "jpaas", "gkmlpt", "json_api")
+# Modules here that are no kind: ``detect`` finds lists without selectors, and is
+# imported when a page needs it (with bs4), not with the kinds at start.
+NOT_KINDS = ("detect",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,11 @@ def load() -> None:
     """Import every module here (each kind registers itself), then order the
     registry: the built-ins as :data:`BUILTIN` lists them, then the others by
     module name; kinds registered from elsewhere come last."""
-    here = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    here = sorted(
+        m.name
+        for m in pkgutil.iter_modules(__path__)
+        if not m.name.startswith("_") and m.name not in NOT_KINDS
+    )
     names = [*BUILTIN, *(name for name in here if name not in BUILTIN)]
     for name in names:
         importlib.import_module(f"{__name__}.{name}")
@@ -290,7 +297,6 @@ def json_request(url: str, source: SourceBase, body: object) -> Request:
 
 
 load()
-from monitor.sources import detect  # noqa: E402  (no kind: finds lists without selectors)
 
 __all__ = [
     "BUILTIN",
@@ -304,7 +310,6 @@ __all__ = [
     "Request",
     "Stepper",
     "default_request",
-    "detect",
     "headers_of",
     "join",
     "kind_of",

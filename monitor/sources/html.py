@@ -15,9 +15,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 from pydantic import Field
 
 from monitor.config.sources import ListSelectors, SourceBase
@@ -25,7 +24,11 @@ from monitor.errors import ParseError
 from monitor.extract import parse_date
 from monitor.model import Entry, FetchResult
 from monitor.sources import Parsed, Request, headers_of, join, register
-from monitor.sources.detect import advertised_feeds, detect, looks_like_feed
+
+# bs4 and the list detector (which needs it) are imported when a page is parsed:
+# a configuration with no HTML source, or a pass of 304s, never needs them.
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup, Tag
 
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "#")
 
@@ -40,6 +43,8 @@ class HtmlSource(SourceBase):
 def soup_of(text: str) -> BeautifulSoup:
     """lxml's HTML tree of any answer. A list URL that serves XML, or a fragment that
     looks like a file name, is read all the same: bs4's warnings about it are noise here."""
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
@@ -84,6 +89,8 @@ def entries_from_items(
 
 def feed_step(result: FetchResult, source: HtmlSource) -> Request | None:
     """A source without ``list:`` whose page advertises a feed reads the feed."""
+    from monitor.sources.detect import advertised_feeds, looks_like_feed
+
     if source.list is not None or looks_like_feed(result.text):
         return None
     feeds = advertised_feeds(result.text, result.final_url)
@@ -94,6 +101,8 @@ def feed_step(result: FetchResult, source: HtmlSource) -> Request | None:
 
 @register(HtmlSource, step=feed_step)
 def parse_list(result: FetchResult, source: HtmlSource) -> list[Entry]:
+    from monitor.sources.detect import detect, looks_like_feed
+
     selectors = source.list
     if selectors is None and looks_like_feed(result.text):
         from monitor.sources.rss import parse_feed

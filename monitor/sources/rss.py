@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TypedDict
 
-import feedparser
-from feedparser.datetimes import _parse_date  # the same date rules on both paths
 from lxml import etree
 
 from monitor.config.sources import SourceBase
@@ -24,8 +22,6 @@ from monitor.extract import html_to_text
 from monitor.model import Entry, FetchResult
 from monitor.sources import Parsed, join, register
 
-# A label that disagrees with the bytes, or an unusual Content-Type: read fine, not worth a word.
-_HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")  # markup in a title
 _FEED_ROOT = re.compile(r"<(?:[A-Za-z][\w.-]*:)?(?:rss|feed|RDF|rdf)[\s>/]")
 _SNIFF = 65536  # characters in which a feed's root element must appear
@@ -112,6 +108,10 @@ def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
         raise ParseError(
             source.id, "not a readable feed: no <rss>, <feed> or <rdf:RDF> element at its start"
         )
+    # feedparser is imported when a feed first needs it: an unchanged pass (every
+    # answer a 304) parses nothing, and most feeds take the path above.
+    import feedparser
+
     headers = {"content-location": result.final_url}
     if result.encoding:
         headers["content-type"] = f"application/xml; charset={result.encoding}"
@@ -131,7 +131,10 @@ def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
         raise ParseError(source.id, f"not a readable feed: {cause or 'no entries'}")
     entries = Parsed()
     cause = feed.get("bozo_exception")
-    if feed.bozo and not isinstance(cause, _HARMLESS):
+    # A label that disagrees with the bytes, or an unusual Content-Type: read fine,
+    # not worth a word.
+    harmless = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+    if feed.bozo and not isinstance(cause, harmless):
         entries.warnings.append(
             f"malformed feed ({type(cause).__name__ if cause else 'bozo'}: {cause}); "
             f"{len(feed.entries)} entries recovered"
@@ -274,6 +277,8 @@ def _text(element: etree._Element, tag: str) -> str | None:
 
 def _dates(item: etree._Element, kinds: dict[str, str]) -> datetime | None:
     """The entry's date as feedparser gives it (see ``_DATES``)."""
+    from feedparser.datetimes import _parse_date  # the same date rules on both paths
+
     found: dict[str, time.struct_time | None] = {}
     for child in item:
         kind = kinds.get(child.tag) if isinstance(child.tag, str) else None
