@@ -375,6 +375,13 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
+        # What h11 (httpx's parser) reads, llhttp reads too: bare LF line ends,
+        # folded header lines, Content-Length beside chunked (chunked wins). Its
+        # "dangerous" is request smuggling through servers and proxies; here a
+        # client reads the answers to its own requests.
+        self.parser.set_dangerous_leniencies(
+            lenient_optional_cr_before_lf=True, lenient_headers=True, lenient_chunked_length=True
+        )
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.idle_since = 0.0
         self.used = False  # has answered a request before (kept alive)

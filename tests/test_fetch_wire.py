@@ -109,14 +109,19 @@ async def test_bodies_framed_every_way_are_read_whole(wire: Wire) -> None:
         "/chunked": fixed(chunked),
         "/until-close": fixed(b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n" + FEED, True),
         "/continue": fixed(b"HTTP/1.1 100 Continue\r\n\r\n" + ok(FEED)),
+        # sloppy servers, read as h11 (httpx's parser) reads them
+        "/bare-lf": fixed(ok(FEED).replace(b"\r\n", b"\n", 2)),
+        "/folded": fixed(ok(FEED, "X-Note: one\r\n two")),
+        "/both": fixed(chunked.replace(b"\r\n", b"\r\nContent-Length: 3\r\n", 1)),
     }
+    paths = ("/length", "/chunked", "/bare-lf", "/folded", "/both", "/until-close", "/continue")
     async with fetcher(retries=0) as f:
-        for path in ("/length", "/chunked", "/until-close", "/continue", "/length"):
+        for path in (*paths, "/length"):
             result = await f.get(wire.url + path, source_id="s")
             assert (result.status, result.content) == (200, FEED), path
             assert "质量强省" in result.text
     # kept alive throughout, except after the answer the server ended by closing
-    assert [s.connection for s in wire.seen] == [1, 1, 1, 2, 2]
+    assert [s.connection for s in wire.seen] == [1, 1, 1, 1, 1, 1, 2, 2]
 
 
 async def test_broken_answers_are_errors_naming_the_source(wire: Wire) -> None:
