@@ -401,7 +401,7 @@ class _Connection(asyncio.Protocol):
 
     def _begin(self) -> None:
         """Ready for the next answer."""
-        self.active = False  # a request is out: bytes from the server are expected
+        self.active = False  # True while a request is out (bytes from the server expected)
         self.received = 0
         self.status = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []
