@@ -1,11 +1,17 @@
-"""HTTP for every source: one shared ``httpx.AsyncClient``. [IO]
+"""HTTP for every source: one fetcher, its own keep-alive HTTP/1.1 pool. [IO]
+
+Requests go out on asyncio's transports and their answers are parsed by
+httptools (llhttp); httpx's client carries only requests through a proxy from
+the environment, and its URL parser reads what is not a plain URL, so a URL
+means here what it means to httpx. A 304 costs ~0.25 ms of CPU here against
+~1.4 ms through httpx's client, httpcore and h11 (bench/RESULTS.md, issue 15).
 
 * bounded: at most ``concurrency`` requests in flight overall and ``per_host``
   to any one host, so a thousand sources never hammer one provincial server;
 * conditional: the caller passes the validators it stored (ETag,
   Last-Modified) and gets the new ones back; a 304 costs no parsing;
-* capped: connect/read timeouts and a total deadline per request (a server
-  that dribbles a byte a second fails at the source's ``timeout``), a redirect
+* capped: a total deadline per request, connecting included (a server that
+  dribbles a byte a second fails at the source's ``timeout``), a redirect
   limit, a response-size cap read as a stream (a 50 MB page is cut, never held
   whole), http and https only;
 * fenced: every hop, redirects included, is checked after DNS resolution: an
@@ -37,7 +43,9 @@ source id and the cause.
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
+import collections
 import contextlib
 import ipaddress
 import os
@@ -48,7 +56,7 @@ import ssl
 import time
 import zlib
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -56,10 +64,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import anyio
 import brotli
 import charset_normalizer
-import httpcore
+import httptools
 import httpx
 
 from monitor.errors import FetchError
@@ -90,6 +97,10 @@ _XML_STARTS = (
 # ``concurrency`` kept (100) every request of a 200-host list reconnected (2,000
 # connections a pass instead of 200). Well under the usual 1,024 open files.
 MAX_IDLE = 512
+_PORTS = {"http": 80, "https": 443}
+_REDIRECTS = {301, 302, 303, 307, 308}
+_CHARSET = re.compile(r"""(?:^|;)\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))""", re.I)
+_UNSAFE = re.compile(r"[\r\n\0]")  # in a header: would end it, or the head, early
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 
 
@@ -145,7 +156,7 @@ def decode(
     return content.decode("gb18030", errors="replace"), "gb18030"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: _Answer) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -156,6 +167,104 @@ def _retry_after(response: httpx.Response) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where one hop goes, as httpx writes the URL: its text (``url``, the
+    ``final_url`` of a result), and the parts the request is made of."""
+
+    url: str
+    scheme: str
+    host: str  # ASCII (IDNA), lower case, without brackets
+    port: int  # the default one when the URL names none
+    netloc: str  # the Host header
+    path: str  # the request target: path and query
+    username: str = ""
+    password: str = ""
+
+
+# A URL httpx would leave as it is (lower-case scheme and host name, no
+# credentials, no non-default port written as the default, only characters its
+# path and query keep): read here without httpx's parser, a fifth of a 304
+# poll's CPU. Anything else goes through httpx.URL.
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"  # or an IPv4 address
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))"
+    r"(?::([1-9][0-9]{0,4}))?"
+    r"(/[!$-;=@-_a-z|~]*)?"  # the path: no " # < > ? ` { }
+    r"(\?[!$-;=?-~]*)?"  # the query: no " # < >
+)
+
+
+def _target(url: str | httpx.URL) -> _Target:
+    """The hop's parts; raises httpx.InvalidURL as httpx would."""
+    if isinstance(url, str) and (m := _PLAIN_URL.fullmatch(url)) is not None:
+        scheme, host, port, path, query = m.groups()
+        default = _PORTS[scheme]
+        if (port is None or default != int(port) <= 65535) and (path is None or "/." not in path):
+            number = int(port) if port else default
+            target = (path or "/") + (query or "")
+            return _Target(url, scheme, host, number, f"{host}:{port}" if port else host, target)
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    return _Target(
+        str(parsed),
+        parsed.scheme,
+        parsed.raw_host.decode("ascii"),
+        parsed.port or _PORTS.get(parsed.scheme, 0),
+        parsed.netloc.decode("ascii"),
+        parsed.raw_path.decode("ascii"),
+        parsed.username,
+        parsed.password,
+    )
+
+
+def _redirect(
+    method: str, hop: _Target, headers: dict[str, str], response: _Answer
+) -> tuple[str, _Target, dict[str, str]] | None:
+    """The next hop's method, URL and headers when the response redirects, as
+    httpx's client builds them (its ``_build_redirect_request``): a relative or
+    host-less Location resolved against the URL, 303 (and 302, and 301 after a
+    POST) made a GET without its body's headers, credentials not carried to
+    another origin (but to the same host's https)."""
+    if response.status_code not in _REDIRECTS:
+        return None
+    location = response.headers.get("location")
+    if location is None:
+        return None
+    url = httpx.URL(hop.url)
+    try:
+        target = httpx.URL(location)
+    except httpx.InvalidURL as exc:
+        raise httpx.RemoteProtocolError(f"Invalid URL in location header: {exc}.") from None
+    if target.scheme and not target.host:
+        target = target.copy_with(host=url.host)
+    if target.is_relative_url:
+        target = url.join(target)
+    if url.fragment and not target.fragment:
+        target = target.copy_with(fragment=url.fragment)
+    status = response.status_code
+    if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
+        changed = "GET" if method != "GET" else None
+    else:
+        changed = None
+    drop = set()
+    same = (url.scheme, url.host, url.port) == (target.scheme, target.host, target.port)
+    upgrade = (
+        url.scheme == "http"
+        and target.scheme == "https"
+        and url.host == target.host
+        and url.port in (80, None)
+        and target.port in (443, None)
+    )
+    if not same and not upgrade:
+        drop.add("authorization")
+    if changed:
+        drop |= {"content-length", "transfer-encoding"}
+    drop.add("cookie")  # the jar's, for the new URL
+    kept = {name: value for name, value in headers.items() if name.lower() not in drop}
+    return changed or method, _target(target), kept
 
 
 # ── which addresses a fetch may reach ────────────────────────────────────────
@@ -188,15 +297,15 @@ class AddressPolicy:
             except ValueError:
                 self.names.add(entry.lower().rstrip("."))
 
-    def exempt(self, parts: SplitResult, origin: SplitResult | None) -> bool:
-        """Whether this URL may be internal without asking DNS: its host is allowed
-        by name, or it is the source's own origin."""
-        host = (parts.hostname or "").rstrip(".")
+    def exempt(self, host: str, port: int, origin: SplitResult | None) -> bool:
+        """Whether this host and port may be internal without asking DNS: the host
+        is allowed by name, or it is the source's own origin."""
+        host = host.rstrip(".")
         if host in self.names:
             return True
         if origin is None or (origin.hostname or "").rstrip(".") != host:
             return False
-        ports = {_port(parts), _port(origin)}
+        ports = {port, _port(origin)}
         return len(ports) == 1 or ports == {80, 443}
 
     def allows(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -245,44 +354,99 @@ class _Resolver:
         return cached[1]
 
 
-CLOSE_WAIT = 1.0  # seconds a closing connection may take (a TLS close_notify)
+CLOSE_WAIT = 1.0  # seconds the connections may take to close at the end (a TLS close_notify)
+
+# A connection's origin: scheme, host, port
+_Origin = tuple[str, str, int]
 
 
-class _Protocol(asyncio.Protocol):
-    """One connection's bytes as they arrive, for :class:`_Stream`."""
+class _Stale(Exception):
+    """A kept-alive connection the server closed before answering: the request
+    goes again on a new connection (nothing of it was answered)."""
 
-    HIGH_WATER = 256 * 1024  # bytes buffered before the transport stops reading
 
-    def __init__(self) -> None:
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection on asyncio's own transport, its answers parsed by
+    httptools (llhttp, the parser uvicorn uses), for :class:`_Pool`.
+
+    httpx's client layers, httpcore's connection and h11's events cost
+    ~1.5 ms of CPU a request on this machine, the largest share of a
+    ``run --once`` pass (bench/RESULTS.md, issue 15). Here a request is one
+    write; the answer's head and body are collected by llhttp's callbacks as
+    the bytes arrive, and a read waits only when nothing is buffered."""
+
+    HIGH_WATER = 256 * 1024  # body bytes buffered before the transport stops reading
+
+    def __init__(self, origin: _Origin) -> None:
+        self.origin = origin
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.parser = httptools.HttpResponseParser(self)
+        # What h11 (httpx's parser) reads, llhttp reads too: bare LF line ends,
+        # folded header lines, Content-Length beside chunked (chunked wins). Its
+        # "dangerous" is request smuggling through servers and proxies; here a
+        # client reads the answers to its own requests.
+        self.parser.set_dangerous_leniencies(
+            lenient_optional_cr_before_lf=True, lenient_headers=True, lenient_chunked_length=True
+        )
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.idle_since = 0.0
+        self.used = False  # has answered a request before (kept alive)
         self.eof = False
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.paused = False  # reading, by us
         self.writing_paused = False  # writing, by the transport
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._begin()
+
+    def _begin(self) -> None:
+        """Ready for the next answer."""
+        self.active = False  # True while a request is out (bytes from the server expected)
+        self.received = 0
+        self.status = 0
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.head_done = False
+        self.until_eof = False  # a body without length, ended by the server's close
+        self.complete = False
+        self.keep_alive = False
+        self.stray = False  # bytes beyond the answer: the connection is out of step
+        self.body: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.body_bytes = 0
+
+    # asyncio's protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > self.HIGH_WATER and not self.paused and self.transport:
-            self.paused = True
-            self.transport.pause_reading()
+        if not self.active or self.complete:
+            self.stray = True  # a kept-alive connection the server wrote to unasked
+            self._wake()
+            return
+        self.received += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = exc
+            if self.transport is not None:
+                self.transport.close()
         self._wake()
 
     def eof_received(self) -> bool:
         self.eof = True
+        if self.until_eof and self.head_done:
+            self.complete = True
         self._wake()
         return False  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
-        self.error = exc
+        if exc is not None and self.error is None:
+            self.error = exc
+        elif self.until_eof and self.head_done:
+            self.complete = True
         self._wake()
         if not self.closed.done():
             self.closed.set_result(None)
@@ -297,196 +461,169 @@ class _Protocol(asyncio.Protocol):
         if self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
 
+    # llhttp's callbacks
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.stray = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # 100 Continue and the like: the answer follows
+            self.raw_headers = []
+            return
+        self.status = status
+        self.head_done = True
+        if status not in (204, 304):
+            names = {name.lower() for name, _value in self.raw_headers}
+            self.until_eof = b"content-length" not in names and b"transfer-encoding" not in names
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.buffered += len(body)
+        self.body_bytes += len(body)
+        if self.buffered > self.HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        if self.head_done:
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive()
+
+    # the request
+
+    async def send(self, data: bytes) -> None:
+        """Write one request; return once its answer's head is in."""
+        self._begin()
+        self.active = True
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing():
+            if self.used:
+                raise _Stale
+            raise httpx.WriteError(str(self.error or "connection closed"))
+        transport.write(data)
+        if self.writing_paused:
+            self.drained = asyncio.get_running_loop().create_future()
+            try:
+                await self.drained
+            finally:
+                self.drained = None
+        while not self.head_done:
+            if self.error is not None:
+                raise self._failure()
+            if self.eof:
+                if self.used and self.received == 0:
+                    raise _Stale
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            await self._wait()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The answer's body as it arrives."""
+        body = self.body
+        while True:
+            if body:
+                chunk = body.popleft()
+                self.buffered -= len(chunk)
+                if self.paused and self.buffered <= self.HIGH_WATER // 2 and self.transport:
+                    self.paused = False
+                    self.transport.resume_reading()
+                yield chunk
+            elif self.complete:
+                return
+            elif self.error is not None:
+                raise self._failure()
+            elif self.eof:
+                raise httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body"
+                )
+            else:
+                await self._wait()
+
+    @property
+    def reusable(self) -> bool:
+        """Its answer was read whole and the server keeps the connection open."""
+        return (
+            self.complete
+            and self.keep_alive
+            and not self.body
+            and not self.stray
+            and not self.eof
+            and self.error is None
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _failure(self) -> httpx.TransportError:
+        error = self.error
+        if isinstance(error, httptools.HttpParserError):
+            return httpx.RemoteProtocolError(f"malformed answer: {error}")
+        return httpx.ReadError(str(error) or type(error).__name__)
+
+    async def _wait(self) -> None:
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+
     def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
 
-class _Stream(httpcore.AsyncNetworkStream):
-    """A connection on asyncio's own transport, for httpcore.
+class _Response:
+    """An answer's head, and its body as it arrives, read through the names
+    ``httpx.Response`` has (a request through a proxy is httpx's, and the
+    fetcher reads both alike). Closing it gives its connection back."""
 
-    httpcore's anyio stream enters an anyio cancel scope (``fail_after``) at
-    every read and write, and polls the socket (``getpeername``, ``select``) each
-    time a pooled connection is checked: a third of the HTTP stack's CPU at
-    2,000 polls of 304s (bench/RESULTS.md). Here a read takes what the protocol
-    has buffered, waiting (under ``asyncio.timeout``) only when it has nothing;
-    a connection "is readable" (httpcore's test of an idle connection the
-    server closed or wrote to) when the protocol has seen bytes or the end."""
-
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
-        self._transport = transport
-        self._protocol = protocol
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        protocol = self._protocol
-        if not protocol.buffer and not protocol.eof:
-            waiter = protocol.waiter = asyncio.get_running_loop().create_future()
+    def __init__(self, connection: _Connection, pool: _Pool, url: str) -> None:
+        self._connection = connection
+        self._pool = pool
+        self.url = url
+        self.status_code = connection.status
+        self.raw_headers = connection.raw_headers
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in connection.raw_headers:
+            name = raw_name.decode("latin-1").lower()
             try:
-                if timeout is None:
-                    await waiter
-                else:
-                    async with asyncio.timeout(timeout):
-                        await waiter
-            except TimeoutError as exc:
-                raise httpcore.ReadTimeout(str(exc) or "read timed out") from exc
-            finally:
-                protocol.waiter = None
-        if protocol.buffer:
-            data = bytes(protocol.buffer[:max_bytes])
-            del protocol.buffer[:max_bytes]
-            if protocol.paused and len(protocol.buffer) <= protocol.HIGH_WATER // 2:
-                protocol.paused = False
-                self._transport.resume_reading()
-            return data
-        if protocol.error is not None:
-            raise httpcore.ReadError(str(protocol.error) or type(protocol.error).__name__)
-        return b""
+                value = raw_value.decode("utf-8")
+            except UnicodeDecodeError:
+                value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.headers = headers
+        self._closed = False
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        protocol = self._protocol
-        if self._transport.is_closing():
-            raise httpcore.WriteError(str(protocol.error or "connection closed"))
-        self._transport.write(buffer)
-        if protocol.writing_paused:
-            drained = protocol.drained = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.timeout(timeout):
-                    await drained
-            except TimeoutError as exc:
-                raise httpcore.WriteTimeout(str(exc) or "write timed out") from exc
-            finally:
-                protocol.drained = None
-            if protocol.error is not None:
-                raise httpcore.WriteError(str(protocol.error))
+    @property
+    def num_bytes_downloaded(self) -> int:
+        return self._connection.body_bytes
+
+    @property
+    def charset_encoding(self) -> str | None:
+        """The charset parameter of Content-Type, in lower case (as httpx reads it,
+        without building an e-mail message for it)."""
+        found = _CHARSET.search(self.headers.get("content-type", ""))
+        return (found.group(1) or found.group(2)).lower() or None if found else None
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        return self._connection.chunks()
 
     async def aclose(self) -> None:
-        """Close, and wait (a second at most) until the transport has: a TLS one
-        first says goodbye to the server."""
-        self._transport.close()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_WAIT):
-                await asyncio.shield(self._protocol.closed)
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport = await loop.start_tls(
-                    self._transport,
-                    self._protocol,
-                    ssl_context,
-                    server_hostname=server_hostname,
-                    ssl_handshake_timeout=timeout or None,
-                )
-        except BaseException as exc:
-            self._transport.close()
-            if isinstance(exc, TimeoutError):
-                raise httpcore.ConnectTimeout(str(exc) or "TLS handshake timed out") from exc
-            if isinstance(exc, OSError):  # ssl.SSLError among them
-                raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-            raise
-        if transport is None:  # the server closed during the handshake
-            raise httpcore.ConnectError("connection closed during the TLS handshake")
-        assert isinstance(transport, asyncio.Transport)
-        return _Stream(transport, self._protocol)
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            return bool(self._protocol.buffer) or self._protocol.eof
-        if info == "ssl_object":
-            return self._transport.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return self._transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return self._transport.get_extra_info("peername")
-        if info == "socket":
-            return self._transport.get_extra_info("socket")
-        return None
+        if not self._closed:
+            self._closed = True
+            self._pool.release(self._connection)
 
 
-async def _connect(
-    host: str,
-    port: int,
-    timeout: float | None,
-    local_address: str | None,
-    socket_options: Iterable[Any] | None,
-) -> _Stream:
-    """A TCP connection as a :class:`_Stream` (asyncio sets TCP_NODELAY)."""
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(timeout):
-            transport, protocol = await loop.create_connection(
-                _Protocol,
-                host,
-                port,
-                local_addr=(local_address, 0) if local_address else None,
-            )
-    except TimeoutError as exc:
-        raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
-    except OSError as exc:
-        raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-    assert isinstance(transport, asyncio.Transport)
-    for option in socket_options or ():
-        transport.get_extra_info("socket").setsockopt(*option)
-    return _Stream(transport, protocol)
-
-
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting to the addresses the fetcher
-    checked rather than resolving the host a second time: a DNS server that
-    answers a public address to the check and 127.0.0.1 to the connection
-    (DNS rebinding) gets nowhere. TLS still names and verifies the host."""
-
-    def __init__(self, resolver: _Resolver) -> None:
-        self._resolver = resolver
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = self._resolver.checked(host) or (host,)  # e.g. a proxy: resolved as usual
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                return await _connect(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-# A pool's key for an origin (httpcore's Origin is not hashable): scheme, host, port
-_Origin = tuple[bytes, bytes, int]
-
-
-class _Cookies(httpx.Cookies):
-    """httpx's cookie jar, which skips its work for an answer that sets no cookie:
-    httpx builds two urllib wrappers for every response to look for Set-Cookie,
-    a tenth of a 304 poll's HTTP time."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
-            super().extract_cookies(response)
+# A response as the fetcher reads it: its own pool's, or httpx's (through a proxy)
+_Answer = httpx.Response | _Response
 
 
 class _Pool:
@@ -498,76 +635,74 @@ class _Pool:
     of one host over 100 connections made 37 million ``is_idle`` calls and took
     34–41 s, nearly all of it CPU, for 4 s of network (bench/RESULTS.md,
     issue 15). It scans because it queues: it enforces ``max_connections``
-    itself. The Fetcher already bounds what is in flight
-    (its semaphores, overall and per host), so this pool never queues and never
-    scans: a request takes the most recently used idle connection to its origin
-    (checked for expiry and a server's close, as httpcore checks it), or opens a
-    new one on the fetcher's :class:`_PinnedBackend`; the response's close gives
-    it back. Idle connections are closed once ``keepalive_expiry`` old (swept
-    oldest first at each request, so the cost is the number closed) and beyond
-    ``max_idle`` (the oldest first). Connections are httpcore's own
-    (``AsyncHTTPConnection``, HTTP/1.1), so the wire behaviour is unchanged."""
+    itself. The Fetcher already bounds what is in flight (its semaphores,
+    overall and per host), so this pool never queues and never scans: a
+    request takes the most recently used idle connection to its origin (one
+    the server has closed or written to meanwhile is dropped), or opens a new
+    one to the address the fetcher checked (:meth:`_Resolver.checked`: no
+    second lookup a DNS server could answer differently); the answer's close
+    gives it back. Idle connections are closed once ``keepalive_expiry`` old
+    (swept oldest first at each request, so the cost is the number closed) and
+    beyond ``max_idle`` (the oldest first)."""
 
     def __init__(
         self,
         *,
-        ssl_context: Any,
+        ssl_context: ssl.SSLContext,
         max_idle: int,
         keepalive_expiry: float | None,
-        network_backend: httpcore.AsyncNetworkBackend,
+        resolver: _Resolver,
     ) -> None:
         self._ssl_context = ssl_context
         self._max_idle = max_idle
         self._keepalive_expiry = keepalive_expiry
-        self._backend = network_backend
-        # idle connections, least recently used first: origin and when given back
-        self._idle: OrderedDict[httpcore.AsyncHTTPConnection, tuple[_Origin, float]] = OrderedDict()
-        self._by_origin: dict[_Origin, list[httpcore.AsyncHTTPConnection]] = {}
-        self._busy: set[httpcore.AsyncHTTPConnection] = set()
+        self._resolver = resolver
+        # idle connections, least recently given back first
+        self._idle: OrderedDict[_Connection, None] = OrderedDict()
+        self._by_origin: dict[_Origin, list[_Connection]] = {}
+        self._busy: set[_Connection] = set()
+        self._closing: set[_Connection] = set()
 
     @property
-    def connections(self) -> list[httpcore.AsyncHTTPConnection]:
-        """Every open connection, busy or idle (as httpcore's pool lists them)."""
+    def connections(self) -> list[_Connection]:
+        """Every open connection, busy or idle."""
         return [*self._busy, *self._idle]
 
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        if request.url.scheme not in (b"http", b"https"):
-            raise httpcore.UnsupportedProtocol(
-                f"Request URL has an unsupported protocol '{request.url.scheme.decode()}://'."
-            )
-        where = request.url.origin
-        origin = (where.scheme, where.host, where.port)
-        await self._sweep()
+    async def request(self, origin: _Origin, data: bytes) -> _Connection:
+        """Send one request (its bytes) to the origin; the connection, once the
+        answer's head is in. Give it back with :meth:`release`."""
+        self._sweep()
         while True:
-            connection = await self._take(origin)
+            connection = self._take(origin)
             if connection is None:
-                connection = httpcore.AsyncHTTPConnection(
-                    origin=where,
-                    ssl_context=self._ssl_context,
-                    keepalive_expiry=self._keepalive_expiry,
-                    http1=True,
-                    http2=False,
-                    network_backend=self._backend,
-                )
+                connection = await self._connect(origin)
             self._busy.add(connection)
             try:
-                response = await connection.handle_async_request(request)
-            except httpcore.ConnectionNotAvailable:
-                await self._give_back(connection, origin)  # unusable after all: another one
-                continue
+                await connection.send(data)
+            except _Stale:
+                self._discard(connection)
+                continue  # a kept-alive connection the server had closed: a new one
             except BaseException:
-                await self._give_back(connection, origin)
+                self._discard(connection)
                 raise
-            break
-        assert isinstance(response.stream, AsyncIterable)
-        return httpcore.Response(
-            status=response.status,
-            headers=response.headers,
-            content=_PooledStream(response.stream, self, connection, origin),
-            extensions=response.extensions,
-        )
+            return connection
 
-    async def _take(self, origin: _Origin) -> httpcore.AsyncHTTPConnection | None:
+    def release(self, connection: _Connection) -> None:
+        """Called once the answer is over: keep the connection if it can serve
+        another (its answer read to the end), else close it."""
+        self._busy.discard(connection)
+        if not connection.reusable:
+            self._discard(connection)
+            return
+        connection.used = True
+        connection.active = False
+        connection.idle_since = time.monotonic()
+        self._idle[connection] = None
+        self._by_origin.setdefault(connection.origin, []).append(connection)
+        if len(self._idle) > self._max_idle:
+            self._close_idle(next(iter(self._idle)))
+
+    def _take(self, origin: _Origin) -> _Connection | None:
         """The origin's most recently used idle connection still fit for a request."""
         stack = self._by_origin.get(origin)
         while stack:
@@ -575,93 +710,83 @@ class _Pool:
             if not stack:
                 del self._by_origin[origin]
             del self._idle[connection]
-            if connection.is_available() and not connection.has_expired():
+            if not (connection.eof or connection.stray) and not self._expired(connection):
                 return connection
-            await connection.aclose()  # expired, or closed by the server meanwhile
+            self._discard(connection)  # closed by the server meanwhile, or too old
         return None
 
-    async def _give_back(self, connection: httpcore.AsyncHTTPConnection, origin: _Origin) -> None:
-        """Called once the request is over: keep the connection if it can serve
-        another (its response read to the end), else close it."""
-        self._busy.discard(connection)
-        if connection.is_closed() or not connection.is_available():
-            await connection.aclose()
-            return
-        self._idle[connection] = (origin, time.monotonic())
-        self._by_origin.setdefault(origin, []).append(connection)
-        if len(self._idle) > self._max_idle:
-            await self._close_idle(next(iter(self._idle)))
+    async def _connect(self, origin: _Origin) -> _Connection:
+        scheme, host, port = origin
+        addresses = self._resolver.checked(host) or (host,)  # e.g. an exempt host
+        tls = self._ssl_context if scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                _transport, connection = await loop.create_connection(
+                    lambda: _Connection(origin),
+                    address,
+                    port,
+                    ssl=tls,
+                    server_hostname=host if tls is not None else None,
+                )
+            except OSError as exc:  # ssl.SSLError among them: a refused certificate
+                error = exc
+                continue
+            return connection
+        assert error is not None
+        raise httpx.ConnectError(str(error) or type(error).__name__)
 
-    async def _sweep(self) -> None:
+    def _expired(self, connection: _Connection) -> bool:
+        expiry = self._keepalive_expiry
+        return expiry is not None and connection.idle_since + expiry <= time.monotonic()
+
+    def _sweep(self) -> None:
         """Close the idle connections past their keep-alive, oldest first."""
-        if self._keepalive_expiry is None:
-            return
-        limit = time.monotonic() - self._keepalive_expiry
         while self._idle:
-            connection, (_origin, since) = next(iter(self._idle.items()))
-            if since > limit:
+            connection = next(iter(self._idle))
+            if not self._expired(connection):
                 break
-            await self._close_idle(connection)
+            self._close_idle(connection)
 
-    async def _close_idle(self, connection: httpcore.AsyncHTTPConnection) -> None:
-        origin, _since = self._idle.pop(connection)
-        stack = self._by_origin[origin]
+    def _close_idle(self, connection: _Connection) -> None:
+        del self._idle[connection]
+        stack = self._by_origin[connection.origin]
         stack.remove(connection)
         if not stack:
-            del self._by_origin[origin]
-        await connection.aclose()
+            del self._by_origin[connection.origin]
+        self._discard(connection)
+
+    def _discard(self, connection: _Connection) -> None:
+        self._busy.discard(connection)
+        connection.close()
+        if not connection.closed.done():
+            self._closing.add(connection)
+            connection.closed.add_done_callback(lambda _f: self._closing.discard(connection))
 
     async def aclose(self) -> None:
-        connections = self.connections
+        """Close every connection, and wait (a second at most) until they are:
+        a TLS one first says goodbye to the server."""
+        for connection in self.connections:
+            self._discard(connection)
         self._idle.clear()
         self._by_origin.clear()
         self._busy.clear()
-        with anyio.CancelScope(shield=True):
-            for connection in connections:
-                await connection.aclose()
-
-    async def __aenter__(self) -> _Pool:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        waiting = [c.closed for c in self._closing]
+        if waiting:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_WAIT):
+                    await asyncio.shield(asyncio.gather(*waiting))
 
 
-class _PooledStream:
-    """A response body that gives its connection back to the pool once closed."""
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, which skips its work for an answer that sets no cookie:
+    httpx builds two urllib wrappers for every response to look for Set-Cookie,
+    a tenth of a 304 poll's HTTP time."""
 
-    def __init__(
-        self,
-        stream: AsyncIterable[bytes],
-        pool: _Pool,
-        connection: httpcore.AsyncHTTPConnection,
-        origin: _Origin,
-    ) -> None:
-        self._stream = stream
-        self._pool = pool
-        self._connection = connection
-        self._origin = origin
-        self._closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for part in self._stream:
-                yield part
-        except BaseException:
-            await self.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        # Shielded, as httpcore's pool does: a deadline that strikes while the
-        # connection is being given back must not leave it half-released.
-        with anyio.CancelScope(shield=True):
-            close = getattr(self._stream, "aclose", None)
-            if close is not None:
-                await close()
-            await self._pool._give_back(self._connection, self._origin)
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
 
 
 # ── bounded decompression ────────────────────────────────────────────────────
@@ -711,7 +836,7 @@ class _Decoder:
 _DECODED = ("br", "gzip", "x-gzip", "deflate")  # others (none asked for) are read as they come
 
 
-def _encodings(response: httpx.Response) -> list[str]:
+def _encodings(response: _Answer) -> list[str]:
     header = response.headers.get("content-encoding", "")
     return [e for e in (p.strip().lower() for p in header.split(",")) if e and e != "identity"]
 
@@ -769,44 +894,44 @@ class Fetcher:
         self._browser: Any = None  # (playwright, browser, context), started on first use
         self._browser_lock = asyncio.Lock()
         self.stats = FetchStats()
-        # One client on one pool (:class:`_Pool`), whose cost per request does not
-        # grow with the number of connections; the limits are the semaphores above.
+        # Requests go straight to the fetcher's own pool (:class:`_Pool`, HTTP/1.1
+        # parsed by httptools), whose cost per request does not grow with the
+        # number of connections; the limits are the semaphores above. httpx's
+        # client serves what the pool does not: requests through a proxy from the
+        # environment (HTTP(S)_PROXY, NO_PROXY), and a transport passed in.
         # One TLS context for all (loading the CA bundle is costly).
-        tls = httpx.create_ssl_context(trust_env=True) if transport is None else True
+        headers = {
+            "User-Agent": user_agent,
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,"
+            "application/rss+xml,application/atom+xml,*/*;q=0.8",
+            "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
+            "Accept-Encoding": "gzip, deflate, br",
+        }
+        tls = httpx.create_ssl_context(trust_env=True)
+        tls.set_alpn_protocols(["http/1.1"])
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._client = httpx.AsyncClient(
-            headers={
-                "User-Agent": user_agent,
-                "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,"
-                "application/rss+xml,application/atom+xml,*/*;q=0.8",
-                "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
-                "Accept-Encoding": "gzip, deflate, br",
-            },
+            headers=headers,
             follow_redirects=False,  # followed hop by hop in _exchange, each one checked
             limits=limits,
             transport=transport,
-            verify=tls,
+            verify=tls if transport is None else True,
             trust_env=True,  # HTTP(S)_PROXY and NO_PROXY from the environment
         )
-        self._client._cookies = _Cookies()  # the client's jar, read and kept as httpx does
-        if transport is None:
-            self._pin(self._client, tls, limits)
-
-    def _pin(self, client: httpx.AsyncClient, tls: Any, limits: httpx.Limits) -> None:
-        """Give the client's direct transport a :class:`_Pool` on :class:`_PinnedBackend`.
-
-        httpx 0.28 takes no network backend, so the pool it built is replaced
-        (the one place private attributes are touched; httpx is pinned). Requests
-        through a proxy from the environment go through httpx's proxy transports,
-        unchanged: the proxy resolves those."""
-        transport = client._transport
-        if not isinstance(transport, httpx.AsyncHTTPTransport):
-            return
-        transport._pool = _Pool(  # type: ignore[assignment]
+        self._cookies: httpx.Cookies = _Cookies()  # one jar for both ways, kept as httpx does
+        self._client._cookies = self._cookies
+        # What httpx's client sends by default, with ours over it (by name, any case).
+        self._headers = {
+            name.lower(): (name, value)
+            for name, value in {"Connection": "keep-alive", **headers}.items()
+        }
+        self._direct = transport is None
+        self._proxied = any(mount is not None for mount in self._client._mounts.values())
+        self._pool = _Pool(
             ssl_context=tls,
             max_idle=max(limits.max_keepalive_connections or 0, MAX_IDLE),
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PinnedBackend(self._resolver),
+            resolver=self._resolver,
         )
 
     async def __aenter__(self) -> Fetcher:
@@ -816,6 +941,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._pool.aclose()
         await self._client.aclose()
         if self._browser is not None:
             playwright, browser, _context = self._browser
@@ -888,7 +1014,7 @@ class Fetcher:
                 raise FetchError(source_id, f"{url}: render: browser reads GET pages only")
             # The page's own address is checked; what the browser then loads is its own.
             try:
-                await self._check_address(httpx.URL(url), url, source_id, trusted, 0)
+                await self._check_address(_target(url), url, source_id, trusted, 0)
             except OSError as exc:
                 raise FetchError(source_id, f"{url}: ConnectError: {exc}") from exc
             return await self._render(url, source_id, timeout, encoding)
@@ -921,16 +1047,15 @@ class Fetcher:
         # of the overall slots meanwhile, or a few big hosts would starve the rest.
         async with self._hosts[host], self._overall:
             self.stats.requests += 1
-            client = self._client
             # The total deadline starts once the slots are held: waiting for a busy
             # host is not the server's slowness. Past it, a server that never
             # answered is retried like any timeout; one that answered and then
             # dribbled its body is not (it would dribble again).
-            answered: list[httpx.Response] = []
+            answered: list[_Answer] = []
             try:
                 async with asyncio.timeout(timeout):
                     response, content = await self._exchange(
-                        client, request, source_id, timeout, headers, origin, answered
+                        request, source_id, timeout, headers, origin, answered
                     )
             except TimeoutError as exc:
                 if not answered:
@@ -979,31 +1104,26 @@ class Fetcher:
 
     async def _exchange(
         self,
-        client: httpx.AsyncClient,
         request: Request,
         source_id: str,
         timeout: float,
         headers: dict[str, str],
         origin: SplitResult,
-        answered: list[httpx.Response],
-    ) -> tuple[httpx.Response, bytes]:
+        answered: list[_Answer],
+    ) -> tuple[_Answer, bytes]:
         """Send the request and follow its redirects, hop by hop, each hop's
         address checked; the final response and its body. The final response
         is put in ``answered`` as soon as its head is in."""
         url = request.url
-        outgoing = client.build_request(
-            request.method,
-            url,
-            headers=headers,
-            content=request.content,
-            timeout=httpx.Timeout(timeout),
-        )
+        method, target, body = request.method, _target(url), request.content
         for hop in range(self._max_redirects + 1):
-            await self._check_address(outgoing.url, url, source_id, origin, hop)
-            response = await client.send(outgoing, stream=True, follow_redirects=False)
+            await self._check_address(target, url, source_id, origin, hop)
+            response = await self._send(method, target, headers, body, source_id, timeout)
             try:
-                if response.next_request is not None:
-                    outgoing = response.next_request  # its body is never read
+                if (redirect := _redirect(method, target, headers, response)) is not None:
+                    if redirect[0] != method and redirect[0] == "GET":
+                        body = None  # the body goes with its method
+                    method, target, headers = redirect
                     continue
                 answered.append(response)
                 if response.status_code == 304:
@@ -1029,23 +1149,106 @@ class Fetcher:
                 await response.aclose()
         raise FetchError(source_id, f"{url}: too many redirects")
 
+    async def _send(
+        self,
+        method: str,
+        target: _Target,
+        headers: dict[str, str],
+        body: bytes | None,
+        source_id: str,
+        timeout: float,
+    ) -> _Answer:
+        """One hop: the response, its head read. Through the fetcher's own pool;
+        through httpx's client when a proxy from the environment serves the URL
+        (or a transport was passed in)."""
+        client = self._client
+        if not self._direct or (
+            self._proxied
+            and client._transport_for_url(httpx.URL(target.url)) is not client._transport
+        ):
+            outgoing = client.build_request(
+                method, target.url, headers=headers, content=body, timeout=httpx.Timeout(timeout)
+            )
+            answer = await client.send(outgoing, stream=True, follow_redirects=False)
+            return answer
+        data = self._request_bytes(method, target, headers, body, source_id)
+        origin = (target.scheme, target.host.rstrip("."), target.port)
+        connection = await self._pool.request(origin, data)
+        response = _Response(connection, self._pool, target.url)
+        if "set-cookie" in response.headers:
+            # Kept as httpx's client keeps them, sent back on the later requests.
+            self._cookies.extract_cookies(
+                httpx.Response(
+                    response.status_code,
+                    headers=response.raw_headers,
+                    request=httpx.Request(method, target.url),
+                )
+            )
+        return response
+
+    def _request_bytes(
+        self,
+        method: str,
+        target: _Target,
+        headers: dict[str, str],
+        body: bytes | None,
+        source_id: str,
+    ) -> bytes:
+        """The request as it goes on the wire: what httpx's client would send
+        (its default headers under ours, then the request's own, the client's
+        cookies, basic credentials from the URL, Content-Length for a body)."""
+        fields = dict(self._headers)
+        for name, value in headers.items():
+            fields[name.lower()] = (name, value)
+        if (target.username or target.password) and "authorization" not in fields:
+            credentials = f"{target.username}:{target.password}".encode()
+            token = base64.b64encode(credentials).decode("ascii")
+            fields["authorization"] = ("Authorization", f"Basic {token}")
+        if self._cookies:
+            probe = httpx.Request(method, target.url)
+            self._cookies.set_cookie_header(probe)
+            if cookie := probe.headers.get("cookie"):
+                fields["cookie"] = ("Cookie", cookie)
+        if body is not None:
+            fields["content-length"] = ("Content-Length", str(len(body)))
+            fields.pop("transfer-encoding", None)
+        elif method in ("POST", "PUT", "PATCH") and "content-length" not in fields:
+            fields["content-length"] = ("Content-Length", "0")
+        lines = [
+            f"{method} {target.path} HTTP/1.1",
+            f"Host: {target.netloc}",
+        ]
+        for name, value in fields.values():
+            if _UNSAFE.search(name) or _UNSAFE.search(value) or not name:
+                raise FetchError(
+                    source_id, f"{target.url}: header {name!r} has a character not allowed in HTTP"
+                )
+            lines.append(f"{name}: {value}")
+        lines.append("\r\n")
+        try:
+            head = "\r\n".join(lines).encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise FetchError(
+                source_id, f"{target.url}: header values must be ASCII: {exc}"
+            ) from exc
+        return head + body if body else head
+
     async def _check_address(
-        self, target: httpx.URL, url: str, source_id: str, origin: SplitResult, hop: int
+        self, target: _Target, url: str, source_id: str, origin: SplitResult, hop: int
     ) -> None:
         """Refuse a hop whose host resolves to an internal address the policy does
         not allow (every address it resolves to must pass: a name answering both
         a public and a private address is not a public site)."""
-        parts = urlsplit(str(target))
-        if parts.scheme not in ("http", "https"):
-            raise httpx.UnsupportedProtocol(f"{parts.scheme}: is not http or https")
-        if self.policy.exempt(parts, origin):
+        if target.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"{target.scheme}: is not http or https")
+        if self.policy.exempt(target.host, target.port, origin):
             return
-        host = (parts.hostname or "").rstrip(".")
-        addresses = await self._resolver.lookup(host, _port(parts))
+        host = target.host.rstrip(".")
+        addresses = await self._resolver.lookup(host, target.port)
         for address in addresses:
             ip = ipaddress.ip_address(address)
             if not self.policy.allows(ip):
-                where = url if hop == 0 else f"{url} (redirected to {target})"
+                where = url if hop == 0 else f"{url} (redirected to {target.url})"
                 raise FetchError(
                     source_id,
                     f"{where}: refused: {host} is an internal address ({ip}); "
@@ -1053,7 +1256,7 @@ class Fetcher:
                     refused=True,
                 )
 
-    async def _read_capped(self, response: httpx.Response, url: str, source_id: str) -> bytes:
+    async def _read_capped(self, response: _Answer, url: str, source_id: str) -> bytes:
         """The body, decoded and cut at ``max_bytes``; a compressed body that
         decodes to more than that is refused (a compression bomb, most likely)."""
         encodings = _encodings(response)

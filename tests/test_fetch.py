@@ -332,7 +332,7 @@ async def test_connections_to_one_host_are_kept_alive_and_reused(newssite: NewsS
                 *(f.get(url, source_id="s", etag=first.etag) for _ in range(8))
             )
             assert all(r.not_modified for r in results)
-        pool = f._client._transport._pool  # type: ignore[attr-defined]
+        pool = f._pool
         assert pool.connections and len(pool.connections) <= 8
         assert not pool._busy  # every connection given back
     assert newssite.connections <= 8
@@ -355,7 +355,7 @@ async def test_idle_connections_beyond_the_limit_are_closed(newssite: NewsSite) 
     newssite.delay = 0.02
     url = newssite.url_for("/feed.xml")
     async with fetcher(concurrency=3, per_host=3) as f:
-        pool = f._client._transport._pool  # type: ignore[attr-defined]
+        pool = f._pool
         pool._max_idle = 2
         await asyncio.gather(*(f.get(url, source_id="s") for _ in range(3)))
         assert len(pool.connections) == 2
