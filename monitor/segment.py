@@ -13,8 +13,9 @@ The segmentation is jieba's own (:class:`CompactTokenizer` is a
 the two methods that read the dictionary, ``get_DAG`` and ``calc``, are
 redone over the trie, with the same arithmetic, so the words come out the
 same. The trie is built from jieba's ``dict.txt`` on first use (a second or
-two) and kept in the temporary directory beside jieba's own cache, keyed by
-the dictionary's digest; later processes read it in milliseconds.
+two) and kept in the user's cache folder (:mod:`monitor.cachedir`: never a
+folder others may write to), keyed by the dictionary's digest; later
+processes read it in milliseconds.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import marisa_trie
+
+from monitor.cachedir import private, private_cache_dir
 
 log_ = logging.getLogger(__name__)
 
@@ -155,9 +158,14 @@ def _rows(path: Path) -> Iterator[tuple[str, int, str]]:
 def load_dictionary(path: Path, cache_dir: Path | None = None) -> Dictionary:
     """The dictionary of ``path``, from the cache when it holds this file's
     digest, otherwise built from the text and then cached (a cache that cannot
-    be written only costs the next process the build again)."""
+    be written only costs the next process the build again). The cache is
+    ``cache_dir``, else the user's private cache folder; a folder that others
+    may write to is neither read nor written."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
-    folder = cache_dir or Path(tempfile.gettempdir())
+    folder = cache_dir or private_cache_dir()
+    if folder is None or not private(folder):
+        log_.info("no private cache folder: the segmentation dictionary is built each start")
+        return Dictionary.from_text(path)
     cached = folder / f"quality-monitor-jieba-{digest}.bin"
     try:
         return Dictionary.from_bytes(cached.read_bytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,32 @@ def test_the_cache_is_written_once_and_read_back(tmp_path: Path) -> None:
     third = segment.tokenizer(cache_dir=tmp_path)
     assert list(third.cut(TEXTS[1])) == list(first.cut(TEXTS[1]))
     assert segment.Dictionary.from_bytes(cached[0].read_bytes()).total == first.words.total
+
+
+def test_a_folder_others_may_write_to_is_neither_read_nor_written(tmp_path: Path) -> None:
+    """Another local user could plant a dictionary there that changes every cut."""
+    words = tmp_path / "dict.txt"
+    words.write_text("质量 100 n\n强省 50 v\n", encoding="utf-8")
+    planted = segment.Dictionary.from_text(words)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    digest = hashlib.sha256(words.read_bytes()).hexdigest()[:20]
+    (shared / f"quality-monitor-jieba-{digest}.bin").write_bytes(planted.to_bytes())
+    words.write_text("质量 100 n\n强省 50 v\n强国 70 v\n", encoding="utf-8")
+    digest = hashlib.sha256(words.read_bytes()).hexdigest()[:20]
+    planted_now = shared / f"quality-monitor-jieba-{digest}.bin"
+    planted_now.write_bytes(planted.to_bytes())  # two words where the file has three
+
+    loaded = segment.load_dictionary(words, cache_dir=shared)
+    assert loaded.total == 220  # built from the file, not the planted 150
+    assert planted_now.read_bytes() == planted.to_bytes()  # and nothing written there
+    assert len(list(shared.iterdir())) == 2
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert segment.load_dictionary(words, cache_dir=private).total == 220
+    assert len(list(private.glob("quality-monitor-jieba-*.bin"))) == 1
 
 
 def test_threads_starting_together_share_one_tokenizer() -> None:

@@ -24,12 +24,13 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from monitor.cachedir import cache_dir, private
 
 __all__ = ["MIN_BYTES", "Tree", "cache_dir", "load", "store"]
 
@@ -39,30 +40,6 @@ _LOADER_SOURCE = Path(__file__).with_name("loader.py")
 
 YamlPath = tuple[str | int, ...]
 Tree = tuple[Any, dict[YamlPath, int], list[str]]  # data, line of each path, raw problems
-
-
-def cache_dir(env: dict[str, str] | None = None) -> Path | None:
-    """The user's cache folder for quality-monitor, or None when there is no home."""
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_CACHE_HOME")
-    if base and Path(base).is_absolute():
-        return Path(base) / "quality-monitor"
-    with contextlib.suppress(RuntimeError, KeyError):  # no home directory to speak of
-        return Path.home() / ".cache" / "quality-monitor"
-    return None
-
-
-def _private(folder: Path) -> bool:
-    """Whether ``folder`` is a directory of this user that no one else may write to."""
-    try:
-        info = folder.lstat()
-    except OSError:
-        return False
-    return (
-        stat.S_ISDIR(info.st_mode)
-        and info.st_uid == os.getuid()
-        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    )
 
 
 def _key(text: str) -> str:
@@ -92,7 +69,7 @@ def _slot(folder: Path, name: str) -> Path:
 
 def load(text: str, name: str, folder: Path | None) -> Tree | None:
     """The tree stored for exactly this text, or None."""
-    if folder is None or len(text) < MIN_BYTES or not _private(folder):
+    if folder is None or len(text) < MIN_BYTES or not private(folder):
         return None
     try:
         stored = json.loads(_slot(folder, name).read_text(encoding="utf-8"))
@@ -122,7 +99,7 @@ def store(text: str, name: str, folder: Path | None, tree: Tree) -> None:
             f'"problems": {json.dumps(problems, ensure_ascii=False)}}}'
         )
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(folder):
+        if not private(folder):
             return
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".config-", suffix=".tmp")
         try:
