@@ -64,14 +64,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
 
 from monitor import anchors as anchors_
 from monitor.anchors import anchors
 from monitor.classify import TermSet
 from monitor.model import Fingerprint  # re-exported: it lives in model.py, with the other values
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+
+    class _Numpy:
+        """numpy, imported at its first use (a MinHash, an article indexed): a
+        process whose index stays empty and that fingerprints nothing (``check``,
+        a pass that finds nothing new over an empty store) does without its
+        17 MB and its import time. The first use puts the module itself in
+        ``np``, so later lookups cost nothing."""
+
+        def __getattr__(self, name: str) -> Any:
+            import numpy
+
+            globals()["np"] = numpy
+            return getattr(numpy, name)
+
+    np = _Numpy()
 
 NUM_PERM = 64
 # LSH bands over the first 63 values: a pair at similarity 0.45 shares a band
@@ -157,7 +176,7 @@ def shingles(text: str, language: str) -> set[bytes]:
 # datasketch imports scipy, which cost 80 MB of memory and 0.7 s at every start;
 # tests/test_drills_fuzz.py checks it against datasketch.
 _MINHASH_SEED = 7
-_MAX32 = np.uint32(0xFFFFFFFF)
+_MAX32 = 0xFFFFFFFF
 
 
 @lru_cache(maxsize=1)
@@ -185,7 +204,7 @@ def minhash_of(shingles_: Iterable[bytes]) -> tuple[int, ...]:
     """The MinHash signature of a set of shingles (bytes)."""
     grams = list(shingles_)
     if not grams:
-        return (int(_MAX32),) * NUM_PERM
+        return (_MAX32,) * NUM_PERM
     hashes = np.fromiter(
         (int.from_bytes(hashlib.sha1(g).digest()[:4], "little") for g in grams),
         dtype=np.uint32,
@@ -913,7 +932,7 @@ def match_story(
 # ── the index ───────────────────────────────────────────────────────────────
 
 # Fixed odd multipliers: a band of 3 MinHash values → one 64-bit key.
-_BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+_BAND_MULT = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
 _PRINT_CACHE = _ARTICLES_CACHED  # fingerprints rebuilt from the arrays, kept for the next checks
 _BUFFER = 256  # band keys appended here (scanned at each check); merged when full
 _LATEST = 8192  # band keys merged from the buffer, before they are merged into the large arrays
@@ -1003,9 +1022,14 @@ _JOINABLE = frozenset((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE))
 _JOINED_BUCKETS = 1 << 18
 _NO_DAY = -1  # an article whose date the index was not given
 _NO_NUMBERS: frozenset[str] = frozenset()
-_NO_WHEN = int(np.iinfo(np.int64).min)  # a story whose date the index was not given (or not in UTC)
+_NO_WHEN = -(1 << 63)  # a story whose date the index was not given (or not in UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+@lru_cache(maxsize=1)
+def _band_multipliers() -> np.ndarray:
+    return np.array(_BAND_MULT, dtype=np.uint64)
 
 
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
@@ -1015,7 +1039,7 @@ def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
     similarity check, as any that shares a band and is not similar enough."""
     values = np.asarray(signature, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
     with np.errstate(over="ignore"):
-        hashed = (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+        hashed = (values * _band_multipliers()).sum(axis=1, dtype=np.uint64)
     keys: np.ndarray = (hashed ^ (hashed >> np.uint64(32))).astype(np.uint32)
     return keys
 
@@ -1036,23 +1060,7 @@ class StoryIndex:
     def __init__(self, rarity: Rarity | None = None) -> None:
         """``rarity``: fixed key counts to weigh by (eval's whole corpus); by
         default the index counts the articles it holds."""
-        self._keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]
-        self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
-        self._mid_keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]  # the latest
-        self._mid_pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
-        self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint32)
-        self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
-        self._buffered = 0
-        self._sigs = np.empty((1024, NUM_PERM), dtype=np.uint32)
-        self._story_of = np.empty(1024, dtype=np.int64)
-        self._day = np.empty(1024, dtype=np.int32)  # date.toordinal() of each, or _NO_DAY
-        self._hashes = np.empty(1024, dtype="S64")  # text hashes (hex SHA-256), as bytes
-        self._language = np.empty(1024, dtype=np.uint8)  # index into self._languages
-        # The story's province and date as the first article of a story brought
-        # them, at that article's position (the story's lead): read there only.
-        self._province = np.empty(1024, dtype=np.uint8)  # index into self._provinces
-        self._when = np.empty(1024, dtype=np.int64)  # microseconds since 1970 (UTC), or _NO_WHEN
-        self._key_start = np.zeros(1025, dtype=np.int64)  # offsets into _key_ids
+        self._allocated = False  # the arrays below, made at the first article (numpy)
         self._key_ids = array("i")
         self._languages: list[str] = []
         self._provinces: list[str | None] = []
@@ -1077,6 +1085,27 @@ class StoryIndex:
         self.last_article_id = 0  # the newest stored article the index has seen
         self._recent_ids: set[int] = set()  # ids near the top, for catching up
         self._retrieval_memo: tuple[frozenset[str], list[str]] = (frozenset(), [])
+
+    def _allocate(self) -> None:
+        """The arrays, at the first article indexed."""
+        self._allocated = True
+        self._keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]
+        self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
+        self._mid_keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]  # the latest
+        self._mid_pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
+        self._buf_keys = np.empty((_BUFFER, BANDS), dtype=np.uint32)
+        self._buf_pos = np.empty(_BUFFER, dtype=np.int32)
+        self._buffered = 0
+        self._sigs = np.empty((1024, NUM_PERM), dtype=np.uint32)
+        self._story_of = np.empty(1024, dtype=np.int64)
+        self._day = np.empty(1024, dtype=np.int32)  # date.toordinal() of each, or _NO_DAY
+        self._hashes = np.empty(1024, dtype="S64")  # text hashes (hex SHA-256), as bytes
+        self._language = np.empty(1024, dtype=np.uint8)  # index into self._languages
+        # The story's province and date as the first article of a story brought
+        # them, at that article's position (the story's lead): read there only.
+        self._province = np.empty(1024, dtype=np.uint8)  # index into self._provinces
+        self._when = np.empty(1024, dtype=np.int64)  # microseconds since 1970 (UTC), or _NO_WHEN
+        self._key_start = np.zeros(1025, dtype=np.int64)  # offsets into _key_ids
         self._band_memo: tuple[tuple[int, ...], np.ndarray, np.ndarray] = (
             (),
             np.zeros(NUM_PERM, dtype=np.uint32),
@@ -1095,6 +1124,8 @@ class StoryIndex:
 
     def nbytes(self) -> int:
         """Bytes held in arrays (the bulk of the index)."""
+        if not self._allocated:
+            return 0
         arrays: list[np.ndarray] = [*self._keys, *self._pos, *self._mid_keys, *self._mid_pos]
         arrays += [self._buf_keys, self._buf_pos]
         arrays.append(self._sigs)
@@ -1115,6 +1146,8 @@ class StoryIndex:
         article_id: int = 0,
     ) -> None:
         """Index one stored article of a story (its lead or an attached one)."""
+        if not self._allocated:
+            self._allocate()
         position = self._size
         if position == len(self._sigs):
             self._grow()
@@ -1394,6 +1427,8 @@ class StoryIndex:
         stories earlier arrivals formed, and the grouping on no order.
         """
         del province, when  # the decision's rules, not the lookup's
+        if not self._size:
+            return []
         ranked = self._ranked(fp)
         by_story: dict[int, list[int]] = {}
         for position in ranked:

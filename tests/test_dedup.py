@@ -4,6 +4,8 @@ documents by number and title, and the index kept in step with storage."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -496,3 +498,20 @@ def test_a_restarted_index_dates_each_article_by_its_own_date(
 
     restarted = load_index(store, DAY - timedelta(days=1))
     assert dates(restarted) == dates(running) == [DAY.date(), (DAY + timedelta(days=2)).date()]
+
+
+def test_numpy_is_imported_only_when_the_index_first_holds_an_article() -> None:
+    """An empty index (nothing stored, nothing new) does without numpy's import."""
+    script = """
+import sys
+import monitor.app
+from monitor.dedup import NUM_PERM, Fingerprint, StoryIndex
+index = StoryIndex()
+probe = Fingerprint("h", (1,) * NUM_PERM, frozenset({"判:CN"}), frozenset(), "zh-Hans")
+assert index.candidates(probe) == [] and index.nbytes() == 0
+assert "numpy" not in sys.modules, "imported before any article"
+index.add(1, None, None, probe)
+assert [c.story_id for c in index.candidates(probe)] == [1]
+assert "numpy" in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
