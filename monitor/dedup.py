@@ -56,23 +56,41 @@ import hashlib
 import math
 import operator
 import re
-import sys
 import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
 
 from monitor import anchors as anchors_
 from monitor.anchors import anchors
 from monitor.classify import TermSet
 from monitor.model import Fingerprint  # re-exported: it lives in model.py, with the other values
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+
+    class _Numpy:
+        """numpy, imported at its first use (a MinHash, an article indexed): a
+        process whose index stays empty and that fingerprints nothing (``check``,
+        a pass that finds nothing new over an empty store) does without its
+        17 MB and its import time. The first use puts the module itself in
+        ``np``, so later lookups cost nothing."""
+
+        def __getattr__(self, name: str) -> Any:
+            import numpy
+
+            globals()["np"] = numpy
+            return getattr(numpy, name)
+
+    np = _Numpy()
 
 NUM_PERM = 64
 # LSH bands over the first 63 values: a pair at similarity 0.45 shares a band
@@ -86,11 +104,13 @@ BANDS, ROWS = 21, 3
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
 # What the matcher works out of an article's keys (by kind, its words, their
-# order) is cached for this many articles: those the checks meet again (the
-# recent stories' articles). An entry costs about 8 KB with its key set
-# (tracemalloc on the dev corpus): caches of 65,536 could hold ~500 MB in a
-# long-running process; this many is the index's own cache of rebuilt
-# fingerprints (_PRINT_CACHE).
+# order, the norm of its words) is cached for this many articles: those the
+# checks meet again (the recent stories' articles); the index's own cache of
+# rebuilt fingerprints (_PRINT_CACHE) holds as many. An article of a few
+# hundred keys costs ~40 KB over these caches (its key set, its words' set,
+# the signature's Python ints): ~80 MB after the 2,000 new articles of
+# bench.memory's first round, ~160 MB at most. At 512 they held ~20 MB there,
+# but a check at 100,000 articles (bench.dedup) took 20-30 % longer.
 _ARTICLES_CACHED = 4096
 _WORD = re.compile(r"[a-z0-9]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -156,7 +176,7 @@ def shingles(text: str, language: str) -> set[bytes]:
 # datasketch imports scipy, which cost 80 MB of memory and 0.7 s at every start;
 # tests/test_drills_fuzz.py checks it against datasketch.
 _MINHASH_SEED = 7
-_MAX32 = np.uint32(0xFFFFFFFF)
+_MAX32 = 0xFFFFFFFF
 
 
 @lru_cache(maxsize=1)
@@ -184,7 +204,7 @@ def minhash_of(shingles_: Iterable[bytes]) -> tuple[int, ...]:
     """The MinHash signature of a set of shingles (bytes)."""
     grams = list(shingles_)
     if not grams:
-        return (int(_MAX32),) * NUM_PERM
+        return (_MAX32,) * NUM_PERM
     hashes = np.fromiter(
         (int.from_bytes(hashlib.sha1(g).digest()[:4], "little") for g in grams),
         dtype=np.uint32,
@@ -269,6 +289,8 @@ class Rarity:
         """The sum of the keys' squared weights (an article's words), cached alike."""
         self.weight("")  # drops the caches when the store has grown
         if (cached := self._norms.get(keys)) is None:
+            if len(self._norms) >= _ARTICLES_CACHED:  # each keeps its key set alive
+                self._norms.clear()
             cached = self._norms[keys] = sum(self.weight(k) ** 2 for k in keys)
         return cached
 
@@ -910,8 +932,8 @@ def match_story(
 # ── the index ───────────────────────────────────────────────────────────────
 
 # Fixed odd multipliers: a band of 3 MinHash values → one 64-bit key.
-_BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
-_PRINT_CACHE = 4096  # fingerprints rebuilt from the arrays, kept for the next checks
+_BAND_MULT = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
+_PRINT_CACHE = _ARTICLES_CACHED  # fingerprints rebuilt from the arrays, kept for the next checks
 _BUFFER = 256  # band keys appended here (scanned at each check); merged when full
 _LATEST = 8192  # band keys merged from the buffer, before they are merged into the large arrays
 _LARGEST_KEY = (1 << 32) - 1
@@ -999,6 +1021,15 @@ _RETRIEVAL_KIND_SET = frozenset(_RETRIEVAL_KINDS)
 _JOINABLE = frozenset((anchors_.PLACE, anchors_.CONCEPT, anchors_.PROVINCE))
 _JOINED_BUCKETS = 1 << 18
 _NO_DAY = -1  # an article whose date the index was not given
+_NO_NUMBERS: frozenset[str] = frozenset()
+_NO_WHEN = -(1 << 63)  # a story whose date the index was not given (or not in UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@lru_cache(maxsize=1)
+def _band_multipliers() -> np.ndarray:
+    return np.array(_BAND_MULT, dtype=np.uint64)
 
 
 def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
@@ -1008,16 +1039,9 @@ def band_keys(signature: tuple[int, ...] | np.ndarray) -> np.ndarray:
     similarity check, as any that shares a band and is not similar enough."""
     values = np.asarray(signature, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
     with np.errstate(over="ignore"):
-        hashed = (values * _BAND_MULT).sum(axis=1, dtype=np.uint64)
+        hashed = (values * _band_multipliers()).sum(axis=1, dtype=np.uint64)
     keys: np.ndarray = (hashed ^ (hashed >> np.uint64(32))).astype(np.uint32)
     return keys
-
-
-@dataclass(slots=True)
-class _Story:
-    province: str | None
-    when: datetime | None
-    articles: list[int]  # positions in the index
 
 
 class StoryIndex:
@@ -1036,6 +1060,35 @@ class StoryIndex:
     def __init__(self, rarity: Rarity | None = None) -> None:
         """``rarity``: fixed key counts to weigh by (eval's whole corpus); by
         default the index counts the articles it holds."""
+        self._allocated = False  # the arrays below, made at the first article (numpy)
+        self._key_ids = array("i")
+        self._languages: list[str] = []
+        self._provinces: list[str | None] = []
+        self._other_when: dict[int, datetime] = {}  # a lead's date not in UTC, by position
+        self._vocabulary: dict[str, int] = {}
+        self._words: list[str] = []
+        # Key id → the positions of the articles found by that key; None for
+        # the keys nothing is found by (words, years …: most of the vocabulary).
+        self._postings: list[array[int] | None] = []
+        # The document numbers of the few articles that report any, by position:
+        # a list of one frozenset an article held 100,000 empty ones (216 bytes
+        # each: an empty frozenset is not shared), a fifth of the index.
+        self._numbers: dict[int, frozenset[str]] = {}
+        self._size = 0
+        # Story id → the position of its only article, or the positions of its
+        # articles (the lead first) when it has several: an object, a list and a
+        # datetime a story were a fifth of the index of 100,000 articles.
+        self._stories: dict[int, int | list[int]] = {}
+        self._recent_prints: dict[int, Fingerprint] = {}  # the stories compared lately
+        self._learns = rarity is None
+        self.rarity = Rarity() if rarity is None else rarity
+        self.last_article_id = 0  # the newest stored article the index has seen
+        self._recent_ids: set[int] = set()  # ids near the top, for catching up
+        self._retrieval_memo: tuple[frozenset[str], list[str]] = (frozenset(), [])
+
+    def _allocate(self) -> None:
+        """The arrays, at the first article indexed."""
+        self._allocated = True
         self._keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]
         self._pos = [np.empty(0, dtype=np.int32) for _ in range(BANDS)]
         self._mid_keys = [np.empty(0, dtype=np.uint32) for _ in range(BANDS)]  # the latest
@@ -1048,23 +1101,11 @@ class StoryIndex:
         self._day = np.empty(1024, dtype=np.int32)  # date.toordinal() of each, or _NO_DAY
         self._hashes = np.empty(1024, dtype="S64")  # text hashes (hex SHA-256), as bytes
         self._language = np.empty(1024, dtype=np.uint8)  # index into self._languages
+        # The story's province and date as the first article of a story brought
+        # them, at that article's position (the story's lead): read there only.
+        self._province = np.empty(1024, dtype=np.uint8)  # index into self._provinces
+        self._when = np.empty(1024, dtype=np.int64)  # microseconds since 1970 (UTC), or _NO_WHEN
         self._key_start = np.zeros(1025, dtype=np.int64)  # offsets into _key_ids
-        self._key_ids = array("i")
-        self._languages: list[str] = []
-        self._vocabulary: dict[str, int] = {}
-        self._words: list[str] = []
-        # Key id → the positions of the articles found by that key; None for
-        # the keys nothing is found by (words, years …: most of the vocabulary).
-        self._postings: list[array[int] | None] = []
-        self._numbers: list[frozenset[str]] = []
-        self._size = 0
-        self._stories: dict[int, _Story] = {}
-        self._recent_prints: dict[int, Fingerprint] = {}  # the stories compared lately
-        self._learns = rarity is None
-        self.rarity = Rarity() if rarity is None else rarity
-        self.last_article_id = 0  # the newest stored article the index has seen
-        self._recent_ids: set[int] = set()  # ids near the top, for catching up
-        self._retrieval_memo: tuple[frozenset[str], list[str]] = (frozenset(), [])
         self._band_memo: tuple[tuple[int, ...], np.ndarray, np.ndarray] = (
             (),
             np.zeros(NUM_PERM, dtype=np.uint32),
@@ -1083,10 +1124,13 @@ class StoryIndex:
 
     def nbytes(self) -> int:
         """Bytes held in arrays (the bulk of the index)."""
+        if not self._allocated:
+            return 0
         arrays: list[np.ndarray] = [*self._keys, *self._pos, *self._mid_keys, *self._mid_pos]
         arrays += [self._buf_keys, self._buf_pos]
         arrays.append(self._sigs)
         arrays += [self._story_of, self._day, self._hashes, self._language, self._key_start]
+        arrays += [self._province, self._when]
         postings = sum(p.itemsize * len(p) for p in self._postings if p is not None)
         return (
             sum(a.nbytes for a in arrays) + postings + self._key_ids.itemsize * len(self._key_ids)
@@ -1102,6 +1146,8 @@ class StoryIndex:
         article_id: int = 0,
     ) -> None:
         """Index one stored article of a story (its lead or an attached one)."""
+        if not self._allocated:
+            self._allocate()
         position = self._size
         if position == len(self._sigs):
             self._grow()
@@ -1113,7 +1159,8 @@ class StoryIndex:
         if fp.language not in self._languages:
             self._languages.append(fp.language)
         self._language[position] = self._languages.index(fp.language)
-        self._numbers.append(fp.doc_numbers)
+        if fp.doc_numbers:
+            self._numbers[position] = fp.doc_numbers
         vocabulary, id_of = self._vocabulary, self._key_id
         self._key_ids.extend([vocabulary.get(k) or id_of(k) for k in sorted(fp.concepts)])
         postings = self._postings
@@ -1134,9 +1181,12 @@ class StoryIndex:
             self._merge()
         story = self._stories.get(story_id)
         if story is None:
-            province = sys.intern(province) if province is not None else None
-            story = self._stories[story_id] = _Story(province, when, [])
-        story.articles.append(position)
+            self._stories[story_id] = position
+            self._lead(position, province, when)
+        elif isinstance(story, int):
+            self._stories[story_id] = [story, position]
+        else:
+            story.append(position)
         if article_id:
             self.last_article_id = max(self.last_article_id, article_id)
             self._recent_ids.add(article_id)
@@ -1146,15 +1196,48 @@ class StoryIndex:
 
     def merge_stories(self, into: int, merged: Iterable[int]) -> None:
         """Fold stories into ``into`` (an article matched all of them)."""
-        target = self._stories.get(into)
-        if target is None:
+        if into not in self._stories:
             return
+        target = self._members(into)
         for story_id in merged:
-            story = self._stories.pop(story_id, None)
-            if story is None or story_id == into:
+            if story_id == into:
                 continue
-            target.articles.extend(story.articles)
-            self._story_of[story.articles] = into
+            folded = self._members(story_id)
+            if not folded:
+                continue
+            del self._stories[story_id]
+            target = [*target, *folded]
+            self._story_of[folded] = into
+        self._stories[into] = target if len(target) > 1 else target[0]
+
+    def _members(self, story_id: int) -> list[int]:
+        """The positions of a story's articles, its lead first (not to be changed)."""
+        story = self._stories.get(story_id)
+        if story is None:
+            return []
+        return [story] if isinstance(story, int) else story
+
+    def _lead(self, position: int, province: str | None, when: datetime | None) -> None:
+        """Keep a new story's province and date at its lead's position."""
+        if province not in self._provinces:
+            self._provinces.append(province)
+        self._province[position] = self._provinces.index(province)
+        if when is None:
+            self._when[position] = _NO_WHEN
+        elif when.tzinfo is UTC:
+            self._when[position] = (when - _EPOCH) // _MICROSECOND
+        else:
+            self._when[position] = _NO_WHEN
+            self._other_when[position] = when
+
+    def _story_province(self, lead: int) -> str | None:
+        return self._provinces[int(self._province[lead])]
+
+    def _story_when(self, lead: int) -> datetime | None:
+        micros = int(self._when[lead])
+        if micros == _NO_WHEN:
+            return self._other_when.get(lead)
+        return _EPOCH + timedelta(microseconds=micros)
 
     def _key_id(self, key: str) -> int:
         key_id = self._vocabulary.get(key)
@@ -1166,15 +1249,15 @@ class StoryIndex:
 
     def articles_of(self, story_id: int) -> list[tuple[Fingerprint, str | None]]:
         """The indexed articles of one story, with the story's province."""
-        story = self._stories.get(story_id)
-        if story is None:
+        members = self._members(story_id)
+        if not members:
             return []
-        return [(self._fingerprint(p), story.province) for p in story.articles]
+        province = self._story_province(members[0])
+        return [(self._fingerprint(p), province) for p in members]
 
     def dates_of(self, story_id: int) -> list[date | None]:
         """The publication dates of one story's indexed articles, as :meth:`articles_of`."""
-        story = self._stories.get(story_id)
-        return [] if story is None else [self._date(p) for p in story.articles]
+        return [self._date(p) for p in self._members(story_id)]
 
     def knows(self, article_id: int) -> bool:
         """Whether a stored article (near the top of the id range) is indexed."""
@@ -1217,6 +1300,8 @@ class StoryIndex:
         self._day = grown(self._day)
         self._hashes = grown(self._hashes)
         self._language = grown(self._language)
+        self._province = grown(self._province)
+        self._when = grown(self._when)
         self._key_start = grown(self._key_start, 1)
 
     def _fingerprint(self, position: int) -> Fingerprint:
@@ -1235,7 +1320,7 @@ class StoryIndex:
             text_hash=self._hashes[position].decode("utf-8"),
             minhash=tuple(self._sigs[position].tolist()),
             concepts=frozenset(words[i] for i in self._key_ids[lo:hi]),
-            doc_numbers=self._numbers[position],
+            doc_numbers=self._numbers.get(position, _NO_NUMBERS),
             language=self._languages[self._language[position]],
         )
 
@@ -1342,14 +1427,16 @@ class StoryIndex:
         stories earlier arrivals formed, and the grouping on no order.
         """
         del province, when  # the decision's rules, not the lookup's
+        if not self._size:
+            return []
         ranked = self._ranked(fp)
         by_story: dict[int, list[int]] = {}
         for position in ranked:
             by_story.setdefault(int(self._story_of[position]), []).append(position)
         result = []
         for story_id in sorted(by_story)[:MAX_CANDIDATES]:
-            story = self._stories[story_id]
-            members = story.articles
+            members = self._members(story_id)
+            lead = members[0]
             if len(members) > MAX_ARTICLES_COMPARED:
                 members = [members[0], *members[-(MAX_ARTICLES_COMPARED - 1) :]]
             members = members + [p for p in by_story[story_id] if p not in members]
@@ -1357,7 +1444,15 @@ class StoryIndex:
             hits = tuple(n for n, p in enumerate(members) if p in by_story[story_id])
             days = tuple(_day(d) for d in self._day[members].tolist())
             result.append(
-                Candidate(story_id, story.province, story.when, fps[0], tuple(fps[1:]), hits, days)
+                Candidate(
+                    story_id,
+                    self._story_province(lead),
+                    self._story_when(lead),
+                    fps[0],
+                    tuple(fps[1:]),
+                    hits,
+                    days,
+                )
             )
         return result
 

@@ -4,7 +4,9 @@ documents by number and title, and the index kept in step with storage."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import pytest
@@ -187,6 +189,44 @@ def test_lsh_finds_an_article_whose_band_keys_are_the_largest(
         index.add(i + 2, None, None, Fingerprint("h", sig, frozenset(), frozenset(), "zh-Hans"))
     probe = Fingerprint("x", special, frozenset(), frozenset(), "zh-Hans")
     assert [c.story_id for c in index.candidates(probe)] == [1]
+
+
+def test_the_index_keeps_each_story_s_province_date_and_articles_through_merges() -> None:
+    """The story table is arrays and ids: what the candidates carry is what was added
+    (the lead's province and date in UTC, another zone or none; the articles in order;
+    document numbers only where an article reports some)."""
+    rng = random.Random(11)
+    beijing = timezone(timedelta(hours=8))
+    sigs = [random_signature(rng) for _ in range(5)]
+
+    def fp(n: int, numbers: frozenset[str] = frozenset()) -> Fingerprint:
+        return Fingerprint(f"h{n}", sigs[n], frozenset({"判:CN-SC"}), numbers, "zh-Hans")
+
+    index = StoryIndex()
+    index.add(10, "CN-SC", DAY, fp(0))
+    index.add(
+        20, None, datetime(2025, 9, 11, 8, tzinfo=beijing), fp(1, frozenset({"川府发〔2025〕17号"}))
+    )
+    index.add(10, "CN-GD", DAY + timedelta(days=3), fp(2))  # the story keeps its lead's
+    index.add(30, "CN-ZJ", None, fp(3))
+    index.merge_stories(10, [30, 99])
+    index.merge_stories(20, [20])  # itself: nothing to fold
+    assert index.story_ids() == [10, 20]
+    assert [f.text_hash for f, _ in index.articles_of(10)] == ["h0", "h2", "h3"]
+    assert {p for _, p in index.articles_of(10)} == {"CN-SC"}
+    assert index.dates_of(10) == [DAY.date(), (DAY + timedelta(days=3)).date(), None]
+    [(doc, province)] = index.articles_of(20)
+    assert doc == fp(1, frozenset({"川府发〔2025〕17号"})) and province is None
+    by_story = {c.story_id: c for c in index.candidates(fp(3))}
+    assert by_story[10].when == DAY and by_story[10].when.tzinfo is UTC
+    assert by_story[10].province == "CN-SC"
+    assert by_story[10].fingerprint == fp(0) and by_story[10].extra[-1] == fp(3)
+    [found] = [c for c in index.candidates(fp(1)) if c.story_id == 20]
+    assert found.when == datetime(2025, 9, 11, 8, tzinfo=beijing)
+    assert found.fingerprint.doc_numbers == {"川府发〔2025〕17号"}
+    index.add(40, None, None, fp(4))
+    [none] = [c for c in index.candidates(fp(4)) if c.story_id == 40]
+    assert none.when is None and none.fingerprint.doc_numbers == frozenset()
 
 
 def test_pipeline_commit_keeps_two_processes_in_step(
@@ -458,3 +498,20 @@ def test_a_restarted_index_dates_each_article_by_its_own_date(
 
     restarted = load_index(store, DAY - timedelta(days=1))
     assert dates(restarted) == dates(running) == [DAY.date(), (DAY + timedelta(days=2)).date()]
+
+
+def test_numpy_is_imported_only_when_the_index_first_holds_an_article() -> None:
+    """An empty index (nothing stored, nothing new) does without numpy's import."""
+    script = """
+import sys
+import monitor.app
+from monitor.dedup import NUM_PERM, Fingerprint, StoryIndex
+index = StoryIndex()
+probe = Fingerprint("h", (1,) * NUM_PERM, frozenset({"判:CN"}), frozenset(), "zh-Hans")
+assert index.candidates(probe) == [] and index.nbytes() == 0
+assert "numpy" not in sys.modules, "imported before any article"
+index.add(1, None, None, probe)
+assert [c.story_id for c in index.candidates(probe)] == [1]
+assert "numpy" in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
