@@ -225,7 +225,7 @@ async def run(
                 db=db,
                 fetcher=fetcher,
                 channels=[("main", config.channels[0].filter)],
-                index=await db(load_index, store, utcnow() - INDEX_WINDOW),
+                index=lambda: load_index(store, utcnow() - INDEX_WINDOW),
                 replica="bench",
             )
             plan = ["first"] + ["unchanged", "changed"] * args.repeats

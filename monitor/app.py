@@ -88,13 +88,14 @@ def build_context(
     db: DbRunner,
     fetcher: Fetcher,
     channels: Iterable[tuple[str, ChannelFilter]] = (),
-    index: StoryIndex | None = None,
+    index: Callable[[], StoryIndex] | None = None,
     replica: str | None = None,
 ) -> Context:
     """What a poll needs: the configuration's lexicon (the built-in one plus its
     ``lexicon:`` terms) and the concepts, both loaded at the first article, and
-    the channels (id, filter) posts are queued for. ``index``: the recent stories
-    (:func:`~monitor.pipeline.load_index`); none, an empty index."""
+    the channels (id, filter) posts are queued for. ``index``: what gives the recent stories
+    (:func:`~monitor.pipeline.load_index`), called at the first article to be
+    matched; none, an empty index."""
     return Context(
         config=config,
         store=store,
@@ -103,7 +104,7 @@ def build_context(
         make_lexicon=lambda: Lexicon.load().extend(config.lexicon),
         make_concepts=Concepts.load,
         channels=list(channels),
-        index=StoryIndex() if index is None else index,
+        make_index=StoryIndex if index is None else index,
         replica=replica,
     )
 
@@ -200,7 +201,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
                 db=db,
                 fetcher=fetcher,
                 channels=outlets.filters,
-                index=await db(load_index, store, utcnow() - INDEX_WINDOW),
+                index=lambda: load_index(store, utcnow() - INDEX_WINDOW),
                 replica=replica,
             )
             deliverer = Deliverer(

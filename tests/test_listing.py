@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ import pytest
 from monitor import sources
 from monitor.app import build_context
 from monitor.config import Config, parse_config
+from monitor.dedup import StoryIndex
 from monitor.fetch import Fetcher
 from monitor.listing import read_listing
 from monitor.pipeline import Context, poll, poll_all
@@ -357,3 +359,38 @@ async def test_a_poll_past_its_interval_fails_and_keeps_what_it_read(
     state = ctx.store.source_state("hostile")
     assert state is not None and state.consecutive_failures == 1
     assert ctx.store.counts()["articles"] == report.articles >= 1  # what was read is kept
+
+
+async def test_the_story_index_is_loaded_at_the_first_article_and_only_once(
+    newssite: NewsSite, tmp_path: Path
+) -> None:
+    """Loading the recent stories costs seconds at 100,000 stored articles: a pass
+    that stores nothing never asks for them, one that stores articles asks once."""
+    feed_only = KINDS.split("  - id: html")[0]
+    loads: list[StoryIndex] = []
+
+    def load() -> StoryIndex:
+        loads.append(StoryIndex())
+        return loads[-1]
+
+    db = DbRunner()
+    try:
+        async with Fetcher(backoff=0.01, retries=1, max_bytes=1_000_000) as fetcher:
+            for name, backlog in (("quiet", 0), ("news", 50)):
+                store = Store(f"sqlite:///{tmp_path / name}.db")
+                store.migrate()
+                config = make_config(newssite, feed_only, backlog=backlog)
+                ctx = build_context(config, store=store, db=db, fetcher=fetcher, index=load)
+                try:
+                    first = await poll_all(ctx.config.sources, ctx)
+                    again = await poll_all(ctx.config.sources, ctx)
+                finally:
+                    store.close()
+                assert [r.status for r in first + again] == ["ok", "not_modified"]
+                if backlog == 0:  # every entry seen, none stored: nothing to match
+                    assert first[0].articles == 0 and loads == []
+                else:
+                    assert first[0].articles > 0 and len(loads) == 1
+                    assert ctx.index is loads[0] and len(loads[0]) == first[0].articles
+    finally:
+        db.close()
