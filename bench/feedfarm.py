@@ -136,6 +136,10 @@ class Farm:
         self.connections = 0  # TCP connections accepted (keep-alive reuse shows here)
         self.not_modified = 0
         self.bytes = 0
+        # Wall-clock times of the first request and the last answer since the last
+        # ``stats`` (a bench's pass: how long the client took to start, and to end).
+        self.first_at: float | None = None
+        self.last_at: float | None = None
 
     def url(self, feed: int, host: int | None = None) -> str:
         address = self.hosts[feed % len(self.hosts) if host is None else host]
@@ -228,6 +232,8 @@ class Farm:
                 if length := int(headers.get("content-length") or 0):
                     await reader.readexactly(length)
                 self.requests += 1
+                if self.first_at is None:
+                    self.first_at = time.time()
                 status, extra, body = self.answer(method, target.split("?")[0], headers)
                 if self.latency:
                     await asyncio.sleep(self.latency)
@@ -238,6 +244,7 @@ class Farm:
                 writer.write(("\r\n".join(lines_out) + "\r\n\r\n").encode("latin-1") + body)
                 self.bytes += len(body)
                 await writer.drain()
+                self.last_at = time.time()
                 if close:
                     return
         except (ConnectionError, OSError):
@@ -321,8 +328,11 @@ async def _serve(
                         "connections": farm.connections,
                         "not_modified": farm.not_modified,
                         "bytes": farm.bytes,
+                        "first_at": farm.first_at,
+                        "last_at": farm.last_at,
                     }
                 )
+                farm.first_at = farm.last_at = None
             elif command == "item":
                 item = farm._item(message[1], message[2])
                 conn.send(item)
@@ -354,7 +364,10 @@ class FarmHandle:
         self._conn.send(("publish", every, touch, offset))
         return int(self._conn.recv())
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
+        """Counts since the start, and ``first_at``/``last_at``: the wall-clock
+        times (``time.time()``) of the first request and the last answer since the
+        previous call (None when there was none)."""
         self._conn.send(("stats",))
         return dict(self._conn.recv())
 

@@ -65,8 +65,10 @@ def compile_project() -> None:
 
 def timed(command: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Wall seconds, CPU seconds (user + system), peak RSS and exit status of
-    one child process, run to its end (``wait4``: that child's own figures)."""
+    one child process, run to its end (``wait4``: that child's own figures), and
+    its wall-clock start and end (``time.time()``, to set beside the farm's)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started_at = time.time()
         started = time.perf_counter()
         child = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
         _pid, status, usage = os.wait4(child.pid, 0)
@@ -83,6 +85,8 @@ def timed(command: list[str], env: dict[str, str]) -> dict[str, Any]:
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "exit": child.returncode,
         "stdout": said,
+        "started_at": started_at,
+        "ended_at": started_at + wall,
     }
 
 
@@ -113,6 +117,16 @@ def reader(python: str, db: Path, urls: Path, workers: int) -> dict[str, Any]:
     return result
 
 
+def phases(result: dict[str, Any], stats: dict[str, Any]) -> None:
+    """Where a pass's wall time went: start-up before its first request reached
+    the farm, then the requests, then the end after the last answer."""
+    started_at, ended_at = result.pop("started_at"), result.pop("ended_at")
+    if stats["first_at"] is not None and stats["last_at"] is not None:
+        result["to_first_request_s"] = round(stats["first_at"] - started_at, 2)
+        result["requests_s"] = round(stats["last_at"] - stats["first_at"], 2)
+        result["after_last_answer_s"] = round(ended_at - stats["last_at"], 2)
+
+
 def setting(
     farm: FarmHandle, args: argparse.Namespace, per_host: int | None, name: str
 ) -> dict[str, Any]:
@@ -137,10 +151,13 @@ def setting(
             done: dict[str, Any] = {"pass": name_of_pass}
             done.update(ours(config, folder / "monitor.db", profile))
             done["ratio_to_ideal"] = round(done["wall_s"] / ideal, 2)
-            done["requests"] = farm.stats()["requests"] - before["requests"]
-            done["connections"] = farm.stats()["connections"] - before["connections"]
+            after = farm.stats()
+            done["requests"] = after["requests"] - before["requests"]
+            done["connections"] = after["connections"] - before["connections"]
+            phases(done, after)
             if args.reader_python:
                 theirs = reader(args.reader_python, folder / "reader.db", urls, args.concurrency)
+                phases(theirs, farm.stats())
                 theirs["ratio_to_ideal"] = round(theirs["wall_s"] / ideal, 2)
                 done["reader"] = theirs
                 done["ours_vs_reader"] = round(theirs["wall_s"] / done["wall_s"], 2)
