@@ -1,3 +1,3 @@
-from monitor.cli import main
+from monitor import command
 
-raise SystemExit(main())
+raise SystemExit(command())

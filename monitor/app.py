@@ -20,6 +20,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from monitor import collector
 from monitor.classify import Lexicon
 from monitor.config import Config, HttpSettings, Settings, SourceBase
 from monitor.config.channels import ChannelFilter
@@ -224,6 +225,7 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
             )
             from monitor.scheduler import Runner, cycle_line, every_source_failed, record_poll
 
+            collector.settle()  # start-up is done: what it made lives as long as the process
             if once:
                 enabled = [s for s in config.sources if s.enabled]
                 mine = await db(ownership.try_acquire, [s.id for s in enabled])

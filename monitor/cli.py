@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from monitor import __version__
+from monitor import __version__, collector
 from monitor.clock import iso, shown
 from monitor.config import Config, Settings, load_config
 from monitor.errors import ConfigError, ConfigProblem, StoreError
@@ -572,6 +572,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.config:
             settings = replace(settings, config_path=Path(args.config))
         setup_logging(settings)
+        # The garbage collector is off while the command starts (monitor.collector):
+        # `run` turns it on when its start-up is done, every other command now.
+        if args.func is not cmd_run:
+            collector.settle()
         return int(args.func(args, settings))
     except ConfigError as exc:
         print(f"configuration error{'s' if len(exc.problems) > 1 else ''}:", file=sys.stderr)
