@@ -163,6 +163,8 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
     except StoreError:
         store.close()
         raise
+    if once:  # imports, configuration and schema are done: they live as long as the pass
+        collector.settle(brief=True)
     db = DbRunner()
     metrics = Metrics(replica=replica, mode="once" if once else "run")
     metrics.watch(store)
@@ -225,7 +227,6 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
             )
             from monitor.scheduler import Runner, cycle_line, every_source_failed, record_poll
 
-            collector.settle()  # start-up is done: what it made lives as long as the process
             if once:
                 enabled = [s for s in config.sources if s.enabled]
                 mine = await db(ownership.try_acquire, [s.id for s in enabled])

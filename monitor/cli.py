@@ -573,8 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = replace(settings, config_path=Path(args.config))
         setup_logging(settings)
         # The garbage collector is off while the command starts (monitor.collector):
-        # `run` turns it on when its start-up is done, every other command now.
-        if args.func is not cmd_run:
+        # `run --once` turns it on when its start-up is done, every other command now.
+        if not (args.func is cmd_run and args.once):
             collector.settle()
         return int(args.func(args, settings))
     except ConfigError as exc:

@@ -4,14 +4,15 @@ Start-up (imports, configuration, the schema check) makes some hundreds of
 thousands of objects that live as long as the process. With the collector as
 Python sets it, each full collection walked them all, and the interpreter's
 last collection at exit once more: 0.2–0.3 s of a 2,000-source ``run --once``
-(bench.run_once). So the command starts with the collector off (:func:`begin`);
-once start-up is done (:func:`settle`, before the first poll) what it made is
-frozen (kept out of every later collection: ``gc.freeze``) and the collector
-turned on, with a youngest generation of 10,000 objects rather than 700 (a
-pass makes and drops millions of small objects: ~500 collections of the
-youngest generation and ~50 of the middle one, 0.15–0.3 s, became 10 and none);
-when the command returns (:func:`end`) what is left is frozen too, and the
-exit has nothing to walk.
+(bench.run_once). So the command starts with the collector off (:func:`begin`).
+When start-up is done (:func:`settle`) what it made is frozen (kept out of
+every later collection: ``gc.freeze``) and the collector turned on: for
+``run --once`` before its first poll, with a youngest generation of 10,000
+objects rather than 700 (a pass makes and drops millions of small objects:
+~500 collections of the youngest generation and ~50 of the middle one,
+0.15–0.3 s, became 10 and none); for every other command as soon as it is
+known, with Python's thresholds. When the command returns (:func:`end`) what
+is left is frozen too, and the exit has nothing to walk.
 
 Tests call :func:`monitor.cli.main` in their own long-lived process: without
 :func:`begin`, :func:`settle` changes nothing.
@@ -35,15 +36,28 @@ def begin() -> None:
     gc.disable()
 
 
-def settle() -> None:
-    """Start-up is done: freeze what it made, and collect from here on."""
+def settle(*, brief: bool = False) -> None:
+    """Start-up is done: freeze what it made, and collect from here on.
+
+    ``brief``: the command ends when its work does (``run --once``): what start-up
+    left as garbage is frozen with the rest, and the youngest generation is
+    YOUNGEST. Otherwise (``run``, ``serve``: days; settled as soon as the
+    command is known) that garbage is collected first, and the thresholds stay
+    Python's: with a bigger youngest generation, parsed pages (cycles of
+    parents and children) lived longer, and ``run``'s peak was ~30 MB higher;
+    with its start-up (the story index) run with the collector off, ~10 MB
+    (bench.memory).
+    """
     global _begun
     if not _begun:
         return
     _begun = False
+    if not brief:
+        gc.collect()
     gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNGEST, middle, oldest)
+    if brief:
+        _, middle, oldest = gc.get_threshold()
+        gc.set_threshold(YOUNGEST, middle, oldest)
     gc.enable()
 
 

@@ -6,12 +6,17 @@ import gc
 import os
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from monitor import collector
+
+
+class _Node:
+    other: object = None
 
 
 @pytest.fixture
@@ -25,13 +30,25 @@ def restored() -> Iterator[None]:
     (gc.enable if enabled else gc.disable)()
 
 
-def test_start_up_runs_without_collections_then_is_frozen(restored: None) -> None:
+@pytest.mark.parametrize("brief", [True, False])
+def test_start_up_runs_without_collections_then_is_frozen(restored: None, brief: bool) -> None:
+    threshold = gc.get_threshold()
     collector.begin()
     assert not gc.isenabled()
     made = [[i] for i in range(1000)]  # start-up's objects
-    collector.settle()
+    garbage = _Node()
+    garbage.other = garbage  # a cycle start-up dropped
+    dropped = weakref.ref(garbage)
+    del garbage
+    collector.settle(brief=brief)
     assert gc.isenabled()
-    assert gc.get_threshold()[0] == collector.YOUNGEST
+    gc.collect()
+    if brief:  # `run --once`: fewer collections, start-up's garbage frozen with the rest
+        assert gc.get_threshold()[0] == collector.YOUNGEST
+        assert dropped() is not None
+    else:  # `run`, `serve`: Python's thresholds, start-up's garbage collected
+        assert gc.get_threshold() == threshold
+        assert dropped() is None
     assert gc.get_freeze_count() >= len(made)
     frozen = gc.get_freeze_count()
     collector.settle()  # a second settle (another pass) changes nothing
