@@ -54,9 +54,10 @@ import re
 import socket
 import ssl
 import time
+import urllib.request
 import zlib
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -648,12 +649,12 @@ class _Pool:
     def __init__(
         self,
         *,
-        ssl_context: ssl.SSLContext,
+        tls: Callable[[], ssl.SSLContext],
         max_idle: int,
         keepalive_expiry: float | None,
         resolver: _Resolver,
     ) -> None:
-        self._ssl_context = ssl_context
+        self._tls = tls  # the TLS context, made at the first https connection
         self._max_idle = max_idle
         self._keepalive_expiry = keepalive_expiry
         self._resolver = resolver
@@ -718,7 +719,7 @@ class _Pool:
     async def _connect(self, origin: _Origin) -> _Connection:
         scheme, host, port = origin
         addresses = self._resolver.checked(host) or (host,)  # e.g. an exempt host
-        tls = self._ssl_context if scheme == "https" else None
+        tls = self._tls() if scheme == "https" else None
         loop = asyncio.get_running_loop()
         error: OSError | None = None
         for address in addresses:
@@ -907,32 +908,55 @@ class Fetcher:
             "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
             "Accept-Encoding": "gzip, deflate, br",
         }
-        tls = httpx.create_ssl_context(trust_env=True)
-        tls.set_alpn_protocols(["http/1.1"])
+        # The TLS context and httpx's client are made when first needed: loading
+        # the CA bundle and building the client cost ~50 ms of every start, and
+        # a list of plain-HTTP sources with no proxy needs neither.
+        self._tls: ssl.SSLContext | None = None
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            follow_redirects=False,  # followed hop by hop in _exchange, each one checked
-            limits=limits,
-            transport=transport,
-            verify=tls if transport is None else True,
-            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY from the environment
-        )
         self._cookies: httpx.Cookies = _Cookies()  # one jar for both ways, kept as httpx does
-        self._client._cookies = self._cookies
+        self._client_made: httpx.AsyncClient | None = None
+        self._client_args: dict[str, Any] = {
+            "headers": headers,
+            "follow_redirects": False,  # followed hop by hop in _exchange, each one checked
+            "limits": limits,
+            "transport": transport,
+            "trust_env": True,  # HTTP(S)_PROXY and NO_PROXY from the environment
+        }
         # What httpx's client sends by default, with ours over it (by name, any case).
         self._headers = {
             name.lower(): (name, value)
             for name, value in {"Connection": "keep-alive", **headers}.items()
         }
         self._direct = transport is None
-        self._proxied = any(mount is not None for mount in self._client._mounts.values())
+        # httpx mounts a proxy for what urllib's getproxies() finds (with
+        # trust_env): with none there, its client would serve no request.
+        self._proxied = bool(urllib.request.getproxies()) and any(
+            mount is not None for mount in self._client._mounts.values()
+        )
         self._pool = _Pool(
-            ssl_context=tls,
+            tls=self._tls_context,
             max_idle=max(limits.max_keepalive_connections or 0, MAX_IDLE),
             keepalive_expiry=limits.keepalive_expiry,
             resolver=self._resolver,
         )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The one TLS context of the fetcher's pool and httpx's client."""
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=True)
+            self._tls.set_alpn_protocols(["http/1.1"])
+        return self._tls
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """httpx's client: requests through a proxy, or through a transport passed in."""
+        if self._client_made is None:
+            transport = self._client_args["transport"]
+            self._client_made = httpx.AsyncClient(
+                **self._client_args, verify=self._tls_context() if transport is None else True
+            )
+            self._client_made._cookies = self._cookies
+        return self._client_made
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -942,7 +966,8 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-        await self._client.aclose()
+        if self._client_made is not None:
+            await self._client_made.aclose()
         if self._browser is not None:
             playwright, browser, _context = self._browser
             self._browser = None
