@@ -484,6 +484,24 @@ def test_the_fast_path_and_feedparser_give_one_answer(name: str) -> None:
     assert fast[0].published == when
 
 
+def test_a_small_plain_feed_is_read_inline_as_parse_reads_it() -> None:
+    feed = AGREE["rss: dcterms dates and enclosures"][0].encode()
+    inline = sources.parse_inline(_feed_result(feed), RSS)
+    assert inline is not None and inline == parse(_feed_result(feed), RSS)
+    # a broken link is dropped inline as parse drops it
+    broken = feed.replace(b"http://x.cn/1.html", b"http://x.cn:99999/1.html")
+    assert [e.url for e in sources.parse_inline(_feed_result(broken), RSS) or []] == [
+        "http://x.cn/2.html"
+    ]
+    # feedparser's feeds, big answers and other kinds go to parse (in a thread)
+    assert sources.parse_inline(_feed_result(feed, text=""), RSS) is None
+    padded = feed.replace(
+        b"<title>t</title>", b"<title>" + b"t" * sources.INLINE_BYTES + b"</title>"
+    )
+    assert sources.parse_inline(_feed_result(padded), RSS) is None
+    assert sources.parse_inline(_feed_result(feed), HTML) is None
+
+
 # The fast path's shortcuts give what the slow calls give, on every input.
 _LINK_PIECES = [
     "http://", "https://", "HTTP://", "http:", "//", "x.cn", "127.0.0.1", ":80", ":65536", ":",

@@ -164,9 +164,6 @@ def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
     return entries
 
 
-register(RssSource)(parse_feed)  # any source's feed: html reads an advertised one with it
-
-
 # ── the fast path: well-formed UTF-8 RSS 2.0, RSS 1.0 and Atom 1.0 ─────────
 #
 # feedparser is thorough and slow (its SAX handlers are Python: ~1 ms per kB,
@@ -442,3 +439,8 @@ def _atom_entry(entry: etree._Element) -> _Fields | None:
         summary if summary is not None else (body or ""),
         body,
     )
+
+
+# Any source's feed: html reads an advertised one with parse_feed. A plain feed's
+# entries come from the fast path, on the spot (monitor.sources.parse_inline).
+register(RssSource, inline=_read_fast)(parse_feed)
