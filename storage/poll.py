@@ -7,9 +7,10 @@ reads of many polls at once (:meth:`PollWrites.poll_states`,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -62,7 +63,9 @@ _Plan = tuple[str, tuple[int, ...], tuple[tuple[int, Any], ...], tuple[str, ...]
 _PLANS: dict[tuple[str, str, str, tuple[str, ...]], _Plan | None] = {}
 
 
-def _plan(conn: Connection, name: str, statement: Any, names: tuple[str, ...]) -> _Plan | None:
+def _plan(
+    conn: Connection, name: str, statement: Callable[[], Any], names: tuple[str, ...]
+) -> _Plan | None:
     """How to run ``statement`` for rows of ``names`` through the driver: its SQL,
     which value of a row goes where, the bind processors to apply (by position),
     and for a named paramstyle the parameters' names; None when the statement
@@ -71,7 +74,7 @@ def _plan(conn: Connection, name: str, statement: Any, names: tuple[str, ...]) -
     key = (dialect.name, dialect.paramstyle, name, names)
     if key in _PLANS:
         return _PLANS[key]
-    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    compiled = statement().compile(dialect=dialect, column_keys=list(names))
     binds: list[str] = list(compiled.positiontup or ()) if compiled.positional else []
     if not compiled.positional:
         binds = list(compiled.binds)
@@ -98,16 +101,22 @@ def _plan(conn: Connection, name: str, statement: Any, names: tuple[str, ...]) -
 
 
 def execute_many(
-    conn: Connection, name: str, statement: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+    conn: Connection,
+    name: str,
+    statement: Callable[[], Any],
+    names: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
 ) -> None:
-    """``conn.execute(statement, [dict(zip(names, row)) for row in rows])``, as one
-    executemany of the driver. ``name`` names the statement (with the dialect and
-    ``names``, the key its compiled form is kept under)."""
+    """``conn.execute(statement(), [dict(zip(names, row)) for row in rows])``, as
+    one executemany of the driver. ``name`` names the statement (with the dialect
+    and ``names``, the key its compiled form is kept under); ``statement`` makes
+    it, only when it is not compiled yet (an upsert's construct costs more than
+    its rows in a batch of a few polls)."""
     if not rows:
         return
     plan = _plan(conn, name, statement, names)
     if plan is None:
-        conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+        conn.execute(statement(), [dict(zip(names, row, strict=True)) for row in rows])
         return
     sql, order, processors, named = plan
     # A poll's rows share their times (the same object): each converted once. By
@@ -256,37 +265,54 @@ class Tx(SourcesTx, StoriesTx):
                 owner, next_poll_at = end.schedule
                 self.set_schedule(end.source_id, owner, next_poll_at, utcnow())
         conn = self.conn
+        names: tuple[str, ...]
         if upsert is not None:
-            names: tuple[str, ...]
             if new_states:  # consecutive_failures: its default, bound here
                 names = ("source_id", "first_polled_at", "consecutive_failures")
-                insert_state = upsert(source_state).on_conflict_do_nothing()
-                execute_many(conn, "new states", insert_state, names, new_states)
+                execute_many(conn, "new states", partial(_insert_new, upsert), names, new_states)
             if seen:  # an entry a concurrent poll listed first is simply not inserted again
                 names = ("source_id", "key", "guid", "first_seen")
-                insert_seen = upsert(entries).on_conflict_do_nothing()
-                execute_many(conn, "seen", insert_seen, names, seen)
+                execute_many(conn, "seen", partial(_insert_seen, upsert), names, seen)
             if cached:
-                insert = upsert(http_cache)
-                kept = ("etag", "last_modified", "updated_at", "content_hash")
-                upsert_cached = insert.on_conflict_do_update(
-                    index_elements=[http_cache.c.url],
-                    set_={name: insert.excluded[name] for name in kept},
-                )
-                execute_many(conn, "validators", upsert_cached, ("url", *kept), cached)
+                names = ("url", *_VALIDATORS)
+                execute_many(conn, "validators", partial(_upsert_cached, upsert), names, cached)
         for keys, rows in updates.items():
             success = "b_first_polled" in keys
             execute_many(
                 conn,
                 "success" if success else "state",
-                UPDATE_SUCCESS if success else UPDATE_STATE,
+                partial(_same, UPDATE_SUCCESS if success else UPDATE_STATE),
                 keys,
                 [tuple([row[k] for k in keys]) for row in rows],
             )
         if lines:
             keys = tuple(lines[0])  # log_columns' keys, the same for every line
             logged = [tuple(line.values()) for line in lines]
-            execute_many(conn, "fetch log", fetch_log.insert(), keys, logged)
+            execute_many(conn, "fetch log", fetch_log.insert, keys, logged)
+
+
+# The statements of Tx.finish_polls, made when first compiled (see execute_many).
+_VALIDATORS = ("etag", "last_modified", "updated_at", "content_hash")
+
+
+def _insert_new(upsert: Any) -> Any:
+    return upsert(source_state).on_conflict_do_nothing()
+
+
+def _insert_seen(upsert: Any) -> Any:
+    return upsert(entries).on_conflict_do_nothing()
+
+
+def _upsert_cached(upsert: Any) -> Any:
+    insert = upsert(http_cache)
+    return insert.on_conflict_do_update(
+        index_elements=[http_cache.c.url],
+        set_={name: insert.excluded[name] for name in _VALIDATORS},
+    )
+
+
+def _same(statement: Any) -> Any:
+    return statement
 
 
 class PollWrites(Database):

@@ -155,19 +155,17 @@ def test_many_rows_at_once_are_stored_as_sqlalchemy_stores_them(store: Store) ->
     names = ("source_id", "key", "guid", "first_seen")
     rows = [(f"s{i}", f"k{i}", None if i % 2 else f"g{i}", at) for i, at in enumerate(times)]
     with store.transaction() as tx:
-        execute_many(tx.conn, "test seen", entries.insert(), names, rows)
+        execute_many(tx.conn, "test seen", entries.insert, names, rows)
         tx.conn.execute(
             entries.insert(), [dict(zip(names, ("o" + r[0], *r[1:]), strict=True)) for r in rows]
         )
         # consecutive_failures has a default: not bound by the rows, SQLAlchemy's then
         state_names = ("source_id", "first_polled_at", "health_flags")
         execute_many(
-            tx.conn, "test state", source_state.insert(), state_names, [("a", NOW, ["stale"])]
+            tx.conn, "test state", source_state.insert, state_names, [("a", NOW, ["stale"])]
         )
         log_names = ("source_id", "started_at", "status", "seconds")
-        execute_many(
-            tx.conn, "test log", fetch_log.insert(), log_names, [("a", NOW, "ok", 0.5)] * 2
-        )
+        execute_many(tx.conn, "test log", fetch_log.insert, log_names, [("a", NOW, "ok", 0.5)] * 2)
     with store.read() as conn:
         stored = {
             row.source_id: (row.key, row.guid, row.first_seen)
