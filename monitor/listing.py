@@ -97,7 +97,7 @@ async def read_listing(
     if cached is not None and previous.content_hash == listing.content_hash:
         listing.unchanged = True  # the same bytes as last time: nothing new to parse
         return listing
-    entries = await asyncio.to_thread(sources.parse, result, source)
+    entries = await _parse(result, source)
     listing.warnings.extend(getattr(entries, "warnings", ()))
     listing.origin = getattr(entries, "origin", None)
     listing.notice = getattr(entries, "notice", None)
@@ -117,7 +117,7 @@ async def read_listing(
         try:
             more, _key, n, _previous = await _fetch_final(source, fetcher, request, timeout, None)
             listing.requests += n
-            found = await asyncio.to_thread(sources.parse, more, source)
+            found = await _parse(more, source)
         except ParseError:
             break  # past the last page, most likely: an empty list is no error here
         except FetchError as exc:
@@ -133,6 +133,15 @@ async def read_listing(
         if not await all_new(fresh):
             break
     return listing
+
+
+async def _parse(result: FetchResult, source: Any) -> list[Entry]:
+    """The answer's entries: read on the spot when that is cheap (a small plain
+    feed, see sources.parse_inline), else in a worker thread, off the event loop."""
+    entries = sources.parse_inline(result, source)
+    if entries is None:
+        entries = await asyncio.to_thread(sources.parse, result, source)
+    return entries
 
 
 async def _fetch_final(

@@ -90,7 +90,7 @@ async def context(sqlite_url: str) -> AsyncIterator[Callable[[Config], Context]]
 
 @pytest.fixture
 def parse_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Count calls of each kind's parser (the real parsers still do the work)."""
+    """Count the lists each kind's parser read (the real parsers still do the work)."""
     calls: Counter[str] = Counter()
     for kind, parser in list(sources.PARSERS.items()):
 
@@ -99,6 +99,17 @@ def parse_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
             return _parser(result, source)
 
         monkeypatch.setitem(sources.PARSERS, kind, counted)
+    for kind, inline in list(sources.INLINE.items()):  # a plain feed, read on the spot
+
+        def counted_inline(
+            result: Any, source: Any, _inline: Any = inline, _kind: str = kind
+        ) -> Any:
+            entries = _inline(result, source)
+            if entries is not None:
+                calls[_kind] += 1
+            return entries
+
+        monkeypatch.setitem(sources.INLINE, kind, counted_inline)
     return calls
 
 

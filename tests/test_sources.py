@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor import sources
 from monitor.config import ArticleSelectors, HtmlSource, ListSelectors, RssSource
@@ -480,6 +482,84 @@ def test_the_fast_path_and_feedparser_give_one_answer(name: str) -> None:
     assert essentials[0] == essentials[1]
     assert [e.url for e in fast] == links
     assert fast[0].published == when
+
+
+def test_a_small_plain_feed_is_read_inline_as_parse_reads_it() -> None:
+    feed = AGREE["rss: dcterms dates and enclosures"][0].encode()
+    inline = sources.parse_inline(_feed_result(feed), RSS)
+    assert inline is not None and inline == parse(_feed_result(feed), RSS)
+    # a broken link is dropped inline as parse drops it
+    broken = feed.replace(b"http://x.cn/1.html", b"http://x.cn:99999/1.html")
+    assert [e.url for e in sources.parse_inline(_feed_result(broken), RSS) or []] == [
+        "http://x.cn/2.html"
+    ]
+    # feedparser's feeds, big answers and other kinds go to parse (in a thread)
+    assert sources.parse_inline(_feed_result(feed, text=""), RSS) is None
+    padded = feed.replace(
+        b"<title>t</title>", b"<title>" + b"t" * sources.INLINE_BYTES + b"</title>"
+    )
+    assert sources.parse_inline(_feed_result(padded), RSS) is None
+    assert sources.parse_inline(_feed_result(feed), HTML) is None
+
+
+# The fast path's shortcuts give what the slow calls give, on every input.
+_LINK_PIECES = [
+    "http://", "https://", "HTTP://", "http:", "//", "x.cn", "127.0.0.1", ":80", ":65536", ":",
+    ":99999", "/a", "/../b", "/./", "?", "#", "?q=1", "#f", ";p", "[::1]", "[x", "é", "%41",
+    "@", "u:p@", "/a;b", "?#", "#?", "//x", " ", "\t", "\n", "\x01", "|",
+]  # fmt: skip
+_BASES = [
+    "http://x.cn/feed.xml", "https://x.cn/a/b/", "http://[::1]:80/f", "http://[x/f", "",
+    "feed://x/y", "http://é.cn/f", "http://x.cn/f?q#z", "HTTP://X.CN/",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_LINK_PIECES), min_size=1, max_size=7).map("".join),
+    st.sampled_from(_BASES),
+)
+def test_join_and_fetchable_agree_with_urljoin_and_urlsplit(link: str, base: str) -> None:
+    from urllib.parse import urljoin, urlsplit
+
+    for candidate in (link, "http://" + link.lstrip(":/"), "https://x.cn" + link):
+        try:
+            joined = urljoin(base, candidate)
+        except ValueError:
+            joined = ""
+        assert sources.join(base, candidate) == joined
+        try:
+            parts = urlsplit(candidate)
+            fetchable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018
+        except ValueError:
+            fetchable = False
+        assert sources._fetchable(candidate) == fetchable
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(["", "Mon, ", "Sun, ", "mon, ", "Thu "]),
+    st.sampled_from(["1", "07", "29", "30", "31", "00", "32"]),
+    st.sampled_from(["Jan", "Feb", "Oct", "Dec", "jan", "Foo"]),
+    st.sampled_from(["2026", "1899", "1900", "9998", "9999", "0001", "26"]),
+    st.sampled_from(["00:00:00", "23:59:59", "24:00:00", "10:60:00", "10:00:60", "9:00:00"]),
+    st.sampled_from(["GMT", "UT", "Z", "UTC", "+0800", "-0530", "+9959", "EST", "gmt", "+08:00"]),
+)
+def test_rfc822_dates_read_as_feedparser_reads_them(
+    day_name: str, day: str, month: str, year: str, clock: str, zone: str
+) -> None:
+    from feedparser.datetimes import _parse_date
+
+    from monitor.sources import rss
+
+    text = f"{day_name}{day} {month} {year} {clock} {zone}"
+    theirs = _parse_date(text)
+    ours = rss._parse_date(text)
+    if isinstance(ours, datetime):
+        assert theirs is not None and rss._utc(theirs) == ours
+    else:
+        assert ours == theirs
 
 
 @pytest.mark.parametrize(

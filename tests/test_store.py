@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -138,6 +138,46 @@ def test_the_reads_of_many_polls_at_once(store: Store) -> None:
     assert store.unseen("a", ["k1", "k2", "k3"]) == set()
     state = store.source_state("a")
     assert state is not None and state.first_polled_at == NOW
+
+
+def test_many_rows_at_once_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
+    """execute_many (the driver's executemany, values converted once) writes what
+    conn.execute writes: times in any zone (the same instant in two zones, each
+    converted for itself), JSON, NULLs; a statement binding a default it is not
+    given falls back to SQLAlchemy."""
+    from sqlalchemy import select
+
+    from storage.poll import execute_many
+    from storage.schema import entries, fetch_log, source_state
+
+    shanghai = timezone(timedelta(hours=8))
+    times = [NOW, NOW.astimezone(shanghai), NOW + timedelta(seconds=1), NOW]
+    names = ("source_id", "key", "guid", "first_seen")
+    rows = [(f"s{i}", f"k{i}", None if i % 2 else f"g{i}", at) for i, at in enumerate(times)]
+    with store.transaction() as tx:
+        execute_many(tx.conn, "test seen", entries.insert, names, rows)
+        tx.conn.execute(
+            entries.insert(), [dict(zip(names, ("o" + r[0], *r[1:]), strict=True)) for r in rows]
+        )
+        # consecutive_failures has a default: not bound by the rows, SQLAlchemy's then
+        state_names = ("source_id", "first_polled_at", "health_flags")
+        execute_many(
+            tx.conn, "test state", source_state.insert, state_names, [("a", NOW, ["stale"])]
+        )
+        log_names = ("source_id", "started_at", "status", "seconds")
+        execute_many(tx.conn, "test log", fetch_log.insert, log_names, [("a", NOW, "ok", 0.5)] * 2)
+    with store.read() as conn:
+        stored = {
+            row.source_id: (row.key, row.guid, row.first_seen)
+            for row in conn.execute(select(entries))
+        }
+        state = conn.execute(select(source_state)).one()
+        lines = conn.execute(select(fetch_log)).all()
+    for source_id, key, guid, _at in rows:
+        assert stored[source_id] == stored["o" + source_id]
+        assert stored[source_id][:2] == (key, guid)
+    assert state.consecutive_failures == 0 and state.health_flags == ["stale"]
+    assert [(line.status, line.entries) for line in lines] == [("ok", 0), ("ok", 0)]
 
 
 def test_source_state_counts_failures_and_resets_on_success(store: Store) -> None:

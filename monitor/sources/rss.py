@@ -11,7 +11,7 @@ import calendar
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypedDict
 
 from lxml import etree
@@ -164,9 +164,6 @@ def parse_feed(result: FetchResult, source: SourceBase) -> list[Entry]:
     return entries
 
 
-register(RssSource)(parse_feed)  # any source's feed: html reads an advertised one with it
-
-
 # ── the fast path: well-formed UTF-8 RSS 2.0, RSS 1.0 and Atom 1.0 ─────────
 #
 # feedparser is thorough and slow (its SAX handlers are Python: ~1 ms per kB,
@@ -205,10 +202,20 @@ _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)
 _UNUSUAL = (b"<!DOCTYPE", b"<!ENTITY", b"xml:base", b'type="xhtml"', b"type='xhtml'")
 
 
+def _unusual(content: bytes) -> bool:
+    """Whether any of ``_UNUSUAL`` is in ``content`` (three scans of it, not five:
+    most feeds have no ``<!`` but CDATA, and no ``xhtml`` at all)."""
+    if b"xml:base" in content:
+        return True
+    if b"<!" in content and (b"<!DOCTYPE" in content or b"<!ENTITY" in content):
+        return True
+    return b"xhtml" in content and (b'type="xhtml"' in content or b"type='xhtml'" in content)
+
+
 def _read_fast(result: FetchResult, source: SourceBase) -> Parsed | None:
     """The entries of a plain, well-formed feed, or None: let feedparser read it."""
     content = result.content
-    if result.encoding != "utf-8" or not content or any(u in content for u in _UNUSUAL):
+    if result.encoding != "utf-8" or not content or _unusual(content):
         return None
     declared = _DECLARED.match(content[:200])
     if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
@@ -221,32 +228,32 @@ def _read_fast(result: FetchResult, source: SourceBase) -> Parsed | None:
     except (etree.XMLSyntaxError, ValueError):
         return None
     read: Callable[[etree._Element], _Fields | None]
-    guid_is_uri: Callable[[etree._Element], bool]
     if root.tag == "rss":
         channel = root.find("channel")
         items = channel.findall("item") if channel is not None else []
-        read, guid_is_uri = _rss_item, _permalink
+        read = _rss_item
     elif root.tag == f"{{{_RDF}}}RDF":
         items = root.findall(f"{{{_RSS1}}}item")
-        read, guid_is_uri = _rdf_item, _never
+        read = _rdf_item
     elif root.tag == f"{{{_ATOM}}}feed":
         items = root.findall(f"{{{_ATOM}}}entry")
-        read, guid_is_uri = _atom_entry, _always
+        read = _atom_entry
     else:
         return None
     if not items:
         return None  # feedparser says why (or finds what this missed)
     entries = Parsed()
+    base = result.final_url
     for item in items:
         fields = read(item)
         if fields is None:
             return None
-        link, title, when, guid, summary, body = fields
-        if guid and guid_is_uri(item):
-            guid = join(result.final_url, guid) or guid  # feedparser resolves it as a URI too
+        link, title, when, guid, guid_is_uri, summary, body = fields
+        if guid and guid_is_uri:
+            guid = join(base, guid) or guid  # feedparser resolves it as a URI too
         if not link:
             continue
-        url = join(result.final_url, link.strip())
+        url = join(base, link.strip())
         if not url.startswith(("http://", "https://")):
             continue
         entries.append(
@@ -263,76 +270,136 @@ def _read_fast(result: FetchResult, source: SourceBase) -> Parsed | None:
     return entries
 
 
-_Fields = tuple[str, str, "datetime | None", "str | None", str, "str | None"]
+# (link, title, date, id, whether the id is a URI to resolve, summary, body)
+_Fields = tuple[str, str, "datetime | None", "str | None", bool, str, "str | None"]
 
 
-def _text(element: etree._Element, tag: str) -> str | None:
-    found = element.find(tag)
-    if found is None:
-        return None
-    if len(found):  # markup inside a text field: feedparser keeps it; so do we
-        return None
-    return (found.text or "").strip()
+def _children(
+    item: etree._Element, kinds: dict[str, str]
+) -> tuple[dict[object, etree._Element], list[tuple[str, etree._Element]]] | None:
+    """An item's children in one pass: the first of each tag (what ``find`` gives)
+    and its dates, in order, with their kinds (see ``_DATES``); None when a child
+    has children of its own (nested markup: an enclosure is fine, it has none)."""
+    first: dict[object, etree._Element] = {}
+    dated: list[tuple[str, etree._Element]] = []
+    for child in item:
+        if len(child):
+            return None
+        tag = child.tag  # a processing instruction's is a function: no text field, no date
+        if tag not in first:
+            first[tag] = child
+        kind = kinds.get(tag) if isinstance(tag, str) else None
+        if kind is not None:
+            dated.append((kind, child))
+    return first, dated
+
+
+def _text_of(found: etree._Element | None) -> str | None:
+    return None if found is None else (found.text or "").strip()
 
 
 def _dates(item: etree._Element, kinds: dict[str, str]) -> datetime | None:
     """The entry's date as feedparser gives it (see ``_DATES``)."""
-    from feedparser.datetimes import _parse_date  # the same date rules on both paths
+    dated = [
+        (kind, child)
+        for child in item
+        if (kind := kinds.get(child.tag) if isinstance(child.tag, str) else None) is not None
+    ]
+    return _date_of(dated)
 
-    found: dict[str, time.struct_time | None] = {}
-    for child in item:
-        kind = kinds.get(child.tag) if isinstance(child.tag, str) else None
-        if kind is not None:
-            found[kind] = _parse_date((child.text or "").strip())
+
+def _date_of(dated: list[tuple[str, etree._Element]]) -> datetime | None:
+    """The date of the first kind (published, updated, created) whose last element
+    gives one."""
+    found: dict[str, datetime | time.struct_time | None] = {}
+    for kind, element in dated:
+        found[kind] = _parse_date((element.text or "").strip())
     for kind in ("published", "updated", "created"):
         if value := found.get(kind):
-            return _utc(value)
+            return value if isinstance(value, datetime) else _utc(value)
     return None
 
 
-def _permalink(item: etree._Element) -> bool:
-    """An RSS guid is a URI (resolved against the feed's URL) unless isPermaLink="false"."""
-    guid = item.find("guid")
-    return guid is not None and guid.get("isPermaLink", "true") == "true"
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+# RFC 822 as nearly every feed writes it: ``Mon, 07 Dec 2026 10:00:00 GMT`` (or
+# ``+0800``). feedparser's first handler (W3C-DTF) gives up on these, its second
+# (RFC 822) reads them as below; anything else, and any value out of range, is
+# feedparser's (tests/test_sources.py compares both over every variant).
+_RFC822 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) (?:GMT|UT|Z|([+-])([0-9]{2})([0-9]{2}))"
+)
 
 
-def _always(_item: etree._Element) -> bool:
-    return True  # an Atom id
+def _parse_date(text: str) -> datetime | time.struct_time | None:
+    """feedparser's date of ``text``: a UTC datetime (the usual RFC 822 form, read
+    here: 20 µs less an entry) or feedparser's UTC time tuple, or None."""
+    match = _RFC822.fullmatch(text)
+    if match is not None:
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+        if 1900 <= int(year) <= 9998:
+            try:
+                stamp = datetime(
+                    int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+                    tzinfo=UTC,
+                )  # fmt: skip
+            except ValueError:
+                pass  # a 31 February, a 25th hour: feedparser's other handlers decide
+            else:
+                if sign is None:
+                    return stamp
+                offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+                return stamp - offset if sign == "+" else stamp + offset
+    from feedparser.datetimes import _parse_date as parse_date  # the same rules on both paths
 
-
-def _never(_item: etree._Element) -> bool:
-    return False  # rdf:about is already absolute
+    parsed: time.struct_time | None = parse_date(text)
+    return parsed
 
 
 def _rss_item(item: etree._Element) -> _Fields | None:
-    if any(len(child) for child in item):
-        return None  # nested markup (an enclosure is fine, it has no children)
-    guid = _text(item, "guid")
-    link = _text(item, "link") or ""
-    if not link and guid and _permalink(item):
+    children = _children(item, _DATES)
+    if children is None:
+        return None  # nested markup
+    first, dated = children
+    guid_element = first.get("guid")
+    guid = _text_of(guid_element)
+    # An RSS guid is a URI (resolved against the feed's URL) unless isPermaLink="false".
+    permalink = guid_element is not None and guid_element.get("isPermaLink", "true") == "true"
+    link = _text_of(first.get("link")) or ""
+    if not link and guid and permalink:
         link = guid  # feedparser's rule: a permalink guid stands in for a missing link
-    summary = _text(item, "description")
-    body = _text(item, _CONTENT)
+    summary = _text_of(first.get("description"))
+    body = _text_of(first.get(_CONTENT))
     return (
         link,
-        _text(item, "title") or "",
-        _dates(item, _DATES),
+        _text_of(first.get("title")) or "",
+        _date_of(dated),
         guid,
+        permalink,
         summary if summary is not None else (body or ""),
         body,
     )
 
 
 def _rdf_item(item: etree._Element) -> _Fields | None:
-    if any(len(child) for child in item):
+    children = _children(item, _DATES)
+    if children is None:
         return None
-    summary = _text(item, f"{{{_RSS1}}}description")
-    body = _text(item, _CONTENT)
+    first, dated = children
+    summary = _text_of(first.get(f"{{{_RSS1}}}description"))
+    body = _text_of(first.get(_CONTENT))
     return (
-        _text(item, f"{{{_RSS1}}}link") or "",
-        _text(item, f"{{{_RSS1}}}title") or "",
-        _dates(item, _DATES),
+        _text_of(first.get(f"{{{_RSS1}}}link")) or "",
+        _text_of(first.get(f"{{{_RSS1}}}title")) or "",
+        _date_of(dated),
         item.get(f"{{{_RDF}}}about"),
+        False,  # rdf:about is already absolute
         summary if summary is not None else (body or ""),
         body,
     )
@@ -368,6 +435,12 @@ def _atom_entry(entry: etree._Element) -> _Fields | None:
         fields["title"] or "",
         _dates(entry, _ATOM_DATES),
         fields["id"],
+        True,  # an Atom id is a URI
         summary if summary is not None else (body or ""),
         body,
     )
+
+
+# Any source's feed: html reads an advertised one with parse_feed. A plain feed's
+# entries come from the fast path, on the spot (monitor.sources.parse_inline).
+register(RssSource, inline=_read_fast)(parse_feed)
