@@ -263,6 +263,14 @@ _TRACKING = re.compile(r"^(?:utm_\w+|spm|from|share_token|fbclid|gclid|wxshare|i
 _INDEX_FILES = ("index.html", "index.htm", "index.shtml", "default.html", "default.htm")
 
 
+# A plain absolute link: lowercase host, a port perhaps, a path of unreserved
+# characters, no query, fragment, user or escapes. Its parts are read here as
+# urlsplit would read them (tests/test_normalize.py checks it against urllib);
+# a list's links are nearly all of this shape, and the generic way cost ~13 µs
+# a link (20,000 in a first pass).
+_PLAIN_URL = re.compile(r"https?://([a-z0-9.-]+)(?::([0-9]{1,5}))?(/[A-Za-z0-9._~/-]*)?")
+
+
 def canonical_url(url: str, *, mobile_hosts: Collection[str] = ()) -> str:
     """A URL's normal form for "same item" checks.
 
@@ -273,18 +281,35 @@ def canonical_url(url: str, *, mobile_hosts: Collection[str] = ()) -> str:
     ``m`` and ``wap``) are dropped where a site serves the same article on a
     mobile host.
     """
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:  # a port out of range, a broken IPv6 host: no normal form but itself
-        return url.strip()
-    host = (parts.hostname or "").lower().rstrip(".")
+    url = url.strip()
+    query = ""
+    if (plain := _PLAIN_URL.fullmatch(url)) is not None and (
+        plain[2] is None or int(plain[2]) <= 65535
+    ):
+        host, path = plain[1], plain[3] or "/"
+        port = None if plain[2] is None else int(plain[2])
+    else:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # a port out of range, a broken IPv6 host: no normal form but itself
+            return url
+        host, path = (parts.hostname or "").lower(), parts.path or "/"
+        query = urlencode(
+            sorted(
+                (k, v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                if not _TRACKING.match(k.lower())
+            )
+        )
+    host = host.rstrip(".")
     for prefix in mobile_hosts:
         if host.startswith(prefix + ".") and host.count(".") >= 2:
             host = host[len(prefix) + 1 :]
             break
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    if "//" in path:
+        path = re.sub(r"/{2,}", "/", path)
     if not path.startswith("/"):  # a relative path ("index.htm"): the result will have one
         path = "/" + path
     for name in _INDEX_FILES:
@@ -292,11 +317,6 @@ def canonical_url(url: str, *, mobile_hosts: Collection[str] = ()) -> str:
             path = path[: -len(name)]
     if len(path) > 1:
         path = path.rstrip("/")
-    query = urlencode(
-        sorted(
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING.match(k.lower())
-        )
-    )
+    if not query:
+        return f"https://{netloc}{path}"
     return urlunsplit(("https", netloc, path, query, ""))

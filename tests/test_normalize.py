@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.normalize import (
     canonical_url,
@@ -181,3 +183,24 @@ def test_punctuation_in_chinese_text_is_tidied(raw: str, clean: str) -> None:
 def test_a_gloss_cut_off_at_the_end_leaves_no_dangling_bracket(raw: str, clean: str) -> None:
     assert normalize_text(raw) == clean
     assert normalize_article(raw, "正文。" * 20).title == clean
+
+
+_HOSTS = st.sampled_from(
+    ["www.gov.cn", "m.scjgj.gov.cn", "A.Example.ORG", "xn--fiq.cn.", "10.0.0.1"]
+)
+_PORTS = st.sampled_from(["", ":80", ":443", ":8080", ":0", ":080", ":65535", ":65536", ":"])
+_PATHS = st.text(alphabet="abcXYZ019._~-/%", max_size=30).map(lambda p: "/" + p if p else "")
+
+
+@settings(max_examples=400, deadline=None)
+@given(scheme=st.sampled_from(["http", "https", "HTTP"]), host=_HOSTS, port=_PORTS, path=_PATHS)
+def test_a_plain_link_is_read_as_urllib_reads_it(
+    scheme: str, host: str, port: str, path: str
+) -> None:
+    """Plain links take a shortcut past urlsplit; a trailing "?" (an empty query,
+    which changes nothing) sends the same link the generic way: both agree."""
+    url = f"{scheme}://{host}{port}{path}"
+    if port == ":65536":  # no normal form but itself, either way
+        assert canonical_url(url) == url
+        return
+    assert canonical_url(url, mobile_hosts=["m"]) == canonical_url(url + "?", mobile_hosts=["m"])
