@@ -282,6 +282,8 @@ def canonical_url(url: str, *, mobile_hosts: Collection[str] = ()) -> str:
     mobile host.
     """
     url = url.strip()
+    host: str
+    path: str
     query = ""
     if (plain := _PLAIN_URL.fullmatch(url)) is not None and (
         plain[2] is None or int(plain[2]) <= 65535
