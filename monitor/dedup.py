@@ -103,15 +103,15 @@ BANDS, ROWS = 21, 3
 # 0.48 and up; different articles on the same topic at most 0.08.
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
-# What the matcher works out of an article's keys (by kind, its words, their
-# order, the norm of its words) is cached for this many articles: those the
-# checks meet again (the recent stories' articles); the index's own cache of
-# rebuilt fingerprints (_PRINT_CACHE) holds as many. An article of a few
-# hundred keys costs ~40 KB over these caches (its key set, its words' set,
-# the signature's Python ints): ~80 MB after the 2,000 new articles of
-# bench.memory's first round, ~160 MB at most. At 512 they held ~20 MB there,
-# but a check at 100,000 articles (bench.dedup) took 20-30 % longer.
-_ARTICLES_CACHED = 4096
+# What the matcher works out of an article's keys (by kind, their order, the
+# norm of its words) is cached for this many articles: those the checks meet
+# again (the recent stories' articles); the index's own cache of rebuilt
+# fingerprints (_PRINT_CACHE) holds as many. An entry costs ~20 KB (the
+# rebuilt key set of a few hundred keys, the signature's Python ints, the
+# keys by kind), so the caches stay under ~25 MB; at 4,096 they grew by ~86 MB
+# over bench.memory's first round. A check at 100,000 articles (bench.dedup,
+# CPU time) took 0.71 ms at 1,024 against 0.68 at 4,096, and 0.96 at 512.
+_ARTICLES_CACHED = 1024
 _WORD = re.compile(r"[a-z0-9]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 DOC_NUMBER_PREFIX = anchors_.DOC_NUMBER
@@ -286,12 +286,15 @@ class Rarity:
         self.total += 1
 
     def norm(self, keys: frozenset[str]) -> float:
-        """The sum of the keys' squared weights (an article's words), cached alike."""
+        """The sum of the squared weights of an article's words (the ``词:`` keys
+        of ``keys``, its whole key set): cached by the key set, alive in the
+        matcher's other caches anyway, so an entry holds no set of its own."""
         self.weight("")  # drops the caches when the store has grown
         if (cached := self._norms.get(keys)) is None:
-            if len(self._norms) >= _ARTICLES_CACHED:  # each keeps its key set alive
+            if len(self._norms) >= _ARTICLES_CACHED:
                 self._norms.clear()
-            cached = self._norms[keys] = sum(self.weight(k) ** 2 for k in keys)
+            words = frozenset(k for k in keys if k.startswith(anchors_.WORD))
+            cached = self._norms[keys] = sum(self.weight(k) ** 2 for k in words)
         return cached
 
     def weight(self, key: str) -> float:
@@ -723,7 +726,8 @@ def compare(
     if titles:
         return Comparison(story_id, "document", 1.0, tuple(titles))
     shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
-    words = _cosine(ka, kb, rarity) if same_script else 0.0
+    shared_words = _shared_words(ka, kb)
+    words = _cosine(ka, kb, shared_words, rarity) if same_script else 0.0
     used = []
     evidence = 0.0
     for kind, weight in ANCHOR_WEIGHTS.items():
@@ -750,7 +754,7 @@ def compare(
         # Between languages nothing but the year and the topic: two events
         # of one year on one subject, as often as one event.
         rule, short = None, f"similarity {score:.2f}, but only years and topic shared"
-    top_words = sorted(_words(ka) & _words(kb), key=lambda k: (-rarity.weight(k), k))[:6]
+    top_words = sorted(shared_words, key=lambda k: (-rarity.weight(k), k))[:6]
     shown = tuple(used) + tuple(top_words)
     return Comparison(story_id, rule, score, shown, None, threshold, short)
 
@@ -816,19 +820,21 @@ def _shown(a: frozenset[str], b: frozenset[str], skip: str | None = None) -> tup
     return tuple(shown)
 
 
-@lru_cache(maxsize=_ARTICLES_CACHED)
-def _words(keys: frozenset[str]) -> frozenset[str]:
-    return frozenset(k for k in keys if k.startswith(anchors_.WORD))
+def _shared_words(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
+    """The content words two articles share: from the intersection of their
+    key sets (a set of each article's words, cached, cost as much memory as
+    the key sets themselves)."""
+    return frozenset(k for k in a & b if k.startswith(anchors_.WORD))
 
 
-def _cosine(a: frozenset[str], b: frozenset[str], rarity: Rarity) -> float:
-    """Rarity-weighted cosine of two articles' content words."""
-    wa, wb = _words(a), _words(b)
-    if not wa or not wb:
+def _cosine(a: frozenset[str], b: frozenset[str], shared: frozenset[str], rarity: Rarity) -> float:
+    """Rarity-weighted cosine of two articles' content words (``shared``: those
+    both carry, :func:`_shared_words`)."""
+    if not shared:
         return 0.0
     weight = rarity.weight
-    dot = sum(weight(k) ** 2 for k in wa & wb)
-    return dot / math.sqrt(rarity.norm(wa) * rarity.norm(wb)) if dot else 0.0
+    dot = sum(weight(k) ** 2 for k in shared)
+    return dot / math.sqrt(rarity.norm(a) * rarity.norm(b)) if dot else 0.0
 
 
 def decide(
