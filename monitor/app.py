@@ -28,7 +28,7 @@ from monitor.dedup import Concepts, StoryIndex
 from monitor.errors import ConfigError, ConfigProblem, StoreError
 from monitor.fetch import Fetcher
 from monitor.metrics import MeasuredFetcher, Metrics
-from monitor.pipeline import INDEX_WINDOW, Context, load_index, poll_all
+from monitor.pipeline import INDEX_WINDOW, IRRELEVANT_WINDOW, Context, load_index, poll_all
 from monitor.retention import apply_retention
 from notifiers.base import Notifier
 from notifiers.builtin import Shared
@@ -202,15 +202,18 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
             # while the first round is in flight, the peak was ~30 MB higher:
             # bench.memory); `run --once` at its first new article, if any: a pass
             # that finds nothing new never needs them.
-            since = utcnow() - INDEX_WINDOW
-            index = None if once else await db(load_index, store, since)
+            now = utcnow()
+            recent = partial(
+                load_index, store, now - INDEX_WINDOW, irrelevant_since=now - IRRELEVANT_WINDOW
+            )
+            index = None if once else await db(recent)
             ctx = build_context(
                 config,
                 store=store,
                 db=db,
                 fetcher=fetcher,
                 channels=outlets.filters,
-                index=(lambda: load_index(store, since)) if index is None else (lambda: index),
+                index=recent if index is None else (lambda: index),
                 replica=replica,
             )
             deliverer = Deliverer(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from monitor.model import Fingerprint, Story, StoryArticle
@@ -79,10 +79,12 @@ class StoriesTx(OutboxTx):
         since: datetime | None = None,
         ids: Collection[int] | None = None,
         limit: int | None = None,
+        irrelevant_since: datetime | None = None,
     ) -> list[IndexRow]:
         """Stored articles with their fingerprints, oldest first, for the story index:
         every article whose id is above ``after_id`` (and first seen since ``since``,
-        and among ``ids`` when given), the first ``limit`` of them when given."""
+        and, when its story is not relevant, since ``irrelevant_since``, and among
+        ``ids`` when given), the first ``limit`` of them when given."""
         query = (
             select(
                 articles.c.id,
@@ -103,6 +105,10 @@ class StoriesTx(OutboxTx):
         )
         if since is not None:
             query = query.where(articles.c.first_seen >= since)
+        if irrelevant_since is not None:
+            query = query.where(
+                or_(stories.c.relevant.is_(True), articles.c.first_seen >= irrelevant_since)
+            )
         if ids is not None:
             query = query.where(articles.c.id.in_(list(ids)))
         if limit is not None:
@@ -180,10 +186,17 @@ class Stories(Database):
     """The stories part of :class:`~storage.store.Store`."""
 
     def fingerprints(
-        self, *, after_id: int = 0, since: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        after_id: int = 0,
+        since: datetime | None = None,
+        limit: int | None = None,
+        irrelevant_since: datetime | None = None,
     ) -> list[IndexRow]:
         with self.read() as conn:
-            return StoriesTx(conn).fingerprints(after_id=after_id, since=since, limit=limit)
+            return StoriesTx(conn).fingerprints(
+                after_id=after_id, since=since, limit=limit, irrelevant_since=irrelevant_since
+            )
 
     def story(self, story_id: int) -> Story | None:
         with self.read() as conn:

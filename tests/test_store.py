@@ -330,6 +330,40 @@ def test_fingerprints_feed_the_story_index(store: Store) -> None:
     assert (newer.province, newer.when) == ("CN-SC", NOW)
 
 
+def test_the_index_reaches_less_far_back_for_stories_not_relevant(store: Store) -> None:
+    """``irrelevant_since`` drops the older articles of stories that are not
+    relevant (never posted), whatever each article's own verdict; the articles
+    of relevant stories go back to ``since``."""
+    old, recent = NOW - timedelta(days=40), NOW - timedelta(days=5)
+    ids: dict[str, int] = {}
+    stories: dict[str, int] = {}
+    with store.transaction() as tx:
+        for name, relevant, when in [
+            ("old relevant", True, old),
+            ("old irrelevant", False, old),
+            ("recent irrelevant", False, recent),
+        ]:
+            story_id = tx.insert_story(story_values(relevant=relevant, first_seen=when))
+            url = f"https://example.com/{len(ids)}"
+            article_id = tx.insert_article(
+                article_values(
+                    story_id, url, relevant=False, first_seen=when, minhash=list(range(64))
+                )
+            )
+            assert article_id is not None
+            ids[name], stories[name] = article_id, story_id
+    since = NOW - timedelta(days=180)
+    every = [r.article_id for r in store.fingerprints(since=since)]
+    assert every == sorted(ids.values())
+    kept = store.fingerprints(since=since, irrelevant_since=NOW - timedelta(days=30))
+    assert [r.article_id for r in kept] == [ids["old relevant"], ids["recent irrelevant"]]
+
+    from monitor.pipeline import load_index
+
+    index = load_index(store, since, irrelevant_since=NOW - timedelta(days=30))
+    assert index.story_ids() == [stories["old relevant"], stories["recent irrelevant"]]
+
+
 def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     def two_stories_one_bad() -> None:
         with store.transaction() as tx:
