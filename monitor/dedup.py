@@ -58,7 +58,7 @@ import operator
 import re
 import zlib
 from array import array
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -103,14 +103,15 @@ BANDS, ROWS = 21, 3
 # 0.48 and up; different articles on the same topic at most 0.08.
 NEAR_DUPLICATE = 0.45
 MAX_ARTICLES_COMPARED = 20  # of one candidate story: its lead and the latest
-# What the matcher works out of an article's keys (by kind, their order, the
-# norm of its words) is cached for this many articles: those the checks meet
-# again (the recent stories' articles); the index's own cache of rebuilt
-# fingerprints (_PRINT_CACHE) holds as many. An entry costs ~20 KB (the
-# rebuilt key set of a few hundred keys, the signature's Python ints, the
-# keys by kind), so the caches stay under ~25 MB; at 4,096 they grew by ~86 MB
-# over bench.memory's first round. A check at 100,000 articles (bench.dedup,
-# CPU time) took 0.71 ms at 1,024 against 0.68 at 4,096, and 0.96 at 512.
+# The index keeps the fingerprints it rebuilds for this many articles, the
+# least recently compared dropped first: those the checks meet again (the
+# recent stories' articles). What the matcher works out of an article's keys
+# (by kind, their order, the norm of its words) lives on its fingerprint
+# (``Fingerprint.memo``), so it goes with it. An article costs ~20 KB there
+# (its key set of a few hundred keys, the signature's Python ints, the keys
+# by kind). Caches of their own, keyed by key sets (4,096 each before), kept
+# up to four times as many articles alive, new ones' whole key sets among
+# them: ~86 MB over bench.memory's first round.
 _ARTICLES_CACHED = 1024
 _WORD = re.compile(r"[a-z0-9]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -279,23 +280,25 @@ class Rarity:
     # less than that in between): a check weighs hundreds of keys.
     _cache: dict[str, float] = field(default_factory=dict, repr=False)
     _cached_at: int = field(default=0, repr=False)
-    _norms: dict[frozenset[str], float] = field(default_factory=dict, repr=False)
+    # Renewed whenever the weights are: a norm kept on a fingerprint is good
+    # while it holds the same generation.
+    generation: object = field(default_factory=object, repr=False)
 
     def learn(self, keys: Iterable[str]) -> None:
         self.counts.update(keys)
         self.total += 1
 
-    def norm(self, keys: frozenset[str]) -> float:
-        """The sum of the squared weights of an article's words (the ``词:`` keys
-        of ``keys``, its whole key set): cached by the key set, alive in the
-        matcher's other caches anyway, so an entry holds no set of its own."""
-        self.weight("")  # drops the caches when the store has grown
-        if (cached := self._norms.get(keys)) is None:
-            if len(self._norms) >= _ARTICLES_CACHED:
-                self._norms.clear()
-            words = frozenset(k for k in keys if k.startswith(anchors_.WORD))
-            cached = self._norms[keys] = sum(self.weight(k) ** 2 for k in words)
-        return cached
+    def norm(self, fp: Fingerprint) -> float:
+        """The sum of the squared weights of an article's words (the ``词:``
+        keys of its fingerprint), kept on the fingerprint until the weights
+        change."""
+        self.weight("")  # renews the generation when the store has grown
+        memo = _memo(fp)
+        if memo.norm_generation is not self.generation:
+            words = frozenset(k for k in fp.concepts if k.startswith(anchors_.WORD))
+            memo.norm = sum(self.weight(k) ** 2 for k in words)
+            memo.norm_generation = self.generation
+        return memo.norm
 
     def weight(self, key: str) -> float:
         """Inverse document frequency scaled to 0..1: 1 for a key only one
@@ -308,7 +311,7 @@ class Rarity:
         n = self.total
         if not self._cached_at <= n <= self._cached_at * 1.01:
             self._cache.clear()
-            self._norms.clear()
+            self.generation = object()
             self._cached_at = n
         if (cached := self._cache.get(key)) is not None:
             return cached
@@ -469,16 +472,10 @@ def _kind(key: str) -> str:
 _NONE: frozenset[str] = frozenset()
 
 
-def _by_kind(keys: frozenset[str]) -> dict[str, frozenset[str]]:
-    """An article's keys by kind, words left out (see :func:`_side`)."""
-    return _side(keys).kinds
-
-
 @dataclass(frozen=True, slots=True)
 class _Side:
-    """One article's keys as the vetoes read them, worked out once (cached by
-    :func:`_side`): a check compares one article with dozens, and each of
-    those is compared again by the next checks."""
+    """One article's keys as the vetoes read them, worked out once (kept on
+    its fingerprint: :func:`_memo`)."""
 
     kinds: dict[str, frozenset[str]]  # the keys by kind, words left out
     title_years: frozenset[str]  # the years in the headline, prefix removed
@@ -492,11 +489,28 @@ class _Side:
     provinces: frozenset[str]  # the provinces it names, itself or by a place
 
 
-@lru_cache(maxsize=_ARTICLES_CACHED)
+@dataclass(slots=True)
+class _Memo:
+    """What the matcher works out of one fingerprint's keys (``Fingerprint.memo``)."""
+
+    side: _Side
+    ordered: tuple[str, ...] | None = None  # see _ordered
+    norm: float = 0.0  # see Rarity.norm
+    norm_generation: object = None  # the Rarity.generation ``norm`` was weighed in
+
+
+def _memo(fp: Fingerprint) -> _Memo:
+    memo: _Memo | None = fp.memo
+    if memo is None:
+        memo = _Memo(_side(fp.concepts))
+        object.__setattr__(fp, "memo", memo)  # a memo, not a field (frozen)
+    return memo
+
+
 def _side(keys: frozenset[str]) -> _Side:
     """An article's keys by kind, words left out, and what the vetoes read
     of them: the vetoes look at these for every candidate, and one article
-    is compared with many (cached)."""
+    is compared with many (kept: :func:`_memo`)."""
     found: dict[str, set[str]] = {}
     for key in keys:
         if not key.startswith(anchors_.WORD):
@@ -552,7 +566,7 @@ def veto(
     year's (a statistics headline naming a month against one naming its
     year alone).
     """
-    return _veto(_side(a.concepts), province_a, _side(b.concepts), province_b, days_apart)
+    return _veto(_memo(a).side, province_a, _memo(b).side, province_b, days_apart)
 
 
 # Reports of one event come out within days, a late one within weeks or a few
@@ -697,14 +711,14 @@ def compare(
     """One article against one stored article of a story, ``days_apart``
     their publication dates when both are known. Pure."""
     ka, kb = fp.concepts, other.concepts
-    side_a, side_b = _side(ka), _side(kb)
+    side_a, side_b = _memo(fp).side, _memo(other).side
     kinds_b = side_b.kinds
     same_script = fp.language.startswith("zh") == other.language.startswith("zh")
     sim = similarity(fp.minhash, other.minhash) if same_script else 0.0
     if reason := _veto(side_a, province, side_b, other_province, days_apart):
         # Between similar texts too: two provinces' documents from one
         # template, each year's notice in the same words.
-        shown = _shown(ka, kb, VERDICT_PROVINCE)
+        shown = _shown(fp, kb, VERDICT_PROVINCE)
         return Comparison(story_id, None, round(sim, 3), shown, reason)
     kinds_a = side_a.kinds
     numbers = sorted(
@@ -721,13 +735,13 @@ def compare(
     if numbers:
         return Comparison(story_id, "document", 1.0, tuple(numbers + titles))
     if sim >= NEAR_DUPLICATE:
-        shown = _shown(ka, kb)
+        shown = _shown(fp, kb)
         return Comparison(story_id, "near_duplicate", round(sim, 3), shown)
     if titles:
         return Comparison(story_id, "document", 1.0, tuple(titles))
     shared = {kind: keys & kinds_b[kind] for kind, keys in kinds_a.items() if kind in kinds_b}
     shared_words = _shared_words(ka, kb)
-    words = _cosine(ka, kb, shared_words, rarity) if same_script else 0.0
+    words = _cosine(fp, other, shared_words, rarity) if same_script else 0.0
     used = []
     evidence = 0.0
     for kind, weight in ANCHOR_WEIGHTS.items():
@@ -800,15 +814,18 @@ def _order(key: str) -> tuple[int, str]:
     return (_KIND_ORDER.get(kind, len(_KIND_ORDER)), key)
 
 
-@lru_cache(maxsize=_ARTICLES_CACHED)
-def _ordered(keys: frozenset[str]) -> tuple[str, ...]:
+def _ordered(fp: Fingerprint) -> tuple[str, ...]:
     """An article's keys, words left out, in the order the evidence shows them
-    (by kind in :data:`ANCHOR_WEIGHTS`' order, then by key): cached, so that
+    (by kind in :data:`ANCHOR_WEIGHTS`' order, then by key): kept, so that
     showing what two articles share sorts nothing."""
-    return tuple(sorted((k for k in keys if not k.startswith(anchors_.WORD)), key=_order))
+    memo = _memo(fp)
+    if memo.ordered is None:
+        keys = (k for k in fp.concepts if not k.startswith(anchors_.WORD))
+        memo.ordered = tuple(sorted(keys, key=_order))
+    return memo.ordered
 
 
-def _shown(a: frozenset[str], b: frozenset[str], skip: str | None = None) -> tuple[str, ...]:
+def _shown(a: Fingerprint, b: frozenset[str], skip: str | None = None) -> tuple[str, ...]:
     """The first dozen keys (words left out, a kind ``skip`` too) that both
     articles carry, in the order the evidence shows them."""
     shown: list[str] = []
@@ -827,7 +844,7 @@ def _shared_words(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
     return frozenset(k for k in a & b if k.startswith(anchors_.WORD))
 
 
-def _cosine(a: frozenset[str], b: frozenset[str], shared: frozenset[str], rarity: Rarity) -> float:
+def _cosine(a: Fingerprint, b: Fingerprint, shared: frozenset[str], rarity: Rarity) -> float:
     """Rarity-weighted cosine of two articles' content words (``shared``: those
     both carry, :func:`_shared_words`)."""
     if not shared:
@@ -1085,7 +1102,8 @@ class StoryIndex:
         # articles (the lead first) when it has several: an object, a list and a
         # datetime a story were a fifth of the index of 100,000 articles.
         self._stories: dict[int, int | list[int]] = {}
-        self._recent_prints: dict[int, Fingerprint] = {}  # the stories compared lately
+        # The fingerprints of the articles compared lately, the latest last.
+        self._recent_prints: OrderedDict[int, Fingerprint] = OrderedDict()
         self._learns = rarity is None
         self.rarity = Rarity() if rarity is None else rarity
         self.last_article_id = 0  # the newest stored article the index has seen
@@ -1311,12 +1329,14 @@ class StoryIndex:
         self._key_start = grown(self._key_start, 1)
 
     def _fingerprint(self, position: int) -> Fingerprint:
-        cached = self._recent_prints.get(position)
+        prints = self._recent_prints
+        cached = prints.get(position)
         if cached is not None:
+            prints.move_to_end(position)
             return cached
-        if len(self._recent_prints) >= _PRINT_CACHE:
-            self._recent_prints.clear()
-        made = self._recent_prints[position] = self._make_fingerprint(position)
+        if len(prints) >= _PRINT_CACHE:
+            prints.popitem(last=False)  # the least recently compared, with its memo
+        made = prints[position] = self._make_fingerprint(position)
         return made
 
     def _make_fingerprint(self, position: int) -> Fingerprint:

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Category(StrEnum):
@@ -145,6 +146,12 @@ class Fingerprint:
     concepts: frozenset[str]
     doc_numbers: frozenset[str]
     language: str
+    # What the matcher works out of ``concepts`` (monitor/dedup.py ``_memo``),
+    # made at the first comparison and gone with the fingerprint: a check
+    # compares one article with dozens, and the recent stories' articles are
+    # compared again by the next checks (the story index keeps their
+    # fingerprints). Not a field of equality, nor of ``replace``.
+    memo: Any = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
