@@ -1186,11 +1186,12 @@ class Fetcher:
         """One hop: the response, its head read. Through the fetcher's own pool;
         through httpx's client when a proxy from the environment serves the URL
         (or a transport was passed in)."""
-        client = self._client
         if not self._direct or (
             self._proxied
-            and client._transport_for_url(httpx.URL(target.url)) is not client._transport
+            and self._client._transport_for_url(httpx.URL(target.url))
+            is not self._client._transport
         ):
+            client = self._client  # made here, at its first use: most lists never need it
             outgoing = client.build_request(
                 method, target.url, headers=headers, content=body, timeout=httpx.Timeout(timeout)
             )

@@ -181,6 +181,19 @@ async def test_post_requests_carry_their_form(newssite: NewsSite) -> None:
     assert f.stats.requests == 2
 
 
+async def test_direct_requests_make_no_httpx_client(
+    newssite: NewsSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a proxy, requests go through the fetcher's own pool: httpx's
+    client (and httpcore, its pool, ~20 MB at a run's first polls) is never made."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    async with fetcher() as f:
+        result = await f.get(newssite.url_for("/feed.xml"), source_id="s")
+        assert result.status == 200
+        assert f._client_made is None
+
+
 async def test_user_agent_and_proxy_from_the_environment(
     newssite: NewsSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
