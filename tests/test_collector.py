@@ -117,3 +117,35 @@ def test_a_command_collects_while_it_works_and_ends_frozen(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert out.stdout.splitlines()[-1].split() == ["False", "True", "True", "0"], out.stderr[-2000:]
+
+
+_ARENAS = """
+import ctypes, os, sys, threading
+from monitor import collector
+if sys.argv[1] == "capped":
+    collector.begin()
+together = threading.Barrier(8)
+def allocate():
+    kept = [bytearray(4096) for _ in range(200)]  # malloc's, not pymalloc's
+    together.wait()  # every thread holds its arena (a thread's ends with it)
+    del kept
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" block each, on stderr
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+def test_malloc_arenas_are_capped_unless_the_environment_says(tmp_path: Path) -> None:
+    def arenas(how: str, **env: str) -> int:
+        environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | env
+        done = subprocess.run(
+            [sys.executable, "-c", _ARENAS, how], env=environ, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr.count("Arena ")
+
+    assert arenas("uncapped") > collector.ARENAS  # eight threads: arenas of their own
+    assert arenas("capped") <= collector.ARENAS
+    assert arenas("capped", MALLOC_ARENA_MAX="4") > collector.ARENAS  # the user's own
