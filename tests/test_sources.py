@@ -654,3 +654,24 @@ def test_a_date_under_the_headline_without_a_label_is_found() -> None:
     )
     page = extract_article(html, "http://x.cn/a.html")
     assert page.published == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+
+
+_UNUSUAL_PIECES = [
+    b"x", b"xml:base", b"xhtml", b'type="xhtml"', b"type='xhtml'", b"type=", b'type="',
+    b"<!DOCTYPE", b"<!ENTITY", b"<!", b"!", b"<", b"ml:base", b"a", b"\xe4\xb8\xad", b" ",
+]  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(
+    st.lists(st.sampled_from(_UNUSUAL_PIECES), max_size=14),
+    st.integers(min_value=0, max_value=80),
+)
+def test_unusual_is_a_plain_substring_test(pieces: list[bytes], xs: int) -> None:
+    """The fast path's refusal (memchr for ``!`` and ``x``, the first 64 ``x`` looked
+    at in place, then scans) says what five substring tests say, wherever the
+    patterns sit: before, among or after many x's."""
+    from monitor.sources.rss import _UNUSUAL, _unusual
+
+    for content in (b"".join(pieces), b"x" * xs + b"".join(pieces)):
+        assert _unusual(content) == any(p in content for p in _UNUSUAL), content

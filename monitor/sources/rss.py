@@ -200,16 +200,35 @@ _ATOM_DATES = {
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UNUSUAL = (b"<!DOCTYPE", b"<!ENTITY", b"xml:base", b'type="xhtml"', b"type='xhtml'")
+_XHTML_TYPES = (b'type="xhtml"', b"type='xhtml'")  # the x of xhtml is their 7th byte
+_X_VISITS = 64
 
 
 def _unusual(content: bytes) -> bool:
-    """Whether any of ``_UNUSUAL`` is in ``content`` (three scans of it, not five:
-    most feeds have no ``<!`` but CDATA, and no ``xhtml`` at all)."""
-    if b"xml:base" in content:
+    """Whether any of ``_UNUSUAL`` is in ``content``. A scan for a short pattern is
+    slow (~1 ns a byte of CJK UTF-8, 20 µs for ``<!`` in a 24 kB feed), one for a
+    single byte is ``memchr``: ``<!DOCTYPE`` and ``<!ENTITY`` need a ``!``, and
+    the other three are found at their ``x`` (a feed has a few), the first
+    ``_X_VISITS`` of them looked at in place, the rest of the bytes scanned."""
+    if b"!" in content and (b"<!DOCTYPE" in content or b"<!ENTITY" in content):
         return True
-    if b"<!" in content and (b"<!DOCTYPE" in content or b"<!ENTITY" in content):
-        return True
-    return b"xhtml" in content and (b'type="xhtml"' in content or b"type='xhtml'" in content)
+    at = content.find(b"x")
+    for _ in range(_X_VISITS):
+        if at < 0:
+            return False
+        if content.startswith(b"xml:base", at):
+            return True
+        if at >= 6 and content.startswith(_XHTML_TYPES, at - 6):
+            return True
+        at = content.find(b"x", at + 1)
+    if at < 0:
+        return False
+    start = max(at - 6, 0)
+    return (
+        content.find(b"xml:base", at) >= 0
+        or content.find(_XHTML_TYPES[0], start) >= 0
+        or content.find(_XHTML_TYPES[1], start) >= 0
+    )
 
 
 def _read_fast(result: FetchResult, source: SourceBase) -> Parsed | None:
