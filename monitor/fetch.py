@@ -93,6 +93,7 @@ _XML_STARTS = (
     (b"\x00<\x00?", "utf-16-be"),
     (b"<\x00?\x00", "utf-16-le"),
 )
+_STARTS = tuple(start for start, _ in (*_BOMS, *_XML_STARTS))
 # Idle keep-alive connections kept across hosts. Not tied to ``concurrency``: a
 # source list visits each of its hundreds of hosts in turn, and with only
 # ``concurrency`` kept (100) every request of a 200-host list reconnected (2,000
@@ -155,6 +156,16 @@ def decode(
     if best is not None and (codec := _codec(best.encoding)):
         return content.decode(codec, errors="replace"), codec
     return content.decode("gb18030", errors="replace"), "gb18030"
+
+
+def utf8_unless_invalid(content: bytes, forced: str | None = None) -> bool:
+    """Whether :func:`decode` reads ``content`` as UTF-8 if it is valid UTF-8: no BOM,
+    no UTF-16/32 start, no encoding forced. (Bytes that are not valid UTF-8 may
+    still be given "utf-8" with replacements: a caller that needs valid UTF-8 checks
+    that itself, as lxml does when it parses bytes as UTF-8.)"""
+    if _codec(forced):
+        return False
+    return not content.startswith(_STARTS)
 
 
 def _retry_after(response: _Answer) -> float | None:
@@ -1112,15 +1123,14 @@ class Fetcher:
                 elapsed=time.perf_counter() - started,
                 fetched_at=datetime.now(UTC),
             )
-        declared = response.charset_encoding
-        text, codec = decode(content, declared=declared, forced=encoding)
         return FetchResult(
             url=url,
             final_url=str(response.url),
             status=response.status_code,
             content=content,
-            text=text,
-            encoding=codec,
+            text=None,  # decoded at first use: a feed read from its bytes never needs it
+            charset=response.charset_encoding,
+            forced=encoding,
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
             elapsed=time.perf_counter() - started,

@@ -47,21 +47,83 @@ CATEGORY_LABELS_ZH: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class FetchResult:
-    """One HTTP response, decoded. ``not_modified`` means a 304: nothing to parse."""
+    """One HTTP response, decoded. ``not_modified`` means a 304: nothing to parse.
+
+    ``text`` and ``encoding`` are what :func:`monitor.fetch.decode` makes of
+    ``content`` (given the answer's ``charset`` and the source's ``forced``
+    encoding), decoded when first asked for (``text=None``): a feed read from
+    its bytes (monitor/sources/rss.py) never needs the text. Built with a
+    ``text``, the result is that text and that encoding, as given.
+    """
 
     url: str  # the URL asked for
     final_url: str  # after redirects; the base for relative links
     status: int
-    content: bytes = b""
-    text: str = ""
-    encoding: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    not_modified: bool = False
-    elapsed: float = 0.0
-    fetched_at: datetime | None = None  # when the answer came: the year of a "09-10" list date
+    content: bytes
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool
+    elapsed: float
+    fetched_at: datetime | None  # when the answer came: the year of a "09-10" list date
+    charset: str | None  # the charset the answer's Content-Type declared
+    forced: str | None  # the source's configured encoding
+    _decoded: tuple[str, str | None] | None = field(compare=False, repr=False)
+
+    def __init__(
+        self,
+        url: str,
+        final_url: str,
+        status: int,
+        content: bytes = b"",
+        text: str | None = "",
+        encoding: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        not_modified: bool = False,
+        elapsed: float = 0.0,
+        fetched_at: datetime | None = None,
+        *,
+        charset: str | None = None,
+        forced: str | None = None,
+    ) -> None:
+        put = object.__setattr__
+        put(self, "url", url)
+        put(self, "final_url", final_url)
+        put(self, "status", status)
+        put(self, "content", content)
+        put(self, "etag", etag)
+        put(self, "last_modified", last_modified)
+        put(self, "not_modified", not_modified)
+        put(self, "elapsed", elapsed)
+        put(self, "fetched_at", fetched_at)
+        put(self, "charset", charset)
+        put(self, "forced", forced)
+        put(self, "_decoded", None if text is None else (text, encoding))
+
+    @property
+    def decoded(self) -> bool:
+        """Whether ``text`` and ``encoding`` are known without a decode."""
+        return self._decoded is not None
+
+    def _decode(self) -> tuple[str, str | None]:
+        if self._decoded is None:
+            from monitor.fetch import decode  # imported already by whoever fetched this
+
+            object.__setattr__(
+                self, "_decoded", decode(self.content, declared=self.charset, forced=self.forced)
+            )
+        assert self._decoded is not None
+        return self._decoded
+
+    @property
+    def text(self) -> str:
+        return self._decode()[0]
+
+    @property
+    def encoding(self) -> str | None:
+        return self._decode()[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
@@ -44,15 +44,15 @@ _STATES_OF = select(source_state).where(
 _CACHES_OF = select(
     http_cache.c.url, http_cache.c.etag, http_cache.c.last_modified, http_cache.c.content_hash
 ).where(http_cache.c.url.in_(bindparam("b_values", expanding=True)))
-# The entries of these sources among these keys (or GUIDs): a source's keys are
-# matched against every source of the chunk, and the pairs kept in Python.
-_LISTED_KEYS_OF = select(entries.c.source_id, entries.c.key).where(
+# The entries of these sources with one of these keys or one of these GUIDs
+# (new_entries): a source's values are matched against every source of the
+# chunk, and which matched, for which source, is told apart in Python.
+_LISTED_OF = select(entries.c.source_id, entries.c.key, entries.c.guid).where(
     entries.c.source_id.in_(bindparam("b_ids", expanding=True)),
-    entries.c.key.in_(bindparam("b_values", expanding=True)),
-)
-_LISTED_GUIDS_OF = select(entries.c.source_id, entries.c.guid).where(
-    entries.c.source_id.in_(bindparam("b_ids", expanding=True)),
-    entries.c.guid.in_(bindparam("b_values", expanding=True)),
+    or_(
+        entries.c.key.in_(bindparam("b_keys", expanding=True)),
+        entries.c.guid.in_(bindparam("b_guids", expanding=True)),
+    ),
 )
 
 # Rows written many at a time (Tx.finish_polls) go to the driver's executemany
@@ -361,46 +361,49 @@ class PollWrites(Database):
         """For each (source, its list's (key, GUID) pairs): the keys the source has
         not listed before, and the GUIDs of those unlisted entries that it has
         listed under another key (a moved page). Many lists, one visit."""
-        unlisted = self._absent(_LISTED_KEYS_OF, [(s, [k for k, _ in pairs]) for s, pairs in lists])
-        guids = [
-            (source_id, [g for k, g in pairs if g and k in new])
-            for (source_id, pairs), new in zip(lists, unlisted, strict=True)
-        ]
-        found = self._found(_LISTED_GUIDS_OF, guids)
-        return list(zip(unlisted, found, strict=True))
-
-    def _absent(self, query: Any, wanted: list[tuple[str, list[str]]]) -> list[set[str]]:
-        found = self._found(query, wanted)
-        return [set(values) - hits for (_, values), hits in zip(wanted, found, strict=True)]
-
-    def _found(self, query: Any, wanted: list[tuple[str, list[str]]]) -> list[set[str]]:
-        """For each (source, values): which values ``query`` finds for that source.
-        Sources go together until their values fill a statement."""
-        hits: dict[str, set[str]] = {source_id: set() for source_id, _ in wanted}
-        chunks: list[tuple[list[str], list[str]]] = []
+        # One statement for both questions (two cost a second visit and statement per
+        # chunk): every GUID of the list is asked, those of listed keys dropped here.
+        keys_of: dict[str, set[str]] = {}
+        guids_of: dict[str, set[str]] = {}
+        chunks: list[tuple[list[str], list[str], list[str]]] = []
         ids: list[str] = []
-        values: list[str] = []
-        for source_id, mine in wanted:
-            mine = [v for v in dict.fromkeys(mine) if v]
-            if not mine:
+        keys: list[str] = []
+        guids: list[str] = []
+        for source_id, pairs in lists:
+            mine = [k for k in dict.fromkeys(k for k, _ in pairs) if k]
+            theirs = [g for g in dict.fromkeys(g for _, g in pairs) if g]
+            keys_of.setdefault(source_id, set()).update(mine)
+            guids_of.setdefault(source_id, set()).update(theirs)
+            if not mine and not theirs:
                 continue
-            if values and len(values) + len(mine) > CHUNK:
-                chunks.append((ids, values))
-                ids, values = [], []
+            if (keys or guids) and len(keys) + len(guids) + len(mine) + len(theirs) > CHUNK:
+                chunks.append((ids, keys, guids))
+                ids, keys, guids = [], [], []
             ids.append(source_id)
-            values.extend(mine)
-        if values:
-            chunks.append((ids, values))
-        if not chunks:
-            return [set() for _ in wanted]
-        asked: dict[str, set[str]] = {}
-        for source_id, mine in wanted:
-            asked.setdefault(source_id, set()).update(mine)
-        with self.read() as conn:
-            for chunk_ids, chunk_values in chunks:
-                for i in range(0, len(chunk_values), CHUNK):  # one source's list may be long
-                    params = {"b_ids": chunk_ids, "b_values": chunk_values[i : i + CHUNK]}
-                    for source_id, value in conn.execute(query, params):
-                        if value in asked[source_id]:
-                            hits[source_id].add(value)
-        return [hits[source_id].intersection(mine) for source_id, mine in wanted]
+            keys.extend(mine)
+            guids.extend(theirs)
+        if keys or guids:
+            chunks.append((ids, keys, guids))
+        listed: dict[str, set[str]] = {source_id: set() for source_id in keys_of}
+        moved: dict[str, set[str]] = {source_id: set() for source_id in keys_of}
+        if chunks:
+            with self.read() as conn:
+                for chunk_ids, chunk_keys, chunk_guids in chunks:
+                    # one source's list may be long: its values a slice at a time
+                    step = CHUNK // 2
+                    for i in range(0, max(len(chunk_keys), len(chunk_guids)), step):
+                        params = {
+                            "b_ids": chunk_ids,
+                            "b_keys": chunk_keys[i : i + step],
+                            "b_guids": chunk_guids[i : i + step],
+                        }
+                        for source_id, key, guid in conn.execute(_LISTED_OF, params):
+                            if key in keys_of[source_id]:
+                                listed[source_id].add(key)
+                            if guid is not None and guid in guids_of[source_id]:
+                                moved[source_id].add(guid)
+        found: list[tuple[set[str], set[str]]] = []
+        for source_id, pairs in lists:
+            new = {k for k, _ in pairs} - listed[source_id]
+            found.append((new, {g for k, g in pairs if g and k in new} & moved[source_id]))
+        return found

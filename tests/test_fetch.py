@@ -387,3 +387,15 @@ async def test_idle_connections_are_kept_for_more_hosts_than_requests_in_flight(
         for url in (a, b, a, b, a):
             assert (await f.get(url, source_id="s", origin=url)).status == 200
     assert (newssite.connections, internal.connections) == (1, 1)
+
+
+async def test_an_answer_is_decoded_when_first_read(newssite: NewsSite) -> None:
+    """The fetcher keeps the bytes and their labels; ``text`` and ``encoding``
+    are decode()'s, made at the first read (a feed read from its bytes never asks)."""
+    async with fetcher() as f:
+        result = await f.get(newssite.url_for("/mislabelled/list.html"), source_id="s")
+        forced = await f.get(newssite.url_for("/gbk/list.html"), source_id="s", encoding="gbk")
+    assert not result.decoded and result.charset == "gbk" and result.forced is None
+    assert (result.text, result.encoding) == decode(result.content, declared="gbk")
+    assert result.decoded
+    assert not forced.decoded and forced.encoding == "gb18030" and forced.forced == "gbk"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -654,3 +655,87 @@ def test_a_date_under_the_headline_without_a_label_is_found() -> None:
     )
     page = extract_article(html, "http://x.cn/a.html")
     assert page.published == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+
+
+_UNUSUAL_PIECES = [
+    b"x", b"xml:base", b"xhtml", b'type="xhtml"', b"type='xhtml'", b"type=", b'type="',
+    b"<!DOCTYPE", b"<!ENTITY", b"<!", b"!", b"<", b"ml:base", b"a", b"\xe4\xb8\xad", b" ",
+]  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(
+    st.lists(st.sampled_from(_UNUSUAL_PIECES), max_size=14),
+    st.integers(min_value=0, max_value=80),
+)
+def test_unusual_is_a_plain_substring_test(pieces: list[bytes], xs: int) -> None:
+    """The fast path's refusal (memchr for ``!`` and ``x``, the first 64 ``x`` looked
+    at in place, then scans) says what five substring tests say, wherever the
+    patterns sit: before, among or after many x's."""
+    from monitor.sources.rss import _UNUSUAL, _unusual
+
+    for content in (b"".join(pieces), b"x" * xs + b"".join(pieces)):
+        assert _unusual(content) == any(p in content for p in _UNUSUAL), content
+
+
+_FEED = (
+    '<rss version="2.0"><channel><title>t</title>'
+    "<item><title>质量强省 TITLE</title><link>http://x.cn/a/1.html</link>"
+    "<pubDate>Mon, 07 Dec 2026 10:00:00 GMT</pubDate><description>质量 BODY</description></item>"
+    "</channel></rss>"
+)
+_LONG_DECL = '<?xml version="1.0"' + " " * 200 + 'encoding="ISO-8859-1"?>'
+_UTF8 = _FEED.encode()
+_BYTES = {
+    "plain": _UTF8,
+    "declared": b'<?xml version="1.0" encoding="UTF-8"?>\n' + _UTF8,
+    "bom": codecs.BOM_UTF8 + _UTF8,
+    "utf-16": _FEED.encode("utf-16"),
+    "gbk": _FEED.encode("gbk"),
+    "latin-1 declared late": (
+        _LONG_DECL + _FEED.replace("质量强省", "é").replace("质量", "é")
+    ).encode("latin-1"),
+    "utf-8 declared latin-1 late": _LONG_DECL.encode() + _UTF8,
+    **{
+        f"utf-8 but {name}": _UTF8.replace(b"TITLE", bad)
+        for name, bad in [
+            ("ff", b"\xff"),
+            ("a lone continuation", b"\x80"),
+            ("overlong", b"\xc0\xaf"),
+            ("a surrogate", b"\xed\xa0\x80"),
+            ("above U+10FFFF", b"\xf4\x90\x80\x80"),
+            ("cut", b"\xe8\xb4"),
+        ]
+    },
+    "cut at the end": _UTF8 + b"\xe8\xb4",
+}
+
+
+@pytest.mark.parametrize("name", list(_BYTES))
+@pytest.mark.parametrize(
+    ("charset", "forced"), [(None, None), ("gbk", None), (None, "gbk"), (None, "utf-8")]
+)
+def test_a_feed_not_yet_decoded_reads_as_a_decoded_one(
+    name: str, charset: str | None, forced: str | None
+) -> None:
+    """The fast path reads an answer the fetcher has not decoded (lxml checks its
+    UTF-8) exactly as one decoded first, whatever the bytes, labels and forced
+    encoding; a plain UTF-8 feed stays undecoded."""
+    content = _BYTES[name]
+    text, encoding = decode(content, declared=charset, forced=forced)
+    eager = FetchResult(url="u", final_url="http://x.cn/", status=200, content=content,
+                        text=text, encoding=encoding)  # fmt: skip
+    lazy = FetchResult(url="u", final_url="http://x.cn/", status=200, content=content,
+                       text=None, charset=charset, forced=forced)  # fmt: skip
+
+    def outcome(result: FetchResult) -> object:
+        try:
+            return parse(result, RSS)
+        except ParseError as exc:
+            return str(exc)
+
+    fast = sources.rss._read_fast(lazy, RSS)
+    assert fast == sources.rss._read_fast(eager, RSS)
+    if name in ("plain", "declared") and forced is None:
+        assert fast and not lazy.decoded
+    assert outcome(lazy) == outcome(eager)

@@ -379,3 +379,30 @@ def test_unreachable_database_is_a_store_error() -> None:
     store = Store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
     with pytest.raises(StoreError, match=r"127\.0\.0\.1"):
         store.migrate()
+
+
+def test_new_entries_of_long_lists(store: Store) -> None:
+    """Lists longer than a statement's values (poll.CHUNK), many sources in a batch,
+    a source twice: each list's new keys and moved GUIDs as the one-poll reads say."""
+    from storage.poll import CHUNK
+
+    seen_a = tuple((f"k{i}", f"g{i}" if i % 3 else None) for i in range(0, CHUNK + 300, 2))
+    store.finish_polls(
+        [
+            PollEnd("a", None, polled_at=NOW, has_state=False, seen=seen_a),
+            PollEnd("b", None, polled_at=NOW, has_state=False, seen=(("k1", "g1"),)),
+        ]
+    )
+    # a's odd keys are new; some of them carry the GUID of an even key (moved pages)
+    list_a = [(f"k{i}", f"g{i - 1}" if i % 5 == 0 else None) for i in range(CHUNK + 300)]
+    lists = [("a", list_a), ("b", [("k1", "g1"), ("k2", "g4")]), ("c", [("k1", "g1")])]
+    lists += [(f"s{n}", [(f"k{n}", f"g{n}")]) for n in range(200)] + [("a", list_a[:10])]
+    found = store.new_entries(lists)
+    assert len(found) == len(lists)
+    for (source_id, pairs), (new, moved) in zip(lists, found, strict=True):
+        assert new == store.unseen(source_id, [k for k, _ in pairs])
+        listed = {g for _, g in (seen_a if source_id == "a" else ()) if g}
+        if source_id == "b":
+            listed = {"g1"}
+        assert moved == {g for k, g in pairs if g and k in new and g in listed}
+    assert found[0][1] and found[1] == ({"k2"}, set())
