@@ -10,11 +10,15 @@ such as /tmp would let another local user plant what this process reads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
+import tempfile
 from pathlib import Path
 
-__all__ = ["cache_dir", "private", "private_cache_dir"]
+log = logging.getLogger(__name__)
+
+__all__ = ["cache_dir", "keep", "private", "private_cache_dir"]
 
 
 def cache_dir(env: dict[str, str] | None = None) -> Path | None:
@@ -50,3 +54,16 @@ def private_cache_dir() -> Path | None:
     with contextlib.suppress(OSError):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder if private(folder) else None
+
+
+def keep(path: Path, data: bytes, what: str) -> None:
+    """Write ``data`` to ``path`` in the cache folder whole or not at all (a
+    temporary file beside it, then renamed over it). A cache that cannot be
+    written only costs the next process the work again: a warning, no error."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.warning("could not cache %s in %s: %s", what, path.parent, exc)

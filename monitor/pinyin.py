@@ -22,12 +22,11 @@ import logging
 import os
 import struct
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.cachedir import private, private_cache_dir
+from monitor.cachedir import keep, private, private_cache_dir
 
 __all__ = ["Readings", "readings"]
 
@@ -121,13 +120,7 @@ def load(cache_dir: Path | None = None) -> Readings:
     except (OSError, ValueError, struct.error, UnicodeDecodeError):
         pass
     made = Readings.from_pypinyin()
-    try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=cached.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as out:
-            out.write(made.to_bytes())
-        os.replace(temporary, cached)
-    except OSError as exc:
-        log.warning("could not cache the pinyin table in %s: %s", folder, exc)
+    keep(cached, made.to_bytes(), "the pinyin table")
     return made
 
 

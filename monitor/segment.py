@@ -23,10 +23,8 @@ from __future__ import annotations
 import array
 import hashlib
 import logging
-import os
 import struct
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from math import log
@@ -35,7 +33,7 @@ from typing import Any
 
 import marisa_trie
 
-from monitor.cachedir import private, private_cache_dir
+from monitor.cachedir import keep, private, private_cache_dir
 
 log_ = logging.getLogger(__name__)
 
@@ -172,13 +170,7 @@ def load_dictionary(path: Path, cache_dir: Path | None = None) -> Dictionary:
     except (OSError, ValueError, struct.error):
         pass
     dictionary = Dictionary.from_text(path)
-    try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=cached.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as out:
-            out.write(dictionary.to_bytes())
-        os.replace(temporary, cached)
-    except OSError as exc:
-        log_.warning("could not cache the segmentation dictionary in %s: %s", folder, exc)
+    keep(cached, dictionary.to_bytes(), "the segmentation dictionary")
     return dictionary
 
 
