@@ -198,24 +198,28 @@ async def run(config: Config, settings: Settings, *, once: bool) -> int:
             )
             stack.push_async_callback(outlets.aclose)
             await _check_telegram_at_start(outlets)
+
             # The recent stories: `run` reads them now, before its polls pile up (read
             # while the first round is in flight, the peak was ~30 MB higher:
             # bench.memory); `run --once` at its first new article, if any: a pass
             # that finds nothing new never needs them.
-            now = utcnow()
-            recent = partial(
-                load_index, store, now - INDEX_WINDOW, irrelevant_since=now - IRRELEVANT_WINDOW
-            )
-            index = None if once else await db(recent)
+            def recent() -> StoryIndex:  # the windows from now: `run` renews it daily
+                now = utcnow()
+                return load_index(
+                    store, now - INDEX_WINDOW, irrelevant_since=now - IRRELEVANT_WINDOW
+                )
+
             ctx = build_context(
                 config,
                 store=store,
                 db=db,
                 fetcher=fetcher,
                 channels=outlets.filters,
-                index=recent if index is None else (lambda: index),
+                index=recent,
                 replica=replica,
             )
+            if not once:
+                await db(lambda: ctx.index)
             deliverer = Deliverer(
                 store,
                 db,

@@ -121,6 +121,16 @@ class Context:
                 self._index = self.make_index()
             return self._index
 
+    def forget_index(self) -> None:
+        """Drop the story index; the next article to be matched loads it again
+        (``make_index``: the windows counted from then). Called in the database
+        thread, between commits, as the index is only used there: nothing is
+        matched against a half-made one, and the old one is freed before the
+        new one is read. A long ``run`` calls it daily, so that what aged out of
+        the windows leaves memory (the index only grows otherwise)."""
+        with self._index_lock:
+            self._index = None
+
     def canonical(self, url: str) -> str:
         """The canonical form of an entry's URL under this configuration."""
         return canonical_url(url, mobile_hosts=self.config.dedup.mobile_hosts)

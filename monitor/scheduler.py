@@ -55,6 +55,7 @@ POLL_GRACE = 5.0  # seconds polls in flight get to commit after a stop signal
 LAST_SEND = 6.0  # no send starts later than this after a stop signal
 STOP_BUDGET = 9.5  # everything is handed back and closed by then (docker waits 10 s)
 BOT_STOP = 2.0  # seconds the bot gets to stop polling and hand its lease over
+INDEX_RENEW_EVERY = 86400.0  # the story index is read again this often (its windows move)
 
 
 class Runner:
@@ -296,6 +297,13 @@ class Runner:
                 log.error("retention: database error: %s", exc)
             await asyncio.sleep(CHECK_EVERY)
 
+    async def _index_loop(self) -> None:
+        """Reload the story index once a day (:meth:`Context.forget_index`)."""
+        while True:
+            await asyncio.sleep(INDEX_RENEW_EVERY)
+            await self.ctx.db(self.ctx.forget_index)
+            log.info("story index: dropped, to be read again at the next article")
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -334,6 +342,7 @@ class Runner:
             asyncio.create_task(self._heartbeat()),
             asyncio.create_task(self._ownership_loop(scheduler)),
             asyncio.create_task(self._retention_loop()),
+            asyncio.create_task(self._index_loop()),
         ]
         if self.status is not None:
             self.status.set_ready()

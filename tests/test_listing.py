@@ -405,3 +405,37 @@ async def test_the_story_index_is_loaded_at_the_first_article_and_only_once(
                     assert ctx.index is loads[0] and len(loads[0]) == first[0].articles
     finally:
         db.close()
+
+
+async def test_a_forgotten_index_is_read_again_from_storage(
+    newssite: NewsSite, tmp_path: Path
+) -> None:
+    """`run` drops its story index daily (what aged out of the windows leaves
+    memory); the next article to be matched reads it again, whole, from storage."""
+    from monitor.pipeline import load_index
+
+    feed_only = KINDS.split("  - id: html")[0]
+    store = Store(f"sqlite:///{tmp_path / 'news'}.db")
+    store.migrate()
+    loads: list[StoryIndex] = []
+
+    def load() -> StoryIndex:
+        loads.append(load_index(store, datetime(2000, 1, 1, tzinfo=UTC)))
+        return loads[-1]
+
+    db = DbRunner()
+    try:
+        async with Fetcher(backoff=0.01, retries=1, max_bytes=1_000_000) as fetcher:
+            config = make_config(newssite, feed_only, backlog=50)
+            ctx = build_context(config, store=store, db=db, fetcher=fetcher, index=load)
+            [report] = await poll_all(ctx.config.sources, ctx)
+            assert report.articles > 0 and len(loads) == 1
+            await db(ctx.forget_index)
+            assert len(loads) == 1  # read at need, not at once
+            again = await db(lambda: ctx.index)
+            assert len(loads) == 2 and again is loads[1] is not loads[0]
+            assert len(again) == report.articles == len(loads[0])
+            assert again.story_ids() == loads[0].story_ids()
+    finally:
+        db.close()
+        store.close()
