@@ -838,9 +838,9 @@ def _shown(a: Fingerprint, b: frozenset[str], skip: str | None = None) -> tuple[
 
 
 def _shared_words(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
-    """The content words two articles share: from the intersection of their
-    key sets (a set of each article's words, cached, cost as much memory as
-    the key sets themselves)."""
+    """The content words two articles share, taken from the intersection of
+    their key sets: a set of each article's words, kept for the next checks,
+    cost as much memory as the key sets themselves."""
     return frozenset(k for k in a & b if k.startswith(anchors_.WORD))
 
 
